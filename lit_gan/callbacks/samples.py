@@ -1,0 +1,78 @@
+"""Sample grids of a fixed batch of held-out images, logged to the logger and saved as PNG in the run folder."""
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.utilities import rank_zero_only
+from torch import Tensor
+from torchvision.utils import make_grid, save_image
+
+from lit_gan.runs import atomic_write, run_dir
+
+
+class SampleGridCallback(pl.Callback):
+    """Every `every_n_steps` training steps and at the end of training, run the model's `sample_images` on the
+    same held-out images (the data module's `sample_batch`) and save one grid per direction.
+
+    In each grid a row is one image and the columns are what the model returns, e.g. for CycleGAN
+    real A | fake B | reconstructed A. Grids go to `<run folder>/samples/step_<step>_<name>.png` and, when the
+    logger can log images (W&B), to the key `samples/<name>`.
+
+    Args:
+        every_n_steps: interval in training steps (0 logs only at the end of training).
+        num_images: held-out images per grid.
+    """
+
+    def __init__(self, every_n_steps: int = 100, num_images: int = 4) -> None:
+        super().__init__()
+        if every_n_steps < 0 or num_images < 1:
+            raise ValueError(f"samples: need every_n_steps >= 0 and num_images >= 1, got {every_n_steps}, {num_images}")
+        self.every_n_steps = every_n_steps
+        self.num_images = num_images
+        self._batch: dict[str, Tensor] | None = None
+        self._last_step = -1
+
+    def _sample_batch(self, trainer: pl.Trainer) -> dict[str, Tensor]:
+        if self._batch is None:
+            datamodule = trainer.datamodule
+            if not hasattr(datamodule, "sample_batch"):
+                raise TypeError(f"{type(self).__name__} needs a data module with a sample_batch(n) method")
+            self._batch = datamodule.sample_batch(self.num_images)
+        return self._batch
+
+    @rank_zero_only
+    def log_samples(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Render, save and log the grids for the current step."""
+        step = trainer.global_step
+        if step == self._last_step:
+            return
+        self._last_step = step
+        batch = {k: v.to(pl_module.device) for k, v in self._sample_batch(trainer).items()}
+        was_training = pl_module.training
+        pl_module.eval()
+        try:
+            with torch.no_grad():
+                columns = pl_module.sample_images(batch)
+        finally:
+            pl_module.train(was_training)
+        for name, images in columns.items():
+            grid = _grid(images)
+            atomic_write(
+                run_dir(trainer) / "samples" / f"step_{step:07d}_{name}.png",
+                lambda tmp, grid=grid: save_image(grid, tmp, format="png"),
+            )
+            for logger in trainer.loggers:
+                if hasattr(logger, "log_image"):
+                    logger.log_image(key=f"samples/{name}", images=[grid], step=step)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.every_n_steps and trainer.global_step % self.every_n_steps == 0:
+            self.log_samples(trainer, pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.log_samples(trainer, pl_module)
+
+
+def _grid(columns: list[Tensor]) -> Tensor:
+    """Columns of (N, C, H, W) images in [-1, 1] -> one (C, H', W') grid in [0, 1], a row per image."""
+    rows = torch.stack(columns, dim=1).flatten(0, 1)  # (N * columns, C, H, W), row-major
+    return make_grid(rows.float().cpu(), nrow=len(columns), padding=2, normalize=True, value_range=(-1, 1))

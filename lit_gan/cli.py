@@ -1,0 +1,53 @@
+"""Command line: `python -m lit_gan fit|validate|test|predict --config FILE`, through LightningCLI."""
+
+import yaml
+from jsonargparse import lazy_instance
+from pytorch_lightning import LightningModule
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+
+import lit_gan.models  # noqa: F401  (registers the LightningModules for `model.class_path`)
+from lit_gan.callbacks import SampleGridCallback
+from lit_gan.data import StyleDataModule
+from lit_gan.loggers import WandbLogger
+from lit_gan.runs import atomic_write, run_dir
+
+
+class RunConfigCallback(SaveConfigCallback):
+    """Saves the fully resolved config as `config.yaml` in the run folder and into the W&B run's config."""
+
+    def save_config(self, trainer, pl_module, stage: str) -> None:
+        text = self.parser.dump(self.config, skip_none=False)
+        atomic_write(run_dir(trainer) / "config.yaml", lambda tmp: tmp.write_text(text))
+        for logger in trainer.loggers:
+            logger.log_hyperparams(yaml.safe_load(text))
+
+
+class LitGANCLI(LightningCLI):
+    """LightningCLI with lit_gan's defaults: W&B logging, a last/periodic checkpoint and sample grids."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(SampleGridCallback, "samples")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "trainer.logger": lazy_instance(WandbLogger),
+                "checkpoint.save_last": True,
+                "checkpoint.filename": "step{step:07d}",
+                "checkpoint.auto_insert_metric_name": False,
+            }
+        )
+
+
+def main(args: list[str] | None = None, run: bool = True) -> LitGANCLI:
+    """Entry point; `args` replaces `sys.argv[1:]` (for tests and notebooks)."""
+    return LitGANCLI(
+        LightningModule,
+        StyleDataModule,
+        subclass_mode_model=True,
+        save_config_callback=RunConfigCallback,
+        save_config_kwargs={"save_to_log_dir": False},
+        args=args,
+        run=run,
+        auto_configure_optimizers=False,
+    )

@@ -1,0 +1,79 @@
+"""Weights & Biases logging that works without an account or a network: offline automatically."""
+
+import netrc
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pytorch_lightning.loggers import WandbLogger as _WandbLogger
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
+
+
+def wandb_credentials_available() -> bool:
+    """Whether W&B has an API key: `WANDB_API_KEY`, or a netrc entry for its host (what `wandb login` writes)."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname
+    netrc_path = os.environ.get("NETRC", Path.home() / ".netrc")
+    try:
+        return bool(netrc.netrc(netrc_path).authenticators(host))
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+class WandbLogger(_WandbLogger):
+    """Lightning's `WandbLogger`, online when logged in and offline otherwise, never prompting.
+
+    With `offline` unset, the mode comes from `WANDB_MODE` when set, else online exactly when W&B credentials
+    exist. An offline run prints, when it ends, one line naming its folder and the `wandb sync` command that
+    uploads it.
+
+    Args:
+        project: W&B project; also the name of the folder that holds the run folders under `save_dir`.
+        save_dir: folder for W&B files (`<save_dir>/wandb/`) and run folders (`<save_dir>/<project>/<run id>/`).
+        name: display name of the run.
+        offline: force offline (True) or online (False) logging; None decides automatically.
+        group: W&B group (sweeps group their trials by it).
+        tags: W&B tags.
+        log_model: upload checkpoints as W&B artifacts.
+    """
+
+    def __init__(
+        self,
+        project: str = "lit_gan",
+        save_dir: str = "runs",
+        name: str | None = None,
+        offline: bool | None = None,
+        group: str | None = None,
+        tags: list[str] | None = None,
+        log_model: bool = False,
+        **kwargs,
+    ) -> None:
+        if offline is None:
+            mode = os.environ.get("WANDB_MODE")
+            offline = mode in ("offline", "dryrun", "disabled") if mode else not wandb_credentials_available()
+        super().__init__(
+            project=project,
+            save_dir=save_dir,
+            name=name,
+            offline=offline,
+            group=group,
+            tags=tags,
+            log_model=log_model,
+            **kwargs,
+        )
+        self._offline_mode = offline
+
+    def finalize(self, status: str) -> None:
+        super().finalize(status)
+        if self._experiment is None or not rank_zero_only.rank == 0:
+            return
+        run_folder = Path(self._experiment.dir).parent
+        # Finish the W&B run so that the next fit/validate in this process gets a run of its own (or resumes this
+        # one by id) instead of silently reusing it.
+        self._experiment.finish(exit_code=0 if status == "success" else 1)
+        self._experiment = None
+        if self._offline_mode:
+            rank_zero_info(
+                f"W&B: logged offline (not logged in) to {run_folder}; upload it with: wandb sync {run_folder}"
+            )

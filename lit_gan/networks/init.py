@@ -1,0 +1,43 @@
+"""Weight initialization of the reference implementations (normal 0.02 by default)."""
+
+from collections.abc import Callable
+from typing import Literal
+
+from torch import Tensor, nn
+
+InitName = Literal["normal", "xavier", "kaiming", "orthogonal"]
+
+WEIGHT_INITS: dict[str, Callable[[Tensor, float], object]] = {
+    "normal": lambda w, gain: nn.init.normal_(w, 0.0, gain),
+    "xavier": lambda w, gain: nn.init.xavier_normal_(w, gain=gain),
+    "kaiming": lambda w, gain: nn.init.kaiming_normal_(w, a=0, mode="fan_in"),
+    "orthogonal": lambda w, gain: nn.init.orthogonal_(w, gain=gain),
+}
+
+
+def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) -> nn.Module:
+    """Initialize `net` in place the way the reference CycleGAN/pix2pix code does.
+
+    Convolution and linear weights are drawn by `init_type` (biases zeroed); batch-norm weights are drawn from
+    N(1, gain) and their biases zeroed.
+
+    Args:
+        net: the network to initialize.
+        init_type: one of `WEIGHT_INITS`.
+        gain: standard deviation for "normal", gain for "xavier" and "orthogonal".
+
+    Returns:
+        `net`, for chaining.
+    """
+    if init_type not in WEIGHT_INITS:
+        raise ValueError(f"unknown init_type {init_type!r}; valid: {', '.join(sorted(WEIGHT_INITS))}")
+    draw = WEIGHT_INITS[init_type]
+    for module in net.modules():
+        if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+            draw(module.weight, gain)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.normal_(module.weight, 1.0, gain)
+            nn.init.zeros_(module.bias)
+    return net

@@ -1,0 +1,88 @@
+"""ResNet generator of CycleGAN (Johnson et al. 2016 as used by Zhu et al. 2017)."""
+
+from typing import Literal
+
+from torch import Tensor, nn
+
+from lit_gan.networks.norm import NormName, conv_bias, norm_layer
+
+PaddingType = Literal["reflect", "replicate", "zero"]
+
+
+def _padded_conv3x3(channels: int, padding_type: str, bias: bool) -> list[nn.Module]:
+    """A 3x3 convolution that keeps the spatial size, padded by `padding_type`."""
+    if padding_type == "zero":
+        return [nn.Conv2d(channels, channels, kernel_size=3, padding=1, bias=bias)]
+    pad = nn.ReflectionPad2d(1) if padding_type == "reflect" else nn.ReplicationPad2d(1)
+    return [pad, nn.Conv2d(channels, channels, kernel_size=3, padding=0, bias=bias)]
+
+
+class ResnetBlock(nn.Module):
+    """Residual block: x + conv-norm-relu-[dropout]-conv-norm(x)."""
+
+    def __init__(self, channels: int, padding_type: str, norm: str, use_dropout: bool) -> None:
+        super().__init__()
+        bias = conv_bias(norm)
+        layers = [*_padded_conv3x3(channels, padding_type, bias), norm_layer(norm, channels), nn.ReLU(True)]
+        if use_dropout:
+            layers.append(nn.Dropout(0.5))
+        layers += [*_padded_conv3x3(channels, padding_type, bias), norm_layer(norm, channels)]
+        self.conv_block = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.conv_block(x)
+
+
+class ResnetGenerator(nn.Module):
+    """Image-to-image generator: two stride-2 downsamplings, `n_blocks` residual blocks, two upsamplings.
+
+    With the reference settings (ngf 64, instance norm, RGB) it has 11,378,179 parameters at 9 blocks and
+    7,837,699 at 6 blocks. Input height and width must be multiples of 4.
+
+    Args:
+        in_channels: channels of the input image.
+        out_channels: channels of the output image.
+        ngf: filters of the first convolution; the bottleneck has 4 * ngf.
+        n_blocks: residual blocks (the reference uses 9 at 256 px and 6 at 128 px).
+        norm: normalization after each convolution.
+        use_dropout: dropout (p=0.5) inside each residual block.
+        padding_type: padding of the residual blocks' convolutions.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        ngf: int = 64,
+        n_blocks: int = 9,
+        norm: NormName = "instance",
+        use_dropout: bool = False,
+        padding_type: PaddingType = "reflect",
+    ) -> None:
+        super().__init__()
+        if n_blocks < 0:
+            raise ValueError(f"n_blocks must be >= 0, got {n_blocks}")
+        bias = conv_bias(norm)
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(in_channels, ngf, kernel_size=7, padding=0, bias=bias),
+            norm_layer(norm, ngf),
+            nn.ReLU(True),
+        ]
+        for i in range(2):  # downsample: (B, ngf, H, W) -> (B, 4 ngf, H/4, W/4)
+            c = ngf * 2**i
+            layers += [nn.Conv2d(c, 2 * c, 3, stride=2, padding=1, bias=bias), norm_layer(norm, 2 * c), nn.ReLU(True)]
+        layers += [ResnetBlock(4 * ngf, padding_type, norm, use_dropout) for _ in range(n_blocks)]
+        for i in range(2):  # upsample back to (B, ngf, H, W)
+            c = ngf * 2 ** (2 - i)
+            layers += [
+                nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1, bias=bias),
+                norm_layer(norm, c // 2),
+                nn.ReLU(True),
+            ]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, kernel_size=7, padding=0), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, in_channels, H, W) in [-1, 1] -> (B, out_channels, H, W) in [-1, 1]."""
+        return self.model(x)

@@ -1,0 +1,21 @@
+"""Test set-up: W&B offline in a temporary folder, every test in its own working directory, tiny CPU runs."""
+
+import os
+
+import pytest
+import torch
+
+os.environ["WANDB_MODE"] = "offline"
+os.environ.setdefault("WANDB_SILENT", "true")
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    """Run each test in a fresh folder so that `runs/` and W&B files never land in the checkout."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb_dir"))
+    monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "wandb_cache"))
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb_config"))
+    (tmp_path / "wandb_dir").mkdir()
+    yield

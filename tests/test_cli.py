@@ -1,0 +1,85 @@
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from lit_gan.cli import main
+from tests.helpers import make_unaligned, tiny_args
+
+
+def test_fit_fast_dev_run(tmp_path):
+    cli = main(["fit", *tiny_args("--trainer.fast_dev_run=2")])
+    assert cli.trainer.global_step == 2
+    # fast_dev_run turns loggers and checkpoints off; sample grids still render, into default_root_dir.
+    assert {p.name for p in (tmp_path / "samples").glob("*.png")} == {"step_0000002_AtoB.png", "step_0000002_BtoA.png"}
+
+
+def test_fit_leaves_run_folder_with_checkpoint_config_samples_and_wandb_run(tmp_path):
+    main(["fit", *tiny_args("--trainer.max_steps=3", "--samples.every_n_steps=2")])
+    (run,) = (tmp_path / "runs" / "lit_gan").iterdir()
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    assert yaml.safe_load((run / "config.yaml").read_text())["trainer"]["max_steps"] == 3
+    assert sorted(p.name for p in (run / "samples").glob("*.png")) == [
+        "step_0000002_AtoB.png",
+        "step_0000002_BtoA.png",
+        "step_0000003_AtoB.png",
+        "step_0000003_BtoA.png",
+    ]
+    (wandb_run,) = (tmp_path / "runs" / "wandb").glob("offline-run-*")
+    assert wandb_run.name.endswith(run.name)  # the run folder is named by the W&B run id
+
+
+def test_print_config_resolves_everything(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *tiny_args(), "--print_config"])
+    assert exit_info.value.code == 0
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert config["model"]["class_path"] == "lit_gan.models.CycleGAN"
+    assert config["model"]["init_args"]["lambda_A"] == 10.0
+    assert config["trainer"]["logger"]["class_path"] == "lit_gan.loggers.WandbLogger"
+
+
+def test_help_lists_model_arguments():
+    out = subprocess.run(
+        [sys.executable, "-m", "lit_gan", "fit", "--model.help", "lit_gan.models.CycleGAN"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "--model.lambda_identity" in out and "identity loss weight" in out
+
+
+def test_unknown_config_key_fails_naming_it(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml.safe_dump({"model": {"class_path": "lit_gan.models.CycleGAN", "init_args": {"lamda_A": 1}}}))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *tiny_args(), f"--config={config}"])
+    assert exit_info.value.code != 0
+    assert "lamda_A" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # nothing started
+
+
+def test_bad_value_fails_naming_the_key(capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", *tiny_args("--model.gan_mode=wgan")])
+    assert "gan_mode" in capsys.readouterr().err
+
+
+def test_missing_dataset_folder_fails_before_training(tmp_path):
+    root = make_unaligned(tmp_path / "ds", n=2)
+    for f in (root / "trainB").iterdir():
+        f.unlink()
+    data = [f"--data.root={root}", "--data.load_size=36", "--data.crop_size=32", "--data.num_workers=0"]
+    with pytest.raises(FileNotFoundError, match="trainB"):
+        main(["fit", *tiny_args("--trainer.max_steps=2", data=data)])
+    assert not (tmp_path / "runs").exists()  # no run was started
+
+
+def test_validate_and_test_subcommands_report_cycle_losses(tmp_path):
+    main(["fit", *tiny_args("--trainer.max_steps=2")])
+    ckpt = next((tmp_path / "runs").rglob("last.ckpt"))
+    for stage in ("validate", "test"):
+        cli = main([stage, *tiny_args(f"--ckpt_path={ckpt}")])
+        prefix = "val" if stage == "validate" else "test"
+        assert f"{prefix}/cycle_A" in cli.trainer.callback_metrics
