@@ -32,6 +32,7 @@ class LitGANCLI(LightningCLI):
         parser.set_defaults(
             {
                 "trainer.logger": lazy_instance(WandbLogger),
+                "trainer.log_every_n_steps": 1,  # every loss term and learning rate at every step
                 "checkpoint.save_last": True,
                 "checkpoint.filename": "step{step:07d}",
                 "checkpoint.auto_insert_metric_name": False,

@@ -1,5 +1,8 @@
+import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -16,7 +19,7 @@ def test_fit_fast_dev_run(tmp_path):
 
 
 def test_fit_leaves_run_folder_with_checkpoint_config_samples_and_wandb_run(tmp_path):
-    main(["fit", *tiny_args("--trainer.max_steps=3", "--samples.every_n_steps=2")])
+    main(["fit", *tiny_args("--trainer.max_steps=3", "--samples.every_n_steps=2", "--data.synthetic_train_size=3")])
     (run,) = (tmp_path / "runs" / "lit_gan").iterdir()
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert yaml.safe_load((run / "config.yaml").read_text())["trainer"]["max_steps"] == 3
@@ -28,6 +31,22 @@ def test_fit_leaves_run_folder_with_checkpoint_config_samples_and_wandb_run(tmp_
     ]
     (wandb_run,) = (tmp_path / "runs" / "wandb").glob("offline-run-*")
     assert wandb_run.name.endswith(run.name)  # the run folder is named by the W&B run id
+
+    # What `wandb leet` shows of the offline run: the resolved config, the losses and the sample grids.
+    wandb_cli = shutil.which("wandb", path=str(Path(sys.executable).parent)) or shutil.which("wandb")
+    out = subprocess.run(
+        [wandb_cli, "leet", "inspect", "--summary", "--json", str(wandb_run)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    summary = json.loads(out)
+    assert summary["state"] == "finished"
+    assert summary["config"]["model"]["init_args"]["lambda_A"] == 10.0
+    assert summary["config"]["trainer"]["max_steps"] == 3
+    for key in ("train/G_A", "train/D_B", "train/cycle_A", "train/idt_B", "train/lr_G", "val/cycle_A"):
+        assert isinstance(summary["summary"][key], float), key
+    assert summary["summary"]["samples/AtoB"]["_type"] == "images/separated"
 
 
 def test_print_config_resolves_everything(capsys):

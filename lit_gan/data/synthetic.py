@@ -118,8 +118,11 @@ def render_scene(seed: int, size: int = 64, style: Literal["photo", "cartoon"] =
     """
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; valid styles: {', '.join(STYLES)}")
-    if size < 16:
-        raise ValueError(f"size must be >= 16, got {size}")
+    if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 16:
+        raise ValueError(f"size must be an integer >= 16, got {size!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    size = int(size)
     rng = np.random.default_rng(seed)
     layout = _layout(rng)
     labels = _label_map(layout, size)
