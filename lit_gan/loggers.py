@@ -54,7 +54,8 @@ class WandbLogger(_WandbLogger):
             offline = mode in ("offline", "dryrun", "disabled") if mode else not wandb_credentials_available()
         super().__init__(
             project=project,
-            save_dir=save_dir,
+            # Absolute: W&B's service process may have been started from another working directory.
+            save_dir=os.path.abspath(save_dir),
             name=name,
             offline=offline,
             group=group,
@@ -68,7 +69,7 @@ class WandbLogger(_WandbLogger):
         super().finalize(status)
         if self._experiment is None or not rank_zero_only.rank == 0:
             return
-        run_folder = Path(self._experiment.dir).parent
+        run_folder = Path(os.path.relpath(Path(self._experiment.dir).parent))
         # Finish the W&B run so that the next fit/validate in this process gets a run of its own (or resumes this
         # one by id) instead of silently reusing it.
         self._experiment.finish(exit_code=0 if status == "success" else 1)

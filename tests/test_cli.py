@@ -34,13 +34,11 @@ def test_fit_leaves_run_folder_with_checkpoint_config_samples_and_wandb_run(tmp_
 
     # What `wandb leet` shows of the offline run: the resolved config, the losses and the sample grids.
     wandb_cli = shutil.which("wandb", path=str(Path(sys.executable).parent)) or shutil.which("wandb")
-    out = subprocess.run(
-        [wandb_cli, "leet", "inspect", "--summary", "--json", str(wandb_run)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    summary = json.loads(out)
+    proc = subprocess.run(
+        [wandb_cli, "leet", "inspect", "--summary", "--json", str(wandb_run)], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, (proc.stderr, sorted(p.name for p in wandb_run.iterdir()))
+    summary = json.loads(proc.stdout)
     assert summary["state"] == "finished"
     assert summary["config"]["model"]["init_args"]["lambda_A"] == 10.0
     assert summary["config"]["trainer"]["max_steps"] == 3

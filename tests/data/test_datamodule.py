@@ -72,3 +72,13 @@ def test_corrupt_image_is_reported_with_its_path(tmp_path):
 def test_bad_settings_fail_early_with_the_key(kwargs, message):
     with pytest.raises((ValueError, FileNotFoundError), match=message):
         StyleDataModule(**kwargs)
+
+
+def test_worker_processes_load_the_same_images_as_the_main_process():
+    kwargs = dict(name="synthetic", load_size=32, crop_size=32, flip=False, random_pairs=False, synthetic_train_size=4)
+    batches = []
+    for workers in (0, 2):
+        dm = StyleDataModule(**kwargs, num_workers=workers, batch_size=4)
+        dm.setup("fit")
+        batches.append(next(iter(dm.val_dataloader())))
+    assert torch.equal(batches[0]["A"], batches[1]["A"]) and torch.equal(batches[0]["B"], batches[1]["B"])
