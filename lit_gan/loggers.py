@@ -64,6 +64,8 @@ class WandbLogger(_WandbLogger):
             **kwargs,
         )
         self._offline_mode = offline
+        if self._wandb_init.get("anonymous") is None:  # W&B warns about the setting even when it is None
+            self._wandb_init.pop("anonymous", None)
 
     def finalize(self, status: str) -> None:
         super().finalize(status)
