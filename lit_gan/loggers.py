@@ -69,7 +69,7 @@ class WandbLogger(_WandbLogger):
 
     def finalize(self, status: str) -> None:
         super().finalize(status)
-        if self._experiment is None or not rank_zero_only.rank == 0:
+        if self._experiment is None or rank_zero_only.rank != 0:
             return
         run_folder = Path(os.path.relpath(Path(self._experiment.dir).parent))
         # Finish the W&B run so that the next fit/validate in this process gets a run of its own (or resumes this

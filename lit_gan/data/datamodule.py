@@ -96,9 +96,13 @@ class StyleDataModule(pl.LightningDataModule):
         hp = self.hparams
         return build_transform(hp.preprocess, hp.load_size, hp.crop_size, hp.flip, train)
 
+    def _held_out_set(self) -> UnalignedDataset:
+        """Held-out A and B images paired by index, without augmentation."""
+        return UnalignedDataset(*self.test_domains, self._transform(False), random_pairs=False)
+
     def setup(self, stage: str) -> None:
         self.train_set = UnalignedDataset(*self.train_domains, self._transform(True), self.hparams.random_pairs)
-        self.test_set = UnalignedDataset(*self.test_domains, self._transform(False), random_pairs=False)
+        self.test_set = self._held_out_set()
 
     def _loader(self, dataset, shuffle: bool) -> DataLoader:
         hp = self.hparams
@@ -123,7 +127,7 @@ class StyleDataModule(pl.LightningDataModule):
 
     def sample_batch(self, num_images: int) -> dict[str, Tensor]:
         """The first `num_images` held-out images of each domain, the same ones on every call: {"A", "B"}."""
-        dataset = UnalignedDataset(*self.test_domains, self._transform(False), random_pairs=False)
+        dataset = self._held_out_set()  # usable before setup(), e.g. from a notebook
         items = [dataset[i] for i in range(min(num_images, len(dataset)))]
         return {key: torch.stack([item[key] for item in items]) for key in ("A", "B")}  # (N, 3, H, W)
 
