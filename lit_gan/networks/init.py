@@ -4,6 +4,9 @@ from collections.abc import Callable
 from typing import Literal
 
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+from lit_gan.networks.spectral import refresh_spectral_norm
 
 InitName = Literal["normal", "xavier", "kaiming", "orthogonal"]
 
@@ -15,11 +18,23 @@ WEIGHT_INITS: dict[str, Callable[[Tensor, float], object]] = {
 }
 
 
+def trainable_weight(module: nn.Module) -> Tensor:
+    """The weight tensor that an initializer must write to.
+
+    Under a parametrization (spectral norm) `module.weight` is recomputed on every access, so writing to it is lost;
+    the stored tensor is `module.parametrizations.weight.original`.
+    """
+    if parametrize.is_parametrized(module, "weight"):
+        return module.parametrizations.weight.original
+    return module.weight
+
+
 def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) -> nn.Module:
     """Initialize `net` in place the way the reference CycleGAN/pix2pix code does.
 
-    Convolution and linear weights are drawn by `init_type` (biases zeroed); batch-norm weights are drawn from
-    N(1, gain) and their biases zeroed.
+    Convolution and linear weights are drawn by `init_type` (biases zeroed); batch-norm weights (synchronized or
+    not) are drawn from N(1, gain) and their biases zeroed. Spectrally normalized weights are drawn before the
+    normalization and their singular-vector estimates refreshed.
 
     Args:
         net: the network to initialize.
@@ -34,10 +49,11 @@ def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) 
     draw = WEIGHT_INITS[init_type]
     for module in net.modules():
         if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
-            draw(module.weight, gain)
+            draw(trainable_weight(module), gain)
+            refresh_spectral_norm(module)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.BatchNorm2d):
+        elif isinstance(module, nn.BatchNorm2d | nn.SyncBatchNorm):
             nn.init.normal_(module.weight, 1.0, gain)
             nn.init.zeros_(module.bias)
     return net

@@ -3,6 +3,7 @@
 from torch import Tensor, nn
 
 from lit_gan.networks.norm import NormName, conv_bias, norm_layer
+from lit_gan.networks.spectral import apply_spectral_norm
 
 
 class PatchGANDiscriminator(nn.Module):
@@ -16,9 +17,17 @@ class PatchGANDiscriminator(nn.Module):
         ndf: filters of the first convolution.
         n_layers: stride-2 convolutions; 3 gives the 70x70 PatchGAN.
         norm: normalization after each convolution but the first and the last.
+        use_spectral_norm: spectral normalization of every convolution.
     """
 
-    def __init__(self, in_channels: int = 3, ndf: int = 64, n_layers: int = 3, norm: NormName = "instance") -> None:
+    def __init__(
+        self,
+        in_channels: int = 3,
+        ndf: int = 64,
+        n_layers: int = 3,
+        norm: NormName = "instance",
+        use_spectral_norm: bool = False,
+    ) -> None:
         super().__init__()
         if n_layers < 1:
             raise ValueError(f"n_layers must be >= 1, got {n_layers}")
@@ -35,6 +44,8 @@ class PatchGANDiscriminator(nn.Module):
             ]
         layers.append(nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1))  # (B, 1, H', W') patch logits
         self.model = nn.Sequential(*layers)
+        if use_spectral_norm:
+            apply_spectral_norm(self)
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, in_channels, H, W) -> (B, 1, H', W') raw scores (no sigmoid)."""

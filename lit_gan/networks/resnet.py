@@ -5,6 +5,7 @@ from typing import Literal
 from torch import Tensor, nn
 
 from lit_gan.networks.norm import NormName, conv_bias, norm_layer
+from lit_gan.networks.shapes import check_size_multiple
 
 PaddingType = Literal["reflect", "replicate", "zero"]
 
@@ -37,7 +38,7 @@ class ResnetGenerator(nn.Module):
     """Image-to-image generator: two stride-2 downsamplings, `n_blocks` residual blocks, two upsamplings.
 
     With the reference settings (ngf 64, instance norm, RGB) it has 11,378,179 parameters at 9 blocks and
-    7,837,699 at 6 blocks. Input height and width must be multiples of 4.
+    7,837,699 at 6 blocks. Input height and width must be multiples of `size_multiple` = 4.
 
     Args:
         in_channels: channels of the input image.
@@ -62,6 +63,7 @@ class ResnetGenerator(nn.Module):
         super().__init__()
         if n_blocks < 0:
             raise ValueError(f"n_blocks must be >= 0, got {n_blocks}")
+        self.size_multiple = 4  # two stride-2 downsamplings
         bias = conv_bias(norm)
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),
@@ -84,5 +86,6 @@ class ResnetGenerator(nn.Module):
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        """(B, in_channels, H, W) in [-1, 1] -> (B, out_channels, H, W) in [-1, 1]."""
+        """(B, in_channels, H, W) in [-1, 1] -> (B, out_channels, H, W) in [-1, 1]; H, W multiples of size_multiple."""
+        check_size_multiple(x, self.size_multiple, "ResnetGenerator")
         return self.model(x)

@@ -1,67 +1,217 @@
+"""Tests generated from the catalogue: every `nn.Module` exported by `lit_gan.networks` is built tiny and checked.
+
+A network added to `lit_gan.networks.__all__` is picked up automatically; its tests fail until it has an entry in
+`TINY` below, so that nothing is silently untested.
+"""
+
+import inspect
+from dataclasses import dataclass
+from typing import Any
+
 import pytest
 import torch
+from jsonargparse import ArgumentParser
+from torch import nn
 
-from lit_gan.networks import PatchGANDiscriminator, ResnetGenerator, init_weights
-from lit_gan.networks.init import WEIGHT_INITS
+import lit_gan.networks as networks
+from lit_gan.networks import (
+    DCGANDiscriminator,
+    DCGANGenerator,
+    PatchGANDiscriminator,
+    PixelDiscriminator,
+    ResnetGenerator,
+    UnetGenerator,
+)
 from lit_gan.networks.norm import NORM_LAYERS
 
+NETWORKS: dict[str, type[nn.Module]] = {
+    name: obj
+    for name in networks.__all__
+    if isinstance(obj := getattr(networks, name), type) and issubclass(obj, nn.Module)
+}
 
-def n_params(net: torch.nn.Module) -> int:
+
+@dataclass(frozen=True)
+class Tiny:
+    """Cheap settings for one network: constructor kwargs, and per-sample input and output shapes."""
+
+    kwargs: dict[str, Any]
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+
+
+TINY: dict[str, Tiny] = {
+    "DCGANDiscriminator": Tiny({"ndf": 4, "image_size": 32}, (3, 32, 32), ()),
+    "DCGANGenerator": Tiny({"nz": 8, "ngf": 4, "image_size": 32}, (8,), (3, 32, 32)),
+    "PatchGANDiscriminator": Tiny({"ndf": 4, "n_layers": 2}, (3, 32, 32), (1, 6, 6)),
+    "PixelDiscriminator": Tiny({"ndf": 4}, (3, 8, 8), (1, 8, 8)),
+    "ResnetGenerator": Tiny({"ngf": 4, "n_blocks": 1}, (3, 32, 32), (3, 32, 32)),
+    "UnetGenerator": Tiny({"ngf": 2, "num_downs": 5}, (3, 32, 32), (3, 32, 32)),
+}
+
+
+def role(name: str) -> str:
+    """The role of a network, from its class name: "generator" or "discriminator"."""
+    for suffix in ("Generator", "Discriminator"):
+        if name.endswith(suffix):
+            return suffix.lower()
+    pytest.fail(f"{name}: exported networks are named *Generator or *Discriminator; rename it or extend {__file__}")
+
+
+def tiny(name: str, **overrides: Any) -> tuple[nn.Module, Tiny]:
+    """The tiny network `name` (with `overrides`) and its settings; fails if `TINY` has no entry for it."""
+    if name not in TINY:
+        pytest.fail(
+            f"{name} is exported from lit_gan.networks but has no entry in TINY in {__file__}: add small "
+            "constructor kwargs and its input/output shapes so that the generated tests cover it"
+        )
+    torch.manual_seed(0)
+    return NETWORKS[name](**{**TINY[name].kwargs, **overrides}), TINY[name]
+
+
+def init_params(cls: type) -> dict[str, inspect.Parameter]:
+    return dict(inspect.signature(cls.__init__).parameters)
+
+
+def n_params(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
 
 
-@pytest.mark.parametrize(
-    ("net", "expected"),
-    [
-        (lambda: ResnetGenerator(n_blocks=9), 11_378_179),
-        (lambda: ResnetGenerator(n_blocks=6), 7_837_699),
-        (lambda: PatchGANDiscriminator(), 2_764_737),
-        (lambda: PatchGANDiscriminator(in_channels=6, norm="batch"), 2_768_705),
-    ],
-    ids=["resnet_9blocks", "resnet_6blocks", "patchgan_3layers", "patchgan_pix2pix"],
-)
-def test_parameter_counts_match_reference(net, expected):
-    assert n_params(net()) == expected
+def batch(spec: Tiny, size: int) -> torch.Tensor:
+    return torch.rand(size, *spec.input_shape) * 2 - 1
 
 
-@pytest.mark.parametrize("norm", sorted(NORM_LAYERS))
-@pytest.mark.parametrize("padding_type", ["reflect", "replicate", "zero"])
-def test_resnet_generator_shapes_and_backward(norm, padding_type):
-    net = ResnetGenerator(ngf=4, n_blocks=2, norm=norm, padding_type=padding_type, use_dropout=True)
-    x = torch.randn(2, 3, 32, 48)
-    y = net(x)
-    assert y.shape == x.shape
-    assert y.abs().max() <= 1
-    y.mean().backward()
-    assert all(p.grad is not None for p in net.parameters())
+def check_output(name: str, out: torch.Tensor, spec: Tiny, size: int) -> None:
+    assert out.shape == (size, *spec.output_shape)
+    assert torch.isfinite(out).all()
+    if role(name) == "generator":
+        assert out.abs().max() <= 1
 
 
-@pytest.mark.parametrize("n_layers", [1, 2, 3, 4])
-def test_patchgan_output_map(n_layers):
-    net = PatchGANDiscriminator(ndf=4, n_layers=n_layers)
-    out = net(torch.randn(2, 3, 64, 64))
-    assert out.shape[:2] == (2, 1) and out.shape[2] > 1  # a map of patch scores, not one score
+def check_train_step(name: str, net: nn.Module, spec: Tiny) -> None:
+    """Train-mode forward and backward: every parameter gets a finite gradient."""
+    net.train()
+    out = net(batch(spec, 2))
+    check_output(name, out, spec, 2)
+    (out * torch.randn_like(out)).sum().backward()
+    for param_name, p in net.named_parameters():
+        assert p.grad is not None, f"{name}.{param_name} got no gradient"
+        assert torch.isfinite(p.grad).all(), f"{name}.{param_name} has a non-finite gradient"
 
 
-def test_patchgan_70px_receptive_field_output_size():
-    # 256 px input -> 30x30 patch map for the reference 70x70 PatchGAN.
-    assert PatchGANDiscriminator(ndf=8)(torch.randn(1, 3, 256, 256)).shape == (1, 1, 30, 30)
+def check_eval(name: str, net: nn.Module, spec: Tiny) -> None:
+    """Eval mode: a single image works and the output is deterministic (no dropout, running statistics)."""
+    net.eval()
+    x = batch(spec, 1)
+    with torch.no_grad():
+        out = net(x)
+        check_output(name, out, spec, 1)
+        torch.testing.assert_close(net(x), out)
 
 
-@pytest.mark.parametrize("init_type", sorted(WEIGHT_INITS))
-def test_init_weights(init_type):
-    torch.manual_seed(0)
-    net = init_weights(PatchGANDiscriminator(ndf=8, norm="batch"), init_type, 0.02)
-    first = net.model[0]
-    assert torch.all(first.bias == 0)
-    if init_type == "normal":
-        assert abs(first.weight.std().item() - 0.02) < 0.005
-    bn = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)][0]
-    assert abs(bn.weight.mean().item() - 1.0) < 0.02 and torch.all(bn.bias == 0)
+def test_catalogue_is_not_empty_and_tiny_has_no_stale_entries():
+    assert {"ResnetGenerator", "UnetGenerator", "PatchGANDiscriminator"} <= set(NETWORKS)
+    assert set(TINY) <= set(NETWORKS), f"TINY names networks that are not exported: {set(TINY) - set(NETWORKS)}"
 
 
-def test_bad_arguments_are_rejected():
-    with pytest.raises(ValueError, match="norm"):
-        ResnetGenerator(norm="group")
-    with pytest.raises(ValueError, match="init_type"):
-        init_weights(ResnetGenerator(ngf=2, n_blocks=0), "uniform")
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_train_forward_backward(name):
+    net, spec = tiny(name)
+    check_train_step(name, net, spec)
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_eval_mode(name):
+    net, spec = tiny(name)
+    check_train_step(name, net, spec)  # updates running statistics first
+    check_eval(name, net, spec)
+
+
+NORM_CASES = [
+    (name, norm) for name in sorted(NETWORKS) if "norm" in init_params(NETWORKS[name]) for norm in NORM_LAYERS
+]
+
+
+@pytest.mark.parametrize(("name", "norm"), NORM_CASES)
+def test_every_norm(name, norm):
+    net, spec = tiny(name, norm=norm)
+    check_train_step(name, net, spec)
+    check_eval(name, net, spec)
+
+
+DISCRIMINATORS = [name for name in sorted(NETWORKS) if name.endswith("Discriminator")]
+
+
+@pytest.mark.parametrize("name", DISCRIMINATORS)
+def test_spectral_norm_variant(name):
+    assert "use_spectral_norm" in init_params(NETWORKS[name]), f"{name} must accept use_spectral_norm"
+    net, spec = tiny(name, use_spectral_norm=True)
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+    assert convs and all(torch.nn.utils.parametrize.is_parametrized(m, "weight") for m in convs)
+    assert n_params(net) == n_params(tiny(name)[0])  # the power-iteration vectors are buffers
+    check_train_step(name, net, spec)
+    check_eval(name, net, spec)
+
+
+IMAGE_TO_IMAGE = [
+    n for n in sorted(NETWORKS) if n.endswith("Generator") and n in TINY and len(TINY[n].input_shape) == 3
+]
+
+
+@pytest.mark.parametrize("name", IMAGE_TO_IMAGE)
+def test_image_generators_check_the_size_multiple(name):
+    net, spec = tiny(name)
+    assert isinstance(net.size_multiple, int), f"{name} must expose size_multiple (the input size it divides)"
+    assert all(s % net.size_multiple == 0 for s in spec.input_shape[1:])
+    bad = torch.zeros(1, spec.input_shape[0], net.size_multiple + 2, net.size_multiple)
+    with pytest.raises(ValueError, match=f"{name}.*multiples of {net.size_multiple}"):
+        net(bad)
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore:.*deprecated:FutureWarning")
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_compiles_without_graph_breaks_and_traces(name):
+    net, spec = tiny(name)
+    net.eval()
+    x = batch(spec, 1)
+    with torch.no_grad():
+        expected = net(x)
+        torch.testing.assert_close(torch.compile(net, backend="eager", fullgraph=True)(x), expected)
+        torch.testing.assert_close(torch.jit.trace(net, x)(x), expected)
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_signature_is_a_typed_documented_cli(name):
+    """jsonargparse builds the CLI from the signature; every argument is typed, has a default and is documented."""
+    cls = NETWORKS[name]
+    params = [p for p in init_params(cls).values() if p.name != "self"]
+    for p in params:
+        assert p.annotation is not inspect.Parameter.empty, f"{name}({p.name}) needs a type annotation"
+        assert p.default is not inspect.Parameter.empty, f"{name}({p.name}) needs a default"
+        assert f"    {p.name}: " in (cls.__doc__ or ""), f"{name}({p.name}) is not documented in the class Args:"
+    parser = ArgumentParser()
+    parser.add_class_arguments(cls, "net")
+    assert vars(parser.parse_args([]).net) == {p.name: p.default for p in params}
+
+
+# The reference parameter counts (../shared/FACTS.md), built on the meta device: no memory, no initialization.
+REFERENCE_COUNTS = {
+    "resnet_9blocks": (ResnetGenerator, {"n_blocks": 9}, 11_378_179),
+    "resnet_6blocks": (ResnetGenerator, {"n_blocks": 6}, 7_837_699),
+    "patchgan_3layers": (PatchGANDiscriminator, {}, 2_764_737),
+    "patchgan_pix2pix": (PatchGANDiscriminator, {"in_channels": 6, "norm": "batch"}, 2_768_705),
+    "unet_256": (UnetGenerator, {"num_downs": 8}, 54_413_955),
+    "unet_128": (UnetGenerator, {"num_downs": 7}, 41_828_995),
+    "pixel": (PixelDiscriminator, {"norm": "instance"}, 8_705),  # the reference's default options: instance norm
+    "dcgan_generator": (DCGANGenerator, {}, 3_576_704),
+    "dcgan_discriminator": (DCGANDiscriminator, {}, 2_765_568),
+}
+
+
+@pytest.mark.parametrize("key", REFERENCE_COUNTS)
+def test_parameter_counts_match_reference(key):
+    cls, kwargs, expected = REFERENCE_COUNTS[key]
+    with torch.device("meta"):
+        assert n_params(cls(**kwargs)) == expected
+        if "use_spectral_norm" in init_params(cls):
+            assert n_params(cls(**kwargs, use_spectral_norm=True)) == expected
