@@ -5,16 +5,43 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-TINY_MODEL = [
-    "--model=lit_gan.models.CycleGAN",
-    "--model.generator=lit_gan.networks.ResnetGenerator",
-    "--model.generator.ngf=4",
-    "--model.generator.n_blocks=1",
-    "--model.discriminator=lit_gan.networks.PatchGANDiscriminator",
-    "--model.discriminator.ndf=4",
-    "--model.discriminator.n_layers=2",
-    "--model.pool_size=3",
-]
+TINY_MODELS = {
+    "cyclegan": [
+        "--model=lit_gan.models.CycleGAN",
+        "--model.generator=lit_gan.networks.ResnetGenerator",
+        "--model.generator.ngf=4",
+        "--model.generator.n_blocks=1",
+        "--model.discriminator=lit_gan.networks.PatchGANDiscriminator",
+        "--model.discriminator.ndf=4",
+        "--model.discriminator.n_layers=2",
+        "--model.pool_size=3",
+    ],
+    "pix2pix": [
+        "--model=lit_gan.models.Pix2Pix",
+        "--model.generator=lit_gan.networks.UnetGenerator",
+        "--model.generator.num_downs=5",
+        "--model.generator.ngf=4",
+        "--model.discriminator=lit_gan.networks.PatchGANDiscriminator",
+        "--model.discriminator.in_channels=6",
+        "--model.discriminator.ndf=4",
+        "--model.discriminator.n_layers=2",
+        "--model.discriminator.norm=batch",
+    ],
+    "dcgan": [
+        "--model=lit_gan.models.DCGAN",
+        "--model.generator=lit_gan.networks.DCGANGenerator",
+        "--model.generator.nz=8",
+        "--model.generator.ngf=4",
+        "--model.generator.image_size=32",
+        "--model.discriminator=lit_gan.networks.DCGANDiscriminator",
+        "--model.discriminator.ndf=4",
+        "--model.discriminator.image_size=32",
+        "--model.sample_grid=2",
+        "--model.interpolation_rows=2",
+        "--model.interpolation_steps=3",
+    ],
+}
+TINY_MODEL = TINY_MODELS["cyclegan"]
 TINY_DATA = [
     "--data.name=synthetic",
     "--data.load_size=36",
@@ -23,6 +50,11 @@ TINY_DATA = [
     "--data.synthetic_train_size=6",
     "--data.synthetic_test_size=2",
 ]
+TINY_DATA_FOR = {
+    "cyclegan": TINY_DATA,
+    "pix2pix": [*TINY_DATA, "--data.mode=aligned"],
+    "dcgan": [*TINY_DATA, "--data.mode=single", "--data.load_size=32", "--data.batch_size=2"],
+}
 QUIET_TRAINER = [
     "--trainer.accelerator=cpu",
     "--trainer.enable_progress_bar=false",
@@ -31,9 +63,20 @@ QUIET_TRAINER = [
 ]
 
 
-def tiny_args(*extra: str, data: list[str] | None = None) -> list[str]:
-    """CLI arguments for a tiny CycleGAN on tiny synthetic data, plus `extra`."""
-    return [*TINY_MODEL, *(TINY_DATA if data is None else data), *QUIET_TRAINER, "--seed_everything=0", *extra]
+def tiny_args(*extra: str, data: list[str] | None = None, model: str = "cyclegan") -> list[str]:
+    """CLI arguments for a tiny `model` ("cyclegan", "pix2pix" or "dcgan") on tiny synthetic data, plus `extra`."""
+    data = TINY_DATA_FOR[model] if data is None else data
+    return [*TINY_MODELS[model], *data, *QUIET_TRAINER, "--seed_everything=0", *extra]
+
+
+def fit(args: list[str], callbacks=(), ckpt_path=None):
+    """Build the CLI from `args` without running it, then fit (with extra `callbacks`); returns the CLI."""
+    from lit_gan.cli import main
+
+    cli = main(args, run=False)
+    cli.trainer.callbacks.extend(callbacks)
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path)
+    return cli
 
 
 def write_images(folder: Path, n: int, size: int = 40, seed: int = 0, ext: str = "png") -> list[Path]:
@@ -53,3 +96,50 @@ def make_unaligned(root: Path, n: int = 4, size: int = 40) -> Path:
     for i, split in enumerate(("trainA", "trainB", "testA", "testB")):
         write_images(root / split, n, size, seed=i)
     return root
+
+
+def make_aligned(
+    root: Path, n: int = 4, size: int = 32, splits: tuple[str, ...] = ("train", "val"), same_halves: bool = False
+) -> Path:
+    """A dataset folder in the pix2pix layout: `n` images per split, each A|B side by side (2 * size wide).
+
+    With `same_halves`, the right half (B) repeats the left half (A) pixel for pixel.
+    """
+    rng = np.random.default_rng(0)
+    for split in splits:
+        (root / split).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            a = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+            b = a if same_halves else rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+            Image.fromarray(np.concatenate([a, b], axis=1)).save(root / split / f"{i:03d}.png")
+    return root
+
+
+def make_single(root: Path, n: int = 4, size: int = 40, splits: tuple[str, ...] = ()) -> Path:
+    """A folder of `n` images for mode single: directly in `root` (and a nested subfolder) without `splits`,
+    else `n` images in each of `root/<split>`."""
+    if not splits:
+        write_images(root, n - n // 2, size, seed=0)
+        write_images(root / "nested", n // 2, size, seed=1, ext="jpg")
+    for i, split in enumerate(splits):
+        write_images(root / split, n, size, seed=i)
+    return root
+
+
+def write_problem_images(folder: Path, size: int = 40, small: int = 20) -> dict[str, Path | list[Path]]:
+    """Good and bad files in `folder`, by kind: "good" PNGs and JPEGs (a list), a "corrupt" JPEG (valid header,
+    truncated data), an "empty" zero-byte .jpg, a "text" file named .png, a 16-bit grayscale PNG ("deep"), an image
+    of `small` x `small + 4` px ("small"), and "notes.txt" (no image extension)."""
+    good = write_images(folder, 3, size, seed=5) + write_images(folder / "jpegs", 2, size, seed=6, ext="jpg")
+    jpeg = good[-1].read_bytes()
+    files = {"corrupt": folder / "corrupt.jpg", "empty": folder / "empty.jpg", "text": folder / "text.png"}
+    files["corrupt"].write_bytes(jpeg[: len(jpeg) // 2])
+    files["empty"].write_bytes(b"")
+    files["text"].write_text("this is not a picture\n")
+    files["deep"] = folder / "deep16.png"
+    Image.fromarray((np.arange(size * size).reshape(size, size) * 40).astype(np.uint16)).save(files["deep"])
+    files["small"] = folder / "small.png"
+    Image.fromarray(np.full((small + 4, small, 3), 128, np.uint8)).save(files["small"])
+    files["notes"] = folder / "notes.txt"
+    files["notes"].write_text("dataset notes")
+    return {"good": good, **files}

@@ -1,38 +1,62 @@
-"""`StyleDataModule`: style-transfer datasets (folders in the CycleGAN layout or the built-in `synthetic` set)."""
+"""`StyleDataModule`: image datasets for GANs, from folders, the standard downloads or the built-in `synthetic` set."""
 
-import warnings
-from pathlib import Path
+from typing import get_args
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
-from lit_gan.data.datasets import UnalignedDataset
-from lit_gan.data.images import FileImages, SyntheticImages, list_images
+from lit_gan.data import download
+from lit_gan.data.checks import MAX_LISTED, ImageCheckWarning, ImageReport, check_files, unusable_sources
+from lit_gan.data.datasets import make_dataset
+from lit_gan.data.layouts import Domain, Mode, Splits, find_splits, synthetic_splits
+from lit_gan.data.sizes import NetworkSizes, check_network_sizes, check_settings, network_sizes
 from lit_gan.data.transforms import Preprocess, build_transform
 
-DATASET_NAMES = ("synthetic",)
+DATASET_NAMES = ("synthetic",)  # built-in datasets (rendered, no download); `valid_dataset_names` adds the downloads
 
 
 class StyleDataModule(pl.LightningDataModule):
-    """Two image domains A and B for unpaired style transfer.
+    """Images for GANs: two unpaired domains (CycleGAN), aligned pairs (pix2pix) or one domain (DCGAN, prediction).
 
-    Give either `root`, a folder in the CycleGAN layout (`trainA`, `trainB`, and optionally `testA`, `testB`;
-    nested folders allowed), or `name`, a built-in dataset: `synthetic` renders photo-like scenes (A) and the same
-    kind of scenes as flat cartoons (B) on the fly, deterministically from `seed`, with no download. Folders are
-    checked when the data module is built, before any training starts.
+    Give either `root`, a dataset folder, or `name`: `synthetic` renders photo-like scenes (A) and the same kind of
+    scenes as flat cartoons (B) on the fly, deterministically from `seed`; any other name is a standard CycleGAN
+    (mode unaligned or single) or pix2pix (mode aligned) dataset, downloaded once into `cache_dir` (e.g.
+    horse2zebra, facades, edges2shoes). Folder layouts, by `mode`:
+
+    - unaligned: `trainA`, `trainB`, optionally `testA`, `testB`. Batches hold "A", "B", "A_path", "B_path".
+    - aligned: `train` (and `val` or `test`) of images holding A (left half) and B (right half) side by side, as
+      pix2pix stores them; both halves get the same crop and flip. Batches hold "A", "B", "A_path", "B_path".
+    - single: `train{domain}`/`test{domain}` of an unaligned folder, else `train` (and `val` or `test`), else every
+      image under `root`. Batches hold "A", "A_path".
+
+    Nested folders are allowed. Without a held-out folder, validation and sample grids use the first 50 training
+    images. Folders are found when the data module is built; `check` (called before training, and by `setup`)
+    decodes every image file once: unreadable files are skipped and reported, or with `strict` stop the run.
+    Grayscale, transparent (composited over white), palette, 16-bit and CMYK images are converted to RGB and
+    EXIF orientation is applied.
 
     Args:
-        root: dataset folder in the CycleGAN layout.
-        name: built-in dataset name (one of `DATASET_NAMES`), instead of `root`.
-        load_size: images are resized to this side length before cropping.
-        crop_size: side length of the training crops (a multiple of 4).
-        preprocess: "resize_and_crop", "crop" or "none" (keep the size, rounded to a multiple of 4).
+        root: dataset folder in the layout of `mode`.
+        name: dataset name instead of `root`: "synthetic", or a standard dataset to download (`valid_dataset_names`).
+        mode: "unaligned" (two unpaired domains), "aligned" (A|B pairs) or "single" (one domain).
+        domain: mode single: which domain to use, "A" or "B": the style of `synthetic` (A photo, B cartoon), or
+            the trainA/testA or trainB/testB folders of an unaligned dataset. Ignored by the other modes.
+        load_size: images are resized to this side length (the width, for scale_width) before cropping.
+        crop_size: side length of the square crops the networks see; must suit the network (see `check`).
+        preprocess: "resize_and_crop" (to load_size square, then crop crop_size); "crop" (crop crop_size from the
+            image as it is; smaller images are upscaled first and reported); "scale_width" (width to load_size,
+            keeping the aspect ratio with height at least crop_size, then crop crop_size: the reference's
+            scale_width_and_crop); "none" (keep each image's size, rounded to a multiple the network needs).
         flip: random horizontal flips during training.
-        batch_size: images per domain in a training batch.
+        batch_size: images (or pairs) per training batch.
         num_workers: data-loading worker processes (0 loads in the main process).
-        random_pairs: pair each A image with a random B image (the reference's unaligned sampling).
+        random_pairs: mode unaligned: pair each A image with a random B image (the reference's sampling).
+        strict: stop before training, listing them, if any image file is unreadable or (preprocess crop) smaller
+            than crop_size; when false such files are skipped or upscaled and a warning lists them.
+        cache_dir: folder for downloaded datasets; default `$LIT_GAN_DATA`, else ~/.cache/lit_gan/datasets.
         seed: seed of the `synthetic` dataset.
         synthetic_train_size: images per domain in the `synthetic` training split.
         synthetic_test_size: images per domain in the `synthetic` held-out split.
@@ -43,6 +67,8 @@ class StyleDataModule(pl.LightningDataModule):
         self,
         root: str | None = None,
         name: str | None = None,
+        mode: Mode = "unaligned",
+        domain: Domain = "A",
         load_size: int = 286,
         crop_size: int = 256,
         preprocess: Preprocess = "resize_and_crop",
@@ -50,6 +76,8 @@ class StyleDataModule(pl.LightningDataModule):
         batch_size: int = 1,
         num_workers: int = 4,
         random_pairs: bool = True,
+        strict: bool = False,
+        cache_dir: str | None = None,
         seed: int = 0,
         synthetic_train_size: int = 400,
         synthetic_test_size: int = 32,
@@ -57,54 +85,117 @@ class StyleDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)
-        _check_sizes(preprocess, load_size, crop_size)
+        if (root is None) == (name is None):
+            raise ValueError("set exactly one of data.root (a dataset folder) and data.name (e.g. 'synthetic')")
+        for key, value, choices in (
+            ("mode", mode, Mode),
+            ("domain", domain, Domain),
+            ("preprocess", preprocess, Preprocess),
+        ):
+            if value not in get_args(choices):
+                raise ValueError(f"data.{key}: {value!r} is not one of {', '.join(map(repr, get_args(choices)))}")
         if batch_size < 1:
             raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
-        self.train_domains, self.test_domains = self._find_domains()
+        check_settings(preprocess, load_size, crop_size, synthetic=name == "synthetic")
+        self._sizes = NetworkSizes()  # until `check(model)` reads the model's
+        self._report: ImageReport | None = None
+        self._splits: Splits | None = self._find_now()  # None: a download, located in prepare_data/setup
 
-    def _find_domains(self) -> tuple[tuple, tuple]:
-        """(train A, train B), (test A, test B) image sources; fails early, naming the folder or key."""
+    # -- finding and checking the images ---------------------------------------------------------------------------
+
+    def _find_now(self) -> Splits | None:
+        """The splits of a folder or of `synthetic` (folder errors raised here, before any run starts)."""
         hp = self.hparams
-        if (hp.root is None) == (hp.name is None):
-            raise ValueError("set exactly one of data.root (a dataset folder) and data.name (e.g. 'synthetic')")
-        if hp.name is not None:
-            if hp.name not in DATASET_NAMES:
-                raise ValueError(f"data.name: unknown dataset {hp.name!r}; valid names: {', '.join(DATASET_NAMES)}")
-            size = hp.load_size if hp.preprocess == "resize_and_crop" else hp.crop_size
+        if hp.root is not None:
+            return find_splits(hp.mode, hp.root, hp.domain)
+        if hp.name == "synthetic":
+            size = hp.load_size if hp.preprocess in ("resize_and_crop", "scale_width") else hp.crop_size
+            sizes = (hp.synthetic_train_size, hp.synthetic_test_size)
+            return synthetic_splits(hp.mode, hp.seed, size, *sizes, hp.domain)
+        self._layout = download_layout(hp.name, hp.mode)
+        return None
 
-            def synth(split: str, domain: str, n: int) -> SyntheticImages:
-                return SyntheticImages(hp.seed, split, domain, size, n)
+    def _find(self, fetch: bool) -> Splits | None:
+        """The splits; a standard dataset is downloaded first when `fetch`, else None while not downloaded."""
+        if self._splits is None:
+            hp = self.hparams
+            folder = download.dataset_dir(hp.name, self._layout, hp.cache_dir)
+            if not download.is_complete(folder, self._layout):
+                if not fetch:
+                    return None
+                folder = download.ensure_dataset(hp.name, self._layout, hp.cache_dir)
+            self._splits = find_splits(hp.mode, folder, hp.domain)
+        return self._splits
 
-            return (
-                (synth("train", "A", hp.synthetic_train_size), synth("train", "B", hp.synthetic_train_size)),
-                (synth("test", "A", hp.synthetic_test_size), synth("test", "B", hp.synthetic_test_size)),
-            )
-        root = Path(hp.root)
-        if not root.is_dir():
-            raise FileNotFoundError(f"data.root: dataset folder {root} does not exist")
-        train = tuple(FileImages(list_images(root / f"train{d}", "data.root")) for d in "AB")
-        if not (root / "testA").exists() and not (root / "testB").exists():
-            warnings.warn(
-                f"{root} has no testA/testB folders: sample grids and validation use the first training images",
-                stacklevel=2,
-            )
-            return train, train
-        test = tuple(FileImages(list_images(root / f"test{d}", "data.root")) for d in "AB")
-        return train, test
+    def check(self, model: object | None = None) -> ImageReport | None:
+        """Check the settings against `model` and every image file once, before any expensive work starts.
 
-    def _transform(self, train: bool):
+        With a model, `crop_size` must be a multiple of `model.size_multiple` and equal `model.image_size` where
+        the model has these attributes (preprocess "none" rounds each image to the multiple instead). The image
+        files of all splits are decoded once (the result is kept; a dataset not downloaded yet is checked in
+        `setup`): unreadable ones are skipped afterwards and, like images upscaled for preprocess "crop", listed in
+        one `ImageCheckWarning`.
+
+        Args:
+            model: the LightningModule that will use the data, or None to check the files only.
+
+        Returns:
+            The report of the file check, or None if the dataset is not downloaded yet.
+
+        Raises:
+            ValueError: naming the data.* key, if the sizes do not suit the model; listing the files, if `strict`
+                and some are unreadable or too small; naming the folder, if a split has no readable image.
+        """
+        if model is not None:
+            self._sizes = network_sizes(model)
+            check_network_sizes(self.hparams.preprocess, self.hparams.crop_size, self._sizes)
+        splits = self._find(fetch=False)
+        if splits is not None and self._report is None:
+            self._report = self._check_files(splits)
+        return self._report
+
+    def _check_files(self, splits: Splits) -> ImageReport:
         hp = self.hparams
-        return build_transform(hp.preprocess, hp.load_size, hp.crop_size, hp.flip, train)
+        sources = splits.file_sources()
+        report = check_files(sources, hp.crop_size if hp.preprocess == "crop" else None)
+        if hp.strict and report.problems:
+            raise ValueError(report.strict_error())
+        for source in unusable_sources(sources, report):
+            problems = [f"  {p.path}: {p.reason}" for p in report.problems if p.folder == source.folder]
+            header = f"no image file in {source.folder} can be read; replace these files:"
+            raise ValueError("\n".join([header, *problems[:MAX_LISTED]]))
+        message = report.warning()
+        if message is not None:
+            rank_zero_warn(message, category=ImageCheckWarning)
+        return report
 
-    def _held_out_set(self) -> UnalignedDataset:
-        """Held-out A and B images paired by index, without augmentation."""
-        return UnalignedDataset(*self.test_domains, self._transform(False), random_pairs=False)
+    def _usable_splits(self) -> Splits:
+        """The splits without the files the check found unreadable."""
+        splits = self._find(fetch=True)
+        return splits if self._report is None else splits.without(self._report.skipped)
+
+    # -- LightningDataModule hooks ---------------------------------------------------------------------------------
+
+    def prepare_data(self) -> None:
+        """Download the standard dataset named by `name`, if any and not there yet (runs on one process)."""
+        if self._splits is None:
+            download.ensure_dataset(self.hparams.name, self._layout, self.hparams.cache_dir)
 
     def setup(self, stage: str) -> None:
-        self.train_set = UnalignedDataset(*self.train_domains, self._transform(True), self.hparams.random_pairs)
-        self.test_set = self._held_out_set()
+        self._find(fetch=True)
+        trainer = self.trainer
+        self.check(trainer.lightning_module if trainer is not None else None)
+        splits = self._usable_splits()
+        self.train_set = self._dataset(splits.train, train=True)
+        self.test_set = self._dataset(splits.held_out_sources())
+        self.predict_set = self._dataset(splits.predict_sources())
 
-    def _loader(self, dataset, shuffle: bool) -> DataLoader:
+    def _dataset(self, sources: tuple, train: bool = False) -> Dataset:
+        hp = self.hparams
+        transform = build_transform(hp.preprocess, hp.load_size, hp.crop_size, hp.flip, train, self._sizes.rounding)
+        return make_dataset(hp.mode, sources, transform, random_pairs=train and hp.random_pairs)
+
+    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
         hp = self.hparams
         return DataLoader(
             dataset,
@@ -125,18 +216,38 @@ class StyleDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, shuffle=False)
 
+    def predict_dataloader(self) -> DataLoader:
+        """The held-out images, or for mode single on a plain folder of images, all of them."""
+        return self._loader(self.predict_set, shuffle=False)
+
     def sample_batch(self, num_images: int) -> dict[str, Tensor]:
-        """The first `num_images` held-out images of each domain, the same ones on every call: {"A", "B"}."""
-        dataset = self._held_out_set()  # usable before setup(), e.g. from a notebook
+        """The first `num_images` held-out items, the same on every call: every tensor key of the items ("A" and
+        "B", or "A" in mode single), each (N, 3, H, W). Usable before `setup`, e.g. from a notebook."""
+        dataset = self._dataset(self._usable_splits().held_out_sources())
         items = [dataset[i] for i in range(min(num_images, len(dataset)))]
-        return {key: torch.stack([item[key] for item in items]) for key in ("A", "B")}  # (N, 3, H, W)
+        keys = [key for key, value in items[0].items() if isinstance(value, Tensor)]
+        return {key: torch.stack([item[key] for item in items]) for key in keys}  # (N, 3, H, W)
 
 
-def _check_sizes(preprocess: str, load_size: int, crop_size: int) -> None:
-    if crop_size % 4 or crop_size < 4:
-        raise ValueError(f"data.crop_size must be a positive multiple of 4 (the generators need it), got {crop_size}")
-    if preprocess == "resize_and_crop" and crop_size > load_size:
+def valid_dataset_names(mode: Mode) -> list[str]:
+    """The valid `name`s for `mode`: "synthetic" and the standard datasets of that layout."""
+    layouts = {"unaligned": ("unaligned",), "aligned": ("aligned",), "single": ("unaligned", "aligned")}[mode]
+    return [*DATASET_NAMES, *sorted({n for layout in layouts for n in download.dataset_names(layout)})]
+
+
+def download_layout(name: str, mode: Mode) -> str:
+    """The layout to download `name` in for `mode` (single prefers the unaligned one).
+
+    Raises:
+        ValueError: naming data.name and listing the valid names, with a hint when the name fits another mode.
+    """
+    if name not in valid_dataset_names(mode):
+        other = next((m for m in ("unaligned", "aligned") if m != mode and name in valid_dataset_names(m)), None)
+        hint = f" {name} is a dataset for data.mode {other}." if other else ""
         raise ValueError(
-            f"data.crop_size ({crop_size}) is larger than data.load_size ({load_size}); "
-            "set load_size >= crop_size (the reference uses 286 and 256)"
+            f"data.name: unknown dataset {name!r} for data.mode {mode}.{hint} "
+            f"valid names: {', '.join(valid_dataset_names(mode))}; or give a dataset folder with data.root"
         )
+    if mode == "single":
+        return "unaligned" if name in download.dataset_names("unaligned") else "aligned"
+    return mode

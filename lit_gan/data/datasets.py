@@ -45,3 +45,55 @@ class UnalignedDataset(Dataset):
             "A_path": self.domain_a.name(ia),
             "B_path": self.domain_b.name(ib),
         }
+
+
+class AlignedDataset(Dataset):
+    """Aligned pairs, as pix2pix trains on them: item `i` is pair `i`, both images cropped and flipped alike.
+
+    Args:
+        pairs: (A, B) image pairs (a sequence with a `name(i)` method), e.g. files holding A|B side by side.
+        transform: PIL images -> (3, H, W) tensors, applying the same random parameters to all images of one call.
+    """
+
+    def __init__(self, pairs: Sequence[tuple[Image.Image, Image.Image]], transform: Callable) -> None:
+        self.pairs, self.transform = pairs, transform
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor | str]:
+        a, b = self.transform(*self.pairs[index])  # one call: the same crop and flip for both
+        name = self.pairs.name(index)
+        return {"A": a, "B": b, "A_path": name, "B_path": name}  # (3, H, W) each
+
+
+class SingleDataset(Dataset):
+    """Images of one domain (DCGAN training, prediction): item `i` is {"A": image `i`, "A_path": its name}.
+
+    Args:
+        images: the images (a sequence of PIL images with a `name(i)` method).
+        transform: PIL image -> (3, H, W) tensor.
+    """
+
+    def __init__(self, images: Sequence[Image.Image], transform: Callable[[Image.Image], Tensor]) -> None:
+        self.images, self.transform = images, transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor | str]:
+        return {"A": self.transform(self.images[index]), "A_path": self.images.name(index)}  # (3, H, W)
+
+
+def make_dataset(mode: str, sources: tuple[Sequence, ...], transform: Callable, random_pairs: bool = False) -> Dataset:
+    """The dataset of `mode` ("unaligned", "aligned" or "single") over the sources of one split.
+
+    Args:
+        mode: the data module's `mode`.
+        sources: (domain A, domain B) for unaligned; (pairs,) for aligned; (images,) for single.
+        transform: the split's transform.
+        random_pairs: unaligned only: pair each A image with a random B image.
+    """
+    if mode == "unaligned":
+        return UnalignedDataset(*sources, transform, random_pairs)
+    return {"aligned": AlignedDataset, "single": SingleDataset}[mode](*sources, transform)

@@ -1,22 +1,42 @@
 """Image sources: where a domain's images come from (files on disk or the built-in renderer), read as RGB."""
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
+from lit_gan.data.convert import to_rgb
 from lit_gan.data.synthetic import render_scene, scene_seed
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+JUNK_FILES = ("thumbs.db", "desktop.ini")  # written by file browsers; never worth mentioning
 
 
 class ImageReadError(RuntimeError):
     """An image file that cannot be decoded; the message names the file."""
 
 
+def find_files(folder: str | os.PathLike) -> tuple[list[Path], list[Path]]:
+    """(image files, other files) under `folder`, nested folders included, each sorted by path.
+
+    Hidden files and folders (names starting with ".", such as macOS `._*.jpg` metadata files or
+    `.ipynb_checkpoints`) and file-browser junk (Thumbs.db, desktop.ini) are left out of both lists.
+    """
+    folder = Path(folder)
+    images, others = [], []
+    for path in sorted(folder.rglob("*")):
+        if any(part.startswith(".") for part in path.relative_to(folder).parts) or not path.is_file():
+            continue
+        if path.suffix.lower() in IMG_EXTENSIONS:
+            images.append(path)
+        elif path.name.lower() not in JUNK_FILES:
+            others.append(path)
+    return images, others
+
+
 def list_images(folder: str | os.PathLike, key: str = "data.root") -> list[Path]:
-    """Image files under `folder`, nested folders included, sorted by path.
+    """Image files under `folder` (see `find_files`), sorted by path.
 
     Args:
         folder: the folder to search.
@@ -25,37 +45,77 @@ def list_images(folder: str | os.PathLike, key: str = "data.root") -> list[Path]
     Raises:
         FileNotFoundError: if `folder` does not exist or holds no image file; the message names the folder.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"image folder {folder} does not exist (from {key}); create it or fix {key}")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMG_EXTENSIONS and p.is_file())
-    if not files:
-        raise FileNotFoundError(
-            f"image folder {folder} holds no image file (from {key}); expected files ending in "
-            f"{', '.join(IMG_EXTENSIONS)}, possibly in subfolders"
-        )
-    return files
+    return FileImages.from_folder(folder, key).paths
 
 
-def read_rgb(path: Path) -> Image.Image:
+def read_image(path: str | os.PathLike) -> Image.Image:
+    """Decode `path` completely as 8-bit RGB (see `to_rgb`), EXIF orientation applied; PIL's errors pass through."""
+    with Image.open(path) as img:
+        img.load()
+        return to_rgb(ImageOps.exif_transpose(img))
+
+
+def read_rgb(path: str | os.PathLike) -> Image.Image:
     """Decode `path` as an RGB image, EXIF orientation applied.
 
     Raises:
         ImageReadError: naming the file, if it cannot be decoded.
     """
     try:
-        with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)
-            return img.convert("RGB")
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as err:
-        raise ImageReadError(f"cannot read image {path}: {err}. Remove or replace this file.") from err
+        return read_image(path)
+    except Exception as err:  # PIL raises OSError, ValueError, SyntaxError, DecompressionBombError, ...
+        problem = read_problem(path, err)
+        raise ImageReadError(f"cannot read image {path}: {problem}. Remove or replace this file.") from err
+
+
+def read_problem(path: str | os.PathLike, err: Exception) -> str:
+    """A short reason why `path` could not be decoded, without the path itself."""
+    if Path(path).is_file() and Path(path).stat().st_size == 0:
+        return "empty file (0 bytes)"
+    message = str(err).splitlines()[0] if str(err) else type(err).__name__
+    message = message.replace(f" '{path}'", "").replace(f" {path}", "").replace(str(path), "").strip()
+    if message.startswith("cannot identify image file"):
+        return "not an image PIL can decode (cannot identify image file)"
+    return message if len(message) <= 100 else message[:97] + "..."
 
 
 class FileImages(Sequence):
-    """A domain stored as image files."""
+    """A domain stored as image files.
 
-    def __init__(self, paths: Sequence[Path]) -> None:
+    Args:
+        paths: the image files.
+        folder: the folder they were found in, named in reports.
+        ignored: files in that folder without an image extension, named in reports.
+    """
+
+    pairs = False  # whether each file holds an A|B pair side by side
+
+    def __init__(self, paths: Sequence[Path], folder: Path | None = None, ignored: Sequence[Path] = ()) -> None:
         self.paths = list(paths)
+        self.folder = folder
+        self.ignored = list(ignored)
+
+    @classmethod
+    def from_folder(cls, folder: str | os.PathLike, key: str = "data.root") -> "FileImages":
+        """The image files under `folder` (see `find_files`).
+
+        Raises:
+            FileNotFoundError: if `folder` does not exist or holds no image file; the message names the folder.
+        """
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"image folder {folder} does not exist (from {key}); create it or fix {key}")
+        images, others = find_files(folder)
+        if not images:
+            raise FileNotFoundError(
+                f"image folder {folder} holds no image file (from {key}); expected files ending in "
+                f"{', '.join(IMG_EXTENSIONS)}, possibly in subfolders"
+            )
+        return cls(images, folder, others)
+
+    def subset(self, keep: Iterable[Path]) -> "FileImages":
+        """The same kind of source over the files `keep` (e.g. without unreadable files, or the first few)."""
+        return type(self)(list(keep), self.folder, self.ignored)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -65,6 +125,21 @@ class FileImages(Sequence):
 
     def name(self, index: int) -> str:
         return str(self.paths[index])
+
+
+class PairedFileImages(FileImages):
+    """Aligned pairs stored as pix2pix does: each file holds A (left half) and B (right half) side by side."""
+
+    pairs = True
+
+    def __getitem__(self, index: int) -> tuple[Image.Image, Image.Image]:
+        return split_pair(read_rgb(self.paths[index]))
+
+
+def split_pair(img: Image.Image) -> tuple[Image.Image, Image.Image]:
+    """(left half, right half) of an A|B image, split at width // 2 (an odd last column is dropped)."""
+    half, height = img.width // 2, img.height
+    return img.crop((0, 0, half, height)), img.crop((half, 0, 2 * half, height))
 
 
 class SyntheticImages(Sequence):
@@ -88,11 +163,31 @@ class SyntheticImages(Sequence):
     def __len__(self) -> int:
         return self.length
 
-    def __getitem__(self, index: int) -> Image.Image:
+    def scene(self, index: int) -> int:
+        """The scene seed of image `index`."""
         if not 0 <= index < self.length:
             raise IndexError(index)
-        seed = scene_seed(self.seed, f"{self.split}{self.domain}", index)
-        return render_scene(seed, self.size, self.STYLE[self.domain])
+        return scene_seed(self.seed, f"{self.split}{self.domain}", index)
+
+    def __getitem__(self, index: int) -> Image.Image:
+        return render_scene(self.scene(index), self.size, self.STYLE[self.domain])
 
     def name(self, index: int) -> str:
         return f"synthetic/{self.split}{self.domain}/{index:05d}"
+
+
+class SyntheticPairs(SyntheticImages):
+    """Aligned pairs of the `synthetic` dataset: the scenes of domain A, each as a photo (A) and a cartoon (B).
+
+    The two images of a pair show the same scene and are aligned pixel for pixel.
+    """
+
+    def __init__(self, seed: int, split: str, size: int, length: int) -> None:
+        super().__init__(seed, split, "A", size, length)
+
+    def __getitem__(self, index: int) -> tuple[Image.Image, Image.Image]:
+        seed = self.scene(index)
+        return render_scene(seed, self.size, "photo"), render_scene(seed, self.size, "cartoon")
+
+    def name(self, index: int) -> str:
+        return f"synthetic/{self.split}/{index:05d}"

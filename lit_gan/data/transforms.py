@@ -1,42 +1,109 @@
-"""Preprocessing of the reference implementations: resize, crop and flip, then scale to [-1, 1]."""
+"""Preprocessing of the reference implementations: resize, crop and flip, then scale to [-1, 1].
 
-from collections.abc import Callable
-from typing import Literal
+Every transform here is a torchvision `v2.Transform`, so one call on several images (`transform(a, b)`, the two
+halves of an aligned pair) resizes them alike and draws one random crop and one flip for all of them.
+"""
+
+from typing import Any, Literal
 
 import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-Preprocess = Literal["resize_and_crop", "crop", "none"]
+Preprocess = Literal["resize_and_crop", "crop", "scale_width", "none"]
+BICUBIC = v2.InterpolationMode.BICUBIC
 
 
-def _to_multiple_of_4(img: Image.Image) -> Image.Image:
-    """Resize so that height and width are multiples of 4 (what the generators need), as the reference does."""
-    w, h = img.size
-    new = (max(4, round(w / 4) * 4), max(4, round(h / 4) * 4))
-    return img if new == (w, h) else img.resize(new, Image.BICUBIC)
+class PILResize(v2.Transform):
+    """Base of the resizes below: PIL images only, all resized alike; subclasses give `new_size`."""
+
+    _transformed_types = (Image.Image,)
+
+    def new_size(self, w: int, h: int) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def transform(self, inpt: Image.Image, params: dict[str, Any]) -> Image.Image:
+        new = self.new_size(*inpt.size)
+        return inpt if new == inpt.size else inpt.resize(new, Image.BICUBIC)
+
+
+class RoundToMultiple(PILResize):
+    """Resize so that height and width are multiples of `multiple` (at least one multiple), as the reference's
+    `__make_power_2` does for `--preprocess none`.
+
+    Args:
+        multiple: the size multiple the networks need (4 for the ResNet generator).
+    """
+
+    def __init__(self, multiple: int = 4) -> None:
+        super().__init__()
+        self.multiple = multiple
+
+    def new_size(self, w: int, h: int) -> tuple[int, int]:
+        m = self.multiple
+        return max(m, round(w / m) * m), max(m, round(h / m) * m)
+
+
+class ScaleWidth(PILResize):
+    """Resize to width `width`, keeping the aspect ratio but with a height of at least `min_height`, as the
+    reference's `__scale_width` does.
+
+    Args:
+        width: target width (data.load_size).
+        min_height: smallest height (data.crop_size), so that a square crop fits.
+    """
+
+    def __init__(self, width: int, min_height: int) -> None:
+        super().__init__()
+        self.width, self.min_height = width, min_height
+
+    def new_size(self, w: int, h: int) -> tuple[int, int]:
+        return self.width, max(round(self.width * h / w), self.min_height)
+
+
+class UpscaleToAtLeast(PILResize):
+    """Upscale an image whose short side is below `min_size` until it reaches it, keeping the aspect ratio;
+    larger images pass unchanged.
+
+    Args:
+        min_size: smallest side length (data.crop_size).
+    """
+
+    def __init__(self, min_size: int) -> None:
+        super().__init__()
+        self.min_size = min_size
+
+    def new_size(self, w: int, h: int) -> tuple[int, int]:
+        if min(w, h) >= self.min_size:
+            return w, h
+        scale = self.min_size / min(w, h)
+        return max(self.min_size, round(w * scale)), max(self.min_size, round(h * scale))
 
 
 def build_transform(
-    preprocess: str, load_size: int, crop_size: int, flip: bool, train: bool
-) -> Callable[[Image.Image], torch.Tensor]:
-    """PIL RGB image -> (3, H, W) float tensor in [-1, 1].
+    preprocess: Preprocess, load_size: int, crop_size: int, flip: bool, train: bool, multiple: int = 4
+) -> v2.Compose:
+    """PIL RGB images -> (3, H, W) float tensors in [-1, 1]; several images in one call get the same crop and flip.
 
     Args:
-        preprocess: "resize_and_crop" (resize to load_size square, then crop crop_size), "crop" (crop crop_size
-            from the image as it is) or "none" (keep the size, rounded to a multiple of 4).
-        load_size: side length images are resized to before cropping.
-        crop_size: side length of the crop fed to the networks.
+        preprocess: "resize_and_crop" (resize to load_size square, then crop crop_size); "crop" (crop crop_size
+            from the image as it is, upscaling images smaller than crop_size first); "scale_width" (resize to width
+            load_size keeping the aspect ratio, height at least crop_size, then crop crop_size: the reference's
+            scale_width_and_crop); "none" (keep the size, rounded to a multiple of `multiple`).
+        load_size: side length (width for scale_width) images are resized to before cropping.
+        crop_size: side length of the square crop fed to the networks.
         flip: random horizontal flips (training only).
         train: random crops and flips when True; centre crops and no flip when False (held-out images).
+        multiple: size multiple the network needs, for preprocess "none".
     """
     crop = v2.RandomCrop(crop_size) if train else v2.CenterCrop(crop_size)
-    steps: list[Callable] = {
-        "resize_and_crop": [v2.Resize([load_size, load_size], interpolation=v2.InterpolationMode.BICUBIC), crop],
-        "crop": [crop],
-        "none": [_to_multiple_of_4],
+    steps: list[v2.Transform] = {
+        "resize_and_crop": [v2.Resize([load_size, load_size], interpolation=BICUBIC), crop],
+        "crop": [UpscaleToAtLeast(crop_size), crop],
+        "scale_width": [ScaleWidth(load_size, crop_size), crop],
+        "none": [RoundToMultiple(multiple)],
     }[preprocess]
     if train and flip:
         steps.append(v2.RandomHorizontalFlip())
-    steps += [v2.PILToTensor(), v2.ToDtype(torch.float32, scale=True), v2.Normalize([0.5] * 3, [0.5] * 3)]
-    return v2.Compose(steps)
+    steps += [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize([0.5] * 3, [0.5] * 3)]
+    return v2.Compose([*steps, v2.ToPureTensor()])

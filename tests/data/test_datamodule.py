@@ -1,9 +1,12 @@
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 
-from lit_gan.data import StyleDataModule
-from lit_gan.data.images import ImageReadError
-from tests.helpers import make_unaligned, write_images
+from lit_gan.data import StyleDataModule, valid_dataset_names
+from lit_gan.data.synthetic import render_scene, scene_seed
+from tests.helpers import make_aligned, make_single, make_unaligned, write_images
 
 
 def test_unaligned_folder_with_nested_images(tmp_path):
@@ -49,22 +52,13 @@ def test_empty_domain_folder_is_named(tmp_path):
         StyleDataModule(root=str(root))
 
 
-def test_corrupt_image_is_reported_with_its_path(tmp_path):
-    root = make_unaligned(tmp_path / "ds", n=2)
-    bad = root / "trainA" / "img_001.png"
-    bad.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
-    dm = StyleDataModule(root=str(root), load_size=36, crop_size=32, num_workers=0)
-    dm.setup("fit")
-    with pytest.raises(ImageReadError, match="img_001.png"):
-        dm.train_set[1]
-
-
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        (dict(name="synthetic", crop_size=30, load_size=36), "crop_size must be a positive multiple of 4"),
         (dict(name="synthetic", crop_size=64, load_size=36), "larger than data.load_size"),
-        (dict(name="nope"), "valid names: synthetic"),
+        (dict(name="nope"), "valid names: synthetic, "),
+        (dict(name="edges2shoes"), "edges2shoes is a dataset for data.mode aligned"),
+        (dict(name="synthetic", mode="paired"), "data.mode: 'paired' is not one of 'unaligned', 'aligned', 'single'"),
         (dict(), "exactly one of data.root"),
         (dict(root="/no/such/folder"), "/no/such/folder does not exist"),
     ],
@@ -82,3 +76,121 @@ def test_worker_processes_load_the_same_images_as_the_main_process():
         dm.setup("fit")
         batches.append(next(iter(dm.val_dataloader())))
     assert torch.equal(batches[0]["A"], batches[1]["A"]) and torch.equal(batches[0]["B"], batches[1]["B"])
+
+
+def _folder(mode: str, tmp_path: Path) -> dict:
+    build = {"unaligned": make_unaligned, "aligned": make_aligned, "single": make_single}[mode]
+    return dict(root=str(build(tmp_path / mode)))
+
+
+SYNTHETIC = dict(name="synthetic", synthetic_train_size=4, synthetic_test_size=3)
+KEYS = {"unaligned": {"A", "B"}, "aligned": {"A", "B"}, "single": {"A"}}
+
+
+@pytest.mark.filterwarnings("ignore:.*first 50 training images")
+@pytest.mark.parametrize("source", ["folder", "synthetic"])
+@pytest.mark.parametrize("mode", ["unaligned", "aligned", "single"])
+def test_every_mode_gives_items_with_its_keys(tmp_path, mode, source):
+    data = _folder(mode, tmp_path) if source == "folder" else SYNTHETIC
+    dm = StyleDataModule(**data, mode=mode, load_size=36, crop_size=32, num_workers=0, batch_size=2)
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    tensors = {k for k, v in batch.items() if torch.is_tensor(v)}
+    assert tensors == KEYS[mode] and set(batch) == tensors | {f"{k}_path" for k in tensors}
+    assert all(batch[k].shape == (2, 3, 32, 32) for k in tensors)
+    if mode == "aligned":
+        assert batch["A_path"] == batch["B_path"]
+    sample = dm.sample_batch(2)
+    assert set(sample) == KEYS[mode] and all(v.shape == (2, 3, 32, 32) for v in sample.values())
+    assert next(iter(dm.predict_dataloader()))["A"].shape[1:] == (3, 32, 32)
+
+
+def test_aligned_pairs_share_crop_and_flip(tmp_path):
+    root = make_aligned(tmp_path / "ds", n=3, size=40, same_halves=True)
+    dm = StyleDataModule(root=str(root), mode="aligned", load_size=48, crop_size=32, num_workers=0)
+    dm.setup("fit")
+    torch.manual_seed(0)
+    for i in range(12):  # random crops and flips, each applied to both halves alike
+        item = dm.train_set[i % 3]
+        assert torch.equal(item["A"], item["B"])
+
+
+def test_synthetic_pairs_are_one_scene_in_two_styles():
+    kwargs = dict(SYNTHETIC, load_size=32, crop_size=32, num_workers=0)
+    pairs = StyleDataModule(**kwargs, mode="aligned").sample_batch(3)
+    unpaired = StyleDataModule(**kwargs, mode="unaligned").sample_batch(3)
+    cartoons = StyleDataModule(**kwargs, mode="single", domain="B").sample_batch(3)
+    assert torch.equal(pairs["A"], unpaired["A"])  # the same photo scenes as domain A
+    assert not torch.equal(pairs["B"], unpaired["B"])  # their own cartoons, not domain B's scenes
+    assert torch.equal(cartoons["A"], unpaired["B"])  # single with domain B: the cartoon style
+    scene = scene_seed(0, "testA", 2)
+    expected = [np.asarray(render_scene(scene, 32, style)) for style in ("photo", "cartoon")]
+    for key, image in zip("AB", expected):
+        np.testing.assert_allclose(((pairs[key][2] + 1) * 127.5).permute(1, 2, 0).numpy(), image, atol=1e-3)
+
+
+@pytest.mark.parametrize(("splits", "held_out"), [(("train", "val", "test"), "val"), (("train", "test"), "test")])
+def test_aligned_held_out_split_is_val_then_test(tmp_path, splits, held_out):
+    root = make_aligned(tmp_path / "ds", n=2, splits=splits)
+    dm = StyleDataModule(root=str(root), mode="aligned", load_size=32, crop_size=32, num_workers=0)
+    dm.setup("fit")
+    assert Path(dm.test_set[0]["A_path"]).parent.name == held_out
+
+
+@pytest.mark.parametrize("mode", ["aligned", "single"])
+def test_without_held_out_folder_the_first_training_images_are_used(tmp_path, mode):
+    root = make_aligned(tmp_path / "ds", n=3, splits=("train",))
+    with pytest.warns(UserWarning, match="first 50 training images"):
+        dm = StyleDataModule(root=str(root), mode=mode, load_size=32, crop_size=32, num_workers=0)
+    dm.setup("fit")
+    assert [item["A_path"] for item in dm.test_set] == [item["A_path"] for item in dm.predict_set]
+    assert len(dm.test_set) == 3
+
+
+def test_single_mode_on_a_plain_folder_predicts_every_image(tmp_path):
+    root = make_single(tmp_path / "photos", n=5)
+    with pytest.warns(UserWarning, match="no train/test folders"):
+        dm = StyleDataModule(root=str(root), mode="single", load_size=36, crop_size=32, num_workers=0)
+    dm.setup("predict")
+    paths = [p for batch in dm.predict_dataloader() for p in batch["A_path"]]
+    assert len(paths) == 5 and any("nested" in p for p in paths)
+
+
+@pytest.mark.parametrize("domain", ["A", "B"])
+def test_single_mode_takes_one_domain_of_an_unaligned_folder(tmp_path, domain):
+    root = make_unaligned(tmp_path / "ds", n=2)
+    dm = StyleDataModule(root=str(root), mode="single", domain=domain, load_size=36, crop_size=32, num_workers=0)
+    dm.setup("fit")
+    assert Path(dm.train_set[0]["A_path"]).parent.name == f"train{domain}"
+    assert Path(dm.test_set[0]["A_path"]).parent.name == f"test{domain}"
+
+
+@pytest.mark.parametrize(
+    ("mode", "build", "message"),
+    [
+        ("aligned", make_unaligned, "set data.mode: unaligned"),
+        ("unaligned", make_aligned, "set data.mode: aligned"),
+        ("single", lambda root: make_single(root, splits=("trainA",)), "set data.domain: A"),
+    ],
+)
+def test_folder_of_another_layout_gets_a_hint(tmp_path, mode, build, message):
+    root = build(tmp_path / "ds")
+    with pytest.raises(FileNotFoundError, match=message):
+        StyleDataModule(root=str(root), mode=mode, domain="B")
+
+
+def test_standard_dataset_is_found_in_the_cache_without_network(tmp_path):
+    cache = tmp_path / "cache"
+    dm = StyleDataModule(name="horse2zebra", cache_dir=str(cache), load_size=36, crop_size=32, num_workers=0)
+    assert dm.check() is None  # not downloaded yet: nothing to check
+    make_unaligned(cache / "cyclegan" / "horse2zebra", n=2)  # as if downloaded
+    dm.prepare_data()  # complete: no download
+    dm.setup("fit")
+    assert dm.check().counts[cache / "cyclegan" / "horse2zebra" / "trainA"] == 2
+    assert Path(dm.train_set[0]["A_path"]).is_relative_to(cache)
+
+
+def test_dataset_names_follow_the_mode():
+    assert valid_dataset_names("unaligned")[0] == "synthetic" and "horse2zebra" in valid_dataset_names("unaligned")
+    assert "edges2shoes" in valid_dataset_names("aligned") and "horse2zebra" not in valid_dataset_names("aligned")
+    assert {"horse2zebra", "edges2shoes"} <= set(valid_dataset_names("single"))

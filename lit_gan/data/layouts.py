@@ -1,0 +1,153 @@
+"""Dataset layouts: which image sources form the training and held-out splits of each data mode.
+
+- unaligned (CycleGAN): `root/trainA`, `root/trainB`, optionally `root/testA`, `root/testB`.
+- aligned (pix2pix): `root/train` of images holding A (left half) and B (right half) side by side; held out:
+  `root/val`, else `root/test`.
+- single (DCGAN, prediction): `root/train{domain}` (and `test{domain}`) of a CycleGAN-layout folder, else
+  `root/train` (and `val` or `test`), else every image under `root`.
+
+Without a held-out folder, validation and sample grids use the first `HELD_OUT_FALLBACK` training images.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+from pytorch_lightning.utilities import rank_zero_warn
+
+from lit_gan.data.images import FileImages, PairedFileImages, SyntheticImages, SyntheticPairs
+
+Mode = Literal["unaligned", "aligned", "single"]
+Domain = Literal["A", "B"]
+HELD_OUT_FALLBACK = 50  # training images reused as the held-out split when a dataset has none
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The image sources of a dataset, per split, in the order the mode's dataset takes them.
+
+    Args:
+        train: (domain A, domain B) for unaligned, (pairs,) for aligned, (images,) for single.
+        held_out: the same for the held-out split; None: the first `HELD_OUT_FALLBACK` training images.
+        predict_train: predict over the training images (a plain folder of images to translate).
+    """
+
+    train: tuple[Sequence, ...]
+    held_out: tuple[Sequence, ...] | None = None
+    predict_train: bool = False
+
+    def held_out_sources(self) -> tuple[Sequence, ...]:
+        if self.held_out is not None:
+            return self.held_out
+        return tuple(_head(source, HELD_OUT_FALLBACK) for source in self.train)
+
+    def predict_sources(self) -> tuple[Sequence, ...]:
+        return self.train if self.predict_train else self.held_out_sources()
+
+    def file_sources(self) -> list[FileImages]:
+        """The sources stored as files (the ones to check), each once."""
+        return [s for s in (*self.train, *(self.held_out or ())) if isinstance(s, FileImages)]
+
+    def without(self, bad: set[Path]) -> "Splits":
+        """These splits without the files `bad` (unreadable ones)."""
+
+        def keep(sources: tuple[Sequence, ...]) -> tuple[Sequence, ...]:
+            files = (s.subset(p for p in s.paths if p not in bad) if isinstance(s, FileImages) else s for s in sources)
+            return tuple(files)
+
+        return replace(self, train=keep(self.train), held_out=None if self.held_out is None else keep(self.held_out))
+
+
+def _head(source: Sequence, n: int) -> Sequence:
+    return source.subset(source.paths[:n]) if isinstance(source, FileImages) else source
+
+
+def find_splits(mode: Mode, root: str | Path, domain: Domain = "A") -> Splits:
+    """The splits of the dataset folder `root` in the layout of `mode`.
+
+    Raises:
+        FileNotFoundError: naming data.root and the missing or empty folder, with a hint when `root` looks like
+            another mode's layout.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data.root: dataset folder {root} does not exist")
+    if mode == "unaligned":
+        return _find_unaligned(root)
+    if mode == "aligned":
+        return _find_aligned(root)
+    return _find_single(root, domain)
+
+
+def _find_unaligned(root: Path) -> Splits:
+    if not (root / "trainA").is_dir() and (root / "train").is_dir():
+        raise FileNotFoundError(
+            f"data.root {root} has a train folder but no trainA/trainB (the unaligned CycleGAN layout): for "
+            "images holding A|B side by side set data.mode: aligned; for one domain set data.mode: single"
+        )
+    train = tuple(FileImages.from_folder(root / f"train{d}") for d in "AB")
+    if not (root / "testA").exists() and not (root / "testB").exists():
+        _warn_no_held_out(root, "testA/testB")
+        return Splits(train)
+    return Splits(train, tuple(FileImages.from_folder(root / f"test{d}") for d in "AB"))
+
+
+def _find_aligned(root: Path) -> Splits:
+    if not (root / "train").is_dir() and (root / "trainA").is_dir():
+        raise FileNotFoundError(
+            f"data.root {root} has trainA/trainB but no train folder: it is in the unaligned CycleGAN layout; "
+            "set data.mode: unaligned, or give a folder whose train/ images hold A|B side by side (pix2pix layout)"
+        )
+    return Splits(*_train_and_held_out(root, PairedFileImages))
+
+
+def _find_single(root: Path, domain: Domain) -> Splits:
+    if (root / f"train{domain}").is_dir():  # one domain of a CycleGAN-layout folder
+        train = (FileImages.from_folder(root / f"train{domain}"),)
+        test = root / f"test{domain}"
+        if test.is_dir():
+            return Splits(train, (FileImages.from_folder(test),))
+        _warn_no_held_out(root, f"test{domain}")
+        return Splits(train)
+    other = "B" if domain == "A" else "A"
+    if (root / f"train{other}").is_dir():
+        raise FileNotFoundError(
+            f"data.root {root} has train{other} but no train{domain} folder: set data.domain: {other}, "
+            f"or point data.root at a folder of images"
+        )
+    if (root / "train").is_dir():
+        return Splits(*_train_and_held_out(root, FileImages))
+    _warn_no_held_out(root, "train/test")
+    return Splits((FileImages.from_folder(root),), predict_train=True)
+
+
+def _train_and_held_out(root: Path, kind: type[FileImages]) -> tuple[tuple, tuple | None]:
+    """(train,), and (val,) or (test,) or None, for the folders train/val/test."""
+    train = (kind.from_folder(root / "train"),)
+    for name in ("val", "test"):
+        if (root / name).is_dir():
+            return train, (kind.from_folder(root / name),)
+    _warn_no_held_out(root, "val/test")
+    return train, None
+
+
+def _warn_no_held_out(root: Path, folders: str) -> None:
+    rank_zero_warn(
+        f"{root} has no {folders} folders: validation and sample grids use the first {HELD_OUT_FALLBACK} "
+        "training images"
+    )
+
+
+def synthetic_splits(mode: Mode, seed: int, size: int, train_size: int, test_size: int, domain: Domain) -> Splits:
+    """The splits of the built-in `synthetic` dataset in `mode`: both styles of different scenes (unaligned), each
+    scene in both styles (aligned: photo A, cartoon B, pixel-aligned), or one style (single: `domain`)."""
+
+    def sources(split: str, n: int) -> tuple[Sequence, ...]:
+        if mode == "unaligned":
+            return SyntheticImages(seed, split, "A", size, n), SyntheticImages(seed, split, "B", size, n)
+        if mode == "aligned":
+            return (SyntheticPairs(seed, split, size, n),)
+        return (SyntheticImages(seed, split, domain, size, n),)
+
+    return Splits(sources("train", train_size), sources("test", test_size))
