@@ -1,5 +1,14 @@
 """Losses for GAN training."""
 
-from lit_gan.losses.gan import GAN_LOSSES, GANLoss, gan_loss, register_gan_loss
+from lit_gan.losses.feature_matching import feature_matching_loss, intermediate_features
+from lit_gan.losses.gan import GAN_LOSSES, GANLoss, gan_loss, gradient_penalty, register_gan_loss
 
-__all__ = ["GAN_LOSSES", "GANLoss", "gan_loss", "register_gan_loss"]
+__all__ = [
+    "GAN_LOSSES",
+    "GANLoss",
+    "feature_matching_loss",
+    "gan_loss",
+    "gradient_penalty",
+    "intermediate_features",
+    "register_gan_loss",
+]

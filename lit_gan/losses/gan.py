@@ -2,6 +2,7 @@
 
 Each loss splits into the three terms a GAN step needs: the discriminator's loss on real and on fake predictions,
 and the generator's loss on the discriminator's predictions for its fakes. Predictions are raw scores (logits).
+A loss may add a regularizer on the discriminator itself (`penalty`): WGAN-GP's gradient penalty.
 """
 
 from collections.abc import Callable
@@ -26,6 +27,10 @@ class GANLoss:
     def generator(self, pred: Tensor) -> Tensor:
         """Generator loss for the discriminator's predictions on generated images."""
         raise NotImplementedError
+
+    def penalty(self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor | None:
+        """Extra discriminator loss computed from the discriminator itself, or None (the default)."""
+        return None
 
 
 GAN_LOSSES: dict[str, type[GANLoss]] = {}
@@ -82,5 +87,54 @@ class VanillaGANLoss(GANLoss):
         return self.real(pred)
 
 
-GANLossName = Literal["lsgan", "vanilla"]
+@register_gan_loss("hinge")
+class HingeGANLoss(GANLoss):
+    """Hinge loss (Lim & Ye 2017; used by SAGAN and BigGAN): relu(1 - D(real)), relu(1 + D(fake)); G: -D(fake)."""
+
+    def real(self, pred: Tensor) -> Tensor:
+        return F.relu(1.0 - pred).mean()
+
+    def fake(self, pred: Tensor) -> Tensor:
+        return F.relu(1.0 + pred).mean()
+
+    def generator(self, pred: Tensor) -> Tensor:
+        return -pred.mean()
+
+
+@register_gan_loss("wgangp")
+class WGANGPLoss(GANLoss):
+    """Wasserstein loss with gradient penalty (Gulrajani et al. 2017): the critic minimises mean(D(fake)) -
+    mean(D(real)) + 10 * E[(||grad D(x_hat)||_2 - 1)^2] on random interpolates x_hat of real and fake images.
+
+    Batch norm in the critic makes the penalty depend on the batch; the paper uses no norm or layer norm.
+    """
+
+    weight = 10.0  # lambda of the paper and of the reference code
+
+    def real(self, pred: Tensor) -> Tensor:
+        return -pred.mean()
+
+    def fake(self, pred: Tensor) -> Tensor:
+        return pred.mean()
+
+    def generator(self, pred: Tensor) -> Tensor:
+        return -pred.mean()
+
+    def penalty(self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
+        return self.weight * gradient_penalty(discriminator, real, fake.detach())
+
+
+def gradient_penalty(discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
+    """E[(||grad_x D(x)||_2 - 1)^2] at x = eps * real + (1 - eps) * fake, one eps ~ U(0, 1) per sample.
+
+    The graph is kept (create_graph) so the penalty trains the discriminator.
+    """
+    eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
+    x = (eps * real + (1 - eps) * fake).requires_grad_(True)  # (B, C, H, W)
+    pred = discriminator(x)
+    (grad,) = torch.autograd.grad(pred.sum(), x, create_graph=True)
+    return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+
+
+GANLossName = Literal["lsgan", "vanilla", "hinge", "wgangp"]
 """Names accepted in configs; kept in step with `GAN_LOSSES` by a test."""

@@ -3,8 +3,9 @@ import typing
 import pytest
 import torch
 
-from lit_gan.losses import GAN_LOSSES, gan_loss, register_gan_loss
+from lit_gan.losses import GAN_LOSSES, gan_loss, gradient_penalty, register_gan_loss
 from lit_gan.losses.gan import GANLossName, LSGANLoss
+from lit_gan.networks import PatchGANDiscriminator
 
 
 def test_config_choices_match_registry():
@@ -39,3 +40,58 @@ def test_registry_refuses_duplicates_and_unknown_names():
         register_gan_loss("lsgan")(LSGANLoss)
     with pytest.raises(ValueError, match="lsgan"):
         gan_loss("nope")
+
+
+def test_hinge_values():
+    loss = gan_loss("hinge")
+    pred = torch.tensor([-2.0, 0.5, 3.0])
+    assert loss.real(pred).item() == pytest.approx((3.0 + 0.5 + 0.0) / 3)
+    assert loss.fake(pred).item() == pytest.approx((0.0 + 1.5 + 4.0) / 3)
+    assert loss.generator(pred).item() == pytest.approx(-1.5 / 3)
+
+
+def test_wasserstein_terms():
+    loss = gan_loss("wgangp")
+    pred = torch.tensor([-2.0, 0.5, 3.0])
+    assert loss.real(pred).item() == pytest.approx(-0.5)
+    assert loss.fake(pred).item() == pytest.approx(0.5)
+    assert loss.generator(pred).item() == pytest.approx(-0.5)
+
+
+@pytest.mark.parametrize("name", sorted(set(GAN_LOSSES) - {"wgangp"}))
+def test_only_wgangp_has_a_penalty(name):
+    real = torch.randn(2, 3, 4, 4)
+    assert gan_loss(name).penalty(lambda x: x.mean((1, 2, 3)), real, real) is None
+
+
+def test_gradient_penalty_of_a_linear_critic_is_exact():
+    # D(x) = <w, x>: its gradient is w everywhere, so the penalty is (||w|| - 1)^2 on any interpolate.
+    w = torch.randn(3, 4, 4)
+
+    def critic(x):
+        return (x * w).flatten(1).sum(1)
+
+    real, fake = torch.randn(5, 3, 4, 4), torch.randn(5, 3, 4, 4)
+    assert gradient_penalty(critic, real, fake).item() == pytest.approx((w.norm().item() - 1) ** 2, rel=1e-5)
+    unit = w / w.norm()
+    assert gradient_penalty(lambda x: (x * unit).flatten(1).sum(1), real, fake).item() == pytest.approx(0, abs=1e-10)
+    assert gan_loss("wgangp").penalty(critic, real, fake).item() == pytest.approx(10 * (w.norm().item() - 1) ** 2)
+
+
+def test_gradient_penalty_changes_the_critics_gradients():
+    torch.manual_seed(0)
+    critic = PatchGANDiscriminator(ndf=4, n_layers=2, norm="none")
+    real, fake = torch.randn(2, 3, 32, 32), torch.randn(2, 3, 32, 32)
+    loss = gan_loss("wgangp")
+
+    def grads(with_penalty: bool) -> list[torch.Tensor]:
+        critic.zero_grad()
+        total = loss.real(critic(real)) + loss.fake(critic(fake))
+        if with_penalty:
+            total = total + loss.penalty(critic, real, fake)
+        total.backward()
+        return [p.grad.clone() for p in critic.parameters()]
+
+    without, with_gp = grads(False), grads(True)
+    assert all(torch.isfinite(g).all() for g in with_gp)
+    assert any(not torch.allclose(a, b) for a, b in zip(without, with_gp, strict=True))
