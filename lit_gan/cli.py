@@ -39,6 +39,14 @@ class LitGANCLI(LightningCLI):
             }
         )
 
+    def _check_data(self) -> None:
+        """Check the data against the model (image sizes, unreadable files) before any run starts."""
+        check = getattr(self.datamodule, "check", None)
+        if callable(check):
+            check(self.model)
+
+    before_fit = before_validate = before_test = before_predict = _check_data
+
 
 def main(args: list[str] | None = None, run: bool = True) -> LitGANCLI:
     """Entry point; `args` replaces `sys.argv[1:]` (for tests and notebooks)."""

@@ -1,0 +1,64 @@
+import pytest
+import torch
+
+from lit_gan.cli import main
+from lit_gan.models import Pix2Pix
+from lit_gan.networks import PatchGANDiscriminator, UnetGenerator
+from tests.helpers import fit, tiny_args
+
+
+def pix2pix(*extra):
+    return tiny_args(*extra, model="pix2pix")
+
+
+def test_discriminator_steps_before_generator_and_global_step_counts_iterations():
+    cli = main(pix2pix("--trainer.max_epochs=1", "--trainer.limit_train_batches=3"), run=False)
+    calls = []
+    for name in ("step_discriminator", "step_generator"):
+        original = getattr(cli.model, name)
+        setattr(cli.model, name, lambda *a, _o=original, _n=name: (calls.append(_n[5]), _o(*a))[1])
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    assert calls == ["d", "g"] * 3
+    assert cli.trainer.global_step == 3
+    logged = set(cli.trainer.logged_metrics)
+    assert {"train/G_GAN", "train/G_L1", "train/D", "train/lr_G", "train/lr_D", "val/L1"} <= logged
+
+
+def test_direction_picks_input_and_target():
+    batch = {"A": torch.randn(2, 3, 32, 32), "B": torch.randn(2, 3, 32, 32)}
+    G, D = UnetGenerator(num_downs=5, ngf=4), PatchGANDiscriminator(in_channels=6, ndf=4, n_layers=2, norm="batch")
+    ab, ba = Pix2Pix(G, D, direction="AtoB"), Pix2Pix(G, D, direction="BtoA")
+    assert ab.pair(batch)[0] is batch["A"] and ba.pair(batch)[0] is batch["B"]
+    columns = ba.eval().sample_images(batch)["BtoA"]
+    assert columns[0] is batch["B"] and columns[2] is batch["A"] and columns[1].shape == (2, 3, 32, 32)
+
+
+def test_discriminator_must_see_input_and_output():
+    with pytest.raises(ValueError, match="set its in_channels to 6"):
+        Pix2Pix(UnetGenerator(num_downs=5, ngf=4), PatchGANDiscriminator(in_channels=3, ndf=4))
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_dropout_at_inference_as_the_original(keep):
+    torch.manual_seed(0)
+    G = UnetGenerator(num_downs=6, ngf=4)  # dropout sits in the num_downs - 5 innermost blocks
+    D = PatchGANDiscriminator(in_channels=6, ndf=4, n_layers=2, norm="batch")
+    model = Pix2Pix(G, D, dropout_at_inference=keep).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        first, second = model(x), model(x)
+    assert torch.equal(first, second) != keep
+    assert not model.G.training  # batch norm stays in eval mode either way
+    model.train()
+    assert all(m.training for m in model.modules())
+
+
+def test_feature_matching_adds_its_term():
+    cli = fit(pix2pix("--trainer.max_steps=2", "--model.lambda_feature_matching=10"))
+    assert "train/G_FM" in cli.trainer.logged_metrics
+
+
+@pytest.mark.parametrize("gan_mode", ["lsgan", "hinge", "wgangp"])
+def test_trains_with_every_loss(gan_mode):
+    cli = fit(pix2pix("--trainer.max_steps=2", f"--model.gan_mode={gan_mode}"))
+    assert torch.isfinite(cli.trainer.logged_metrics["train/D"])
