@@ -1,11 +1,12 @@
 """Losses for GAN training."""
 
-from lit_gan.losses.feature_matching import feature_matching_loss, intermediate_features
+from lit_gan.losses.feature_matching import discriminate_and_match, feature_matching_loss, intermediate_features
 from lit_gan.losses.gan import GAN_LOSSES, GANLoss, gan_loss, gradient_penalty, register_gan_loss
 
 __all__ = [
     "GAN_LOSSES",
     "GANLoss",
+    "discriminate_and_match",
     "feature_matching_loss",
     "gan_loss",
     "gradient_penalty",

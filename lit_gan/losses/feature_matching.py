@@ -51,6 +51,16 @@ def feature_matching_loss(real: list[Tensor], fake: list[Tensor], paired: bool) 
     return torch.stack(terms).mean()
 
 
+def discriminate_and_match(D: nn.Module, fake: Tensor, real: Tensor, paired: bool) -> tuple[Tensor, Tensor]:
+    """`D(fake)` (with gradients, for the generator's adversarial loss) and the feature-matching loss between D's
+    activations on `real` (no gradient) and on `fake`, from one pass over each."""
+    with intermediate_features(D) as fake_features:
+        pred = D(fake)
+    with torch.no_grad(), intermediate_features(D) as real_features:
+        D(real)
+    return pred, feature_matching_loss(real_features, fake_features, paired)
+
+
 def _channel_means(x: Tensor) -> Tensor:
     """(B, C, ...) -> (C,) mean over the batch and every spatial position."""
     return x.transpose(0, 1).flatten(1).mean(1)

@@ -32,6 +32,18 @@ class GANLoss:
         """Extra discriminator loss computed from the discriminator itself, or None (the default)."""
         return None
 
+    def discriminator(
+        self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, weight: float = 1.0
+    ) -> Tensor:
+        """The discriminator's whole loss: (real + fake terms) * `weight`, plus `penalty` when the loss has one.
+
+        `fake` is detached here: the discriminator's step never trains the generator.
+        """
+        fake = fake.detach()
+        loss = (self.real(discriminator(real)) + self.fake(discriminator(fake))) * weight
+        penalty = self.penalty(discriminator, real, fake)
+        return loss if penalty is None else loss + penalty
+
 
 GAN_LOSSES: dict[str, type[GANLoss]] = {}
 

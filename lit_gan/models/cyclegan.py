@@ -8,7 +8,7 @@ from jsonargparse import lazy_instance
 from torch import Tensor, nn
 
 from lit_gan.image_pool import ImagePool
-from lit_gan.losses import feature_matching_loss, gan_loss, intermediate_features
+from lit_gan.losses import discriminate_and_match, gan_loss
 from lit_gan.losses.gan import GANLossName
 from lit_gan.models.base import GANModule
 from lit_gan.models.schedules import LRPolicyName
@@ -98,11 +98,7 @@ class CycleGAN(GANModule):
         lam = self.hparams.lambda_feature_matching
         if lam <= 0:
             return {"gan": self.gan_loss.generator(D(fake))}
-        with intermediate_features(D) as fake_features:
-            pred = D(fake)
-        with torch.no_grad(), intermediate_features(D) as real_features:
-            D(real)
-        fm = feature_matching_loss(real_features, fake_features, paired=False)
+        pred, fm = discriminate_and_match(D, fake, real, paired=False)
         return {"gan": self.gan_loss.generator(pred), "fm": fm * lam}
 
     def generator_losses(self, real_A: Tensor, real_B: Tensor) -> tuple[dict[str, Tensor], Tensor, Tensor]:
@@ -125,11 +121,8 @@ class CycleGAN(GANModule):
         return losses, fake_A, fake_B
 
     def discriminator_loss(self, D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
-        """(real + fake) / 2 for one discriminator, plus the loss's penalty (WGAN-GP); `fake` is detached."""
-        fake = fake.detach()
-        loss = (self.gan_loss.real(D(real)) + self.gan_loss.fake(D(fake))) * 0.5
-        penalty = self.gan_loss.penalty(D, real, fake)
-        return loss if penalty is None else loss + penalty
+        """(real + fake) / 2 for one discriminator, as the reference, plus the loss's penalty (WGAN-GP)."""
+        return self.gan_loss.discriminator(D, real, fake, weight=0.5)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         real_A, real_B = batch["A"], batch["B"]

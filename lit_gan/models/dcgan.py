@@ -6,7 +6,7 @@ import torch
 from jsonargparse import lazy_instance
 from torch import Tensor, nn
 
-from lit_gan.losses import feature_matching_loss, gan_loss, intermediate_features
+from lit_gan.losses import discriminate_and_match, gan_loss
 from lit_gan.losses.gan import GANLossName
 from lit_gan.models.base import GANModule, first_conv, last_conv
 from lit_gan.models.schedules import LRPolicyName
@@ -89,21 +89,15 @@ class DCGAN(GANModule):
         return self.adam_pair(self.G.parameters(), self.D.parameters())
 
     def discriminator_loss(self, real: Tensor, fake: Tensor) -> Tensor:
-        fake = fake.detach()
-        loss = self.gan_loss.real(self.D(real)) + self.gan_loss.fake(self.D(fake))
-        penalty = self.gan_loss.penalty(self.D, real, fake)
-        return loss if penalty is None else loss + penalty
+        """real + fake terms, as the DCGAN example, plus the loss's penalty (WGAN-GP)."""
+        return self.gan_loss.discriminator(self.D, real, fake)
 
     def generator_losses(self, real: Tensor, fake: Tensor) -> dict[str, Tensor]:
-        with intermediate_features(self.D) as fake_features:
-            pred = self.D(fake)
-        losses = {"G": self.gan_loss.generator(pred)}
-        if self.hparams.lambda_feature_matching > 0:
-            with torch.no_grad(), intermediate_features(self.D) as real_features:
-                self.D(real)
-            fm = feature_matching_loss(real_features, fake_features, paired=False)
-            losses["G_FM"] = fm * self.hparams.lambda_feature_matching
-        return losses
+        lam = self.hparams.lambda_feature_matching
+        if lam <= 0:
+            return {"G": self.gan_loss.generator(self.D(fake))}
+        pred, fm = discriminate_and_match(self.D, fake, real, paired=False)
+        return {"G": self.gan_loss.generator(pred), "G_FM": fm * lam}
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         real = batch["A"]  # (B, C, S, S)

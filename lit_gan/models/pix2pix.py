@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from jsonargparse import lazy_instance
 from torch import Tensor, nn
 
-from lit_gan.losses import feature_matching_loss, gan_loss, intermediate_features
+from lit_gan.losses import discriminate_and_match, gan_loss
 from lit_gan.losses.gan import GANLossName
 from lit_gan.models.base import GANModule, first_conv, last_conv
 from lit_gan.models.schedules import LRPolicyName
@@ -110,23 +110,20 @@ class Pix2Pix(GANModule):
         return (batch["A"], batch["B"]) if self.hparams.direction == "AtoB" else (batch["B"], batch["A"])
 
     def discriminator_loss(self, real_in: Tensor, real_out: Tensor, fake_out: Tensor) -> Tensor:
-        real, fake = torch.cat([real_in, real_out], 1), torch.cat([real_in, fake_out.detach()], 1)  # (B, 6, H, W)
-        loss = (self.gan_loss.real(self.D(real)) + self.gan_loss.fake(self.D(fake))) * 0.5
-        penalty = self.gan_loss.penalty(self.D, real, fake)
-        return loss if penalty is None else loss + penalty
+        """(real + fake) / 2 on (input, output) pairs, as the reference, plus the loss's penalty (WGAN-GP)."""
+        real, fake = torch.cat([real_in, real_out], 1), torch.cat([real_in, fake_out], 1)  # (B, 6, H, W)
+        return self.gan_loss.discriminator(self.D, real, fake, weight=0.5)
 
     def generator_losses(self, real_in: Tensor, real_out: Tensor, fake_out: Tensor) -> dict[str, Tensor]:
         hp = self.hparams
         fake = torch.cat([real_in, fake_out], 1)
-        with intermediate_features(self.D) as fake_features:
-            pred = self.D(fake)
-        losses = {"G_GAN": self.gan_loss.generator(pred), "G_L1": F.l1_loss(fake_out, real_out) * hp.lambda_L1}
+        losses = {"G_L1": F.l1_loss(fake_out, real_out) * hp.lambda_L1}
         if hp.lambda_feature_matching > 0:
-            with torch.no_grad(), intermediate_features(self.D) as real_features:
-                self.D(torch.cat([real_in, real_out], 1))
-            fm = feature_matching_loss(real_features, fake_features, paired=True)
+            pred, fm = discriminate_and_match(self.D, fake, torch.cat([real_in, real_out], 1), paired=True)
             losses["G_FM"] = fm * hp.lambda_feature_matching
-        return losses
+        else:
+            pred = self.D(fake)
+        return {"G_GAN": self.gan_loss.generator(pred), **losses}
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         real_in, real_out = self.pair(batch)

@@ -95,3 +95,20 @@ def test_gradient_penalty_changes_the_critics_gradients():
     without, with_gp = grads(False), grads(True)
     assert all(torch.isfinite(g).all() for g in with_gp)
     assert any(not torch.allclose(a, b) for a, b in zip(without, with_gp, strict=True))
+
+
+@pytest.mark.parametrize("name", sorted(GAN_LOSSES))
+def test_discriminator_loss_is_weighted_terms_plus_penalty(name):
+    torch.manual_seed(0)
+    critic = PatchGANDiscriminator(ndf=4, n_layers=2, norm="none")
+    real, fake = torch.randn(2, 3, 32, 32), torch.randn(2, 3, 32, 32, requires_grad=True)
+    loss = gan_loss(name)
+    torch.manual_seed(1)  # the penalty's interpolation draws
+    total = loss.discriminator(critic, real, fake, weight=0.5)
+    torch.manual_seed(1)
+    penalty = loss.penalty(critic, real, fake.detach())
+    expected = (loss.real(critic(real)) + loss.fake(critic(fake.detach()))) * 0.5
+    expected = expected if penalty is None else expected + penalty
+    assert total.item() == pytest.approx(expected.item(), rel=1e-6)
+    total.backward()
+    assert fake.grad is None  # the discriminator's loss never reaches the generator
