@@ -1,16 +1,18 @@
 """`StyleDataModule`: image datasets for GANs, from folders, the standard downloads or the built-in `synthetic` set."""
 
+import hashlib
 from typing import get_args
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from lit_gan.data import download
 from lit_gan.data.checks import MAX_LISTED, ImageCheckWarning, ImageReport, check_files, unusable_sources
-from lit_gan.data.datasets import make_dataset
+from lit_gan.data.datasets import SingleDataset, make_dataset
+from lit_gan.data.images import PairHalf
 from lit_gan.data.layouts import Domain, Mode, Splits, find_splits, synthetic_splits
 from lit_gan.data.sizes import NetworkSizes, check_network_sizes, check_settings, network_sizes
 from lit_gan.data.transforms import Preprocess, build_transform
@@ -219,6 +221,42 @@ class StyleDataModule(pl.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         """The held-out images, or for mode single on a plain folder of images, all of them."""
         return self._loader(self.predict_set, shuffle=False)
+
+    @property
+    def variable_sizes(self) -> bool:
+        """Whether images keep their own sizes (preprocess "none"), so that only batches of one can be stacked."""
+        return self.hparams.preprocess == "none"
+
+    def held_out_images(self, domain: str, max_images: int | None = None) -> tuple[Dataset, str]:
+        """The held-out images of one domain, each once, as the networks see them (centre crop, no flip), for
+        image-quality metrics; and a fingerprint of exactly these images and their preprocessing, which keys caches
+        of their features.
+
+        Args:
+            domain: "A" or "B" (mode unaligned: the two domains; aligned: the pairs' halves); mode single has "A".
+            max_images: use only the first this many images (all when None).
+
+        Returns:
+            A dataset of items {"A": (3, H, W) image, "A_path": name}, and the fingerprint (a hex string).
+        """
+        hp = self.hparams
+        sources = self._usable_splits().held_out_sources()
+        domains = {
+            "unaligned": lambda: {"A": sources[0], "B": sources[1]},
+            "aligned": lambda: {"A": PairHalf(sources[0], 0), "B": PairHalf(sources[0], 1)},
+            "single": lambda: {"A": sources[0]},
+        }[hp.mode]()
+        if domain not in domains:
+            raise ValueError(f"data.mode {hp.mode} has no domain {domain!r}; its domains: {', '.join(domains)}")
+        images = domains[domain]
+        transform = build_transform(hp.preprocess, hp.load_size, hp.crop_size, False, False, self._sizes.rounding)
+        dataset: Dataset = SingleDataset(images, transform)
+        if max_images is not None and max_images < len(images):
+            dataset = Subset(dataset, range(max_images))
+        rounding = self._sizes.rounding if hp.preprocess == "none" else None
+        settings = (hp.preprocess, hp.load_size, hp.crop_size, rounding, len(dataset))
+        fingerprint = hashlib.sha1(f"{images.fingerprint()}{settings}".encode()).hexdigest()
+        return dataset, fingerprint
 
     def sample_batch(self, num_images: int) -> dict[str, Tensor]:
         """The first `num_images` held-out items, the same on every call: every tensor key of the items ("A" and

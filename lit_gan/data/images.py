@@ -1,5 +1,6 @@
 """Image sources: where a domain's images come from (files on disk or the built-in renderer), read as RGB."""
 
+import hashlib
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -7,7 +8,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from lit_gan.data.convert import to_rgb
-from lit_gan.data.synthetic import render_scene, scene_seed
+from lit_gan.data.synthetic import RENDER_VERSION, render_scene, scene_seed
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 JUNK_FILES = ("thumbs.db", "desktop.ini")  # written by file browsers; never worth mentioning
@@ -126,6 +127,21 @@ class FileImages(Sequence):
     def name(self, index: int) -> str:
         return str(self.paths[index])
 
+    def fingerprint(self) -> str:
+        """A hash of the files' contents, in order (not their paths: a moved copy of a dataset hashes alike)."""
+        digest = hashlib.sha1(type(self).__name__.encode())
+        for path in self.paths:
+            digest.update(_file_sha1(path).encode())
+        return digest.hexdigest()
+
+
+def _file_sha1(path: Path) -> str:
+    digest = hashlib.sha1()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
 
 class PairedFileImages(FileImages):
     """Aligned pairs stored as pix2pix does: each file holds A (left half) and B (right half) side by side."""
@@ -175,6 +191,11 @@ class SyntheticImages(Sequence):
     def name(self, index: int) -> str:
         return f"synthetic/{self.split}{self.domain}/{index:05d}"
 
+    def fingerprint(self) -> str:
+        """What fixes every image: the renderer's version and this source's settings."""
+        fields = (type(self).__name__, RENDER_VERSION, self.seed, self.split, self.domain, self.size, self.length)
+        return hashlib.sha1(repr(fields).encode()).hexdigest()
+
 
 class SyntheticPairs(SyntheticImages):
     """Aligned pairs of the `synthetic` dataset: the scenes of domain A, each as a photo (A) and a cartoon (B).
@@ -191,3 +212,27 @@ class SyntheticPairs(SyntheticImages):
 
     def name(self, index: int) -> str:
         return f"synthetic/{self.split}/{index:05d}"
+
+
+class PairHalf(Sequence):
+    """One side of aligned pairs as a domain of its own: half 0 is A (the left half), half 1 is B.
+
+    Args:
+        pairs: the pairs (PairedFileImages or SyntheticPairs).
+        half: 0 for A, 1 for B.
+    """
+
+    def __init__(self, pairs: Sequence[tuple[Image.Image, Image.Image]], half: int) -> None:
+        self.pairs, self.half = pairs, half
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> Image.Image:
+        return self.pairs[index][self.half]
+
+    def name(self, index: int) -> str:
+        return self.pairs.name(index)
+
+    def fingerprint(self) -> str:
+        return hashlib.sha1(f"{self.pairs.fingerprint()}/half{self.half}".encode()).hexdigest()

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 STYLES = ("photo", "cartoon")
+RENDER_VERSION = 1  # bump when the rendered pixels change: it keys caches of features of these images
 
 # Flat cartoon palette: sky, ground, hill, sun, object colours.
 _PALETTE = np.array(

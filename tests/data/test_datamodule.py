@@ -194,3 +194,27 @@ def test_dataset_names_follow_the_mode():
     assert valid_dataset_names("unaligned")[0] == "synthetic" and "horse2zebra" in valid_dataset_names("unaligned")
     assert "edges2shoes" in valid_dataset_names("aligned") and "horse2zebra" not in valid_dataset_names("aligned")
     assert {"horse2zebra", "edges2shoes"} <= set(valid_dataset_names("single"))
+
+
+def test_held_out_images_per_domain_with_fingerprints(tmp_path):
+    aligned = StyleDataModule(name="synthetic", mode="aligned", load_size=32, crop_size=32, synthetic_test_size=3)
+    a, key_a = aligned.held_out_images("A")
+    b, key_b = aligned.held_out_images("B")
+    assert len(a) == len(b) == 3 and a[0]["A"].shape == (3, 32, 32) and key_a != key_b
+    assert not torch.equal(a[0]["A"], b[0]["A"])  # the two halves of a pair: photo and cartoon
+    assert aligned.held_out_images("A")[1] == key_a  # deterministic
+    assert len(aligned.held_out_images("A", max_images=2)[0]) == 2
+
+    root = make_unaligned(tmp_path / "ds", n=3)
+    folder = StyleDataModule(root=str(root), load_size=32, crop_size=32)
+    _, before = folder.held_out_images("B")
+    next((root / "testB").iterdir()).write_bytes((root / "testA" / "img_000.png").read_bytes())  # same name, new content
+    assert StyleDataModule(root=str(root), load_size=32, crop_size=32).held_out_images("B")[1] != before
+    assert (
+        StyleDataModule(root=str(root), load_size=36, crop_size=32).held_out_images("A")[1]
+        != folder.held_out_images("A")[1]
+    )
+
+    single = StyleDataModule(name="synthetic", mode="single", load_size=32, crop_size=32)
+    with pytest.raises(ValueError, match="data.mode single has no domain 'B'"):
+        single.held_out_images("B")
