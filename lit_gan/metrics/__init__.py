@@ -1,0 +1,1 @@
+"""Image-quality metrics (FID, KID, Inception Score) and the Inception network they share."""
