@@ -48,6 +48,8 @@ class ResnetGenerator(nn.Module):
         norm: normalization after each convolution.
         use_dropout: dropout (p=0.5) inside each residual block.
         padding_type: padding of the residual blocks' convolutions.
+        upsampling: "transpose" (the reference: 3x3 transposed convolutions) or "resize" (nearest-neighbour x2,
+            then a 3x3 convolution: no checkerboard artifacts, Odena et al. 2016; same parameter count).
     """
 
     def __init__(
@@ -59,8 +61,11 @@ class ResnetGenerator(nn.Module):
         norm: NormName = "instance",
         use_dropout: bool = False,
         padding_type: PaddingType = "reflect",
+        upsampling: Literal["transpose", "resize"] = "transpose",
     ) -> None:
         super().__init__()
+        if upsampling not in ("transpose", "resize"):
+            raise ValueError(f"upsampling must be 'transpose' or 'resize', got {upsampling!r}")
         if n_blocks < 0:
             raise ValueError(f"n_blocks must be >= 0, got {n_blocks}")
         self.size_multiple = 4  # two stride-2 downsamplings
@@ -77,11 +82,11 @@ class ResnetGenerator(nn.Module):
         layers += [ResnetBlock(4 * ngf, padding_type, norm, use_dropout) for _ in range(n_blocks)]
         for i in range(2):  # upsample back to (B, ngf, H, W)
             c = ngf * 2 ** (2 - i)
-            layers += [
-                nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1, bias=bias),
-                norm_layer(norm, c // 2),
-                nn.ReLU(True),
-            ]
+            if upsampling == "transpose":
+                up = [nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1, bias=bias)]
+            else:
+                up = [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c // 2, 3, padding=1, bias=bias)]
+            layers += [*up, norm_layer(norm, c // 2), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, kernel_size=7, padding=0), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 

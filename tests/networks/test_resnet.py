@@ -28,3 +28,12 @@ def test_bad_arguments_are_rejected():
         ResnetGenerator(norm="group")
     with pytest.raises(ValueError, match="n_blocks"):
         ResnetGenerator(n_blocks=-1)
+
+
+def test_resize_upsampling_has_no_transposed_convolution_and_the_same_parameters():
+    transpose, resize = ResnetGenerator(ngf=8, n_blocks=1), ResnetGenerator(ngf=8, n_blocks=1, upsampling="resize")
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in resize.modules())
+    assert sum(p.numel() for p in resize.parameters()) == sum(p.numel() for p in transpose.parameters())
+    assert resize(torch.randn(2, 3, 36, 28)).shape == (2, 3, 36, 28)
+    with pytest.raises(ValueError, match="upsampling"):
+        ResnetGenerator(upsampling="bilinear")
