@@ -7,7 +7,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 import lit_gan.models  # noqa: F401  (registers the LightningModules for `model.class_path`)
-from lit_gan.callbacks import SampleGridCallback
+from lit_gan.callbacks import BestCheckpoint, MetricsCallback, SampleGridCallback
 from lit_gan.data import StyleDataModule
 from lit_gan.loggers import WandbLogger
 from lit_gan.runs import atomic_write, run_dir
@@ -24,11 +24,14 @@ class RunConfigCallback(SaveConfigCallback):
 
 
 class LitGANCLI(LightningCLI):
-    """LightningCLI with lit_gan's defaults: W&B logging, a last/periodic checkpoint and sample grids."""
+    """LightningCLI with lit_gan's defaults: W&B logging, FID/KID/IS, sample grids, the latest checkpoint (with
+    `last.ckpt`) and the best one by FID."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(SampleGridCallback, "samples")
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(MetricsCallback, "metrics")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")  # the latest state, for resuming
+        parser.add_lightning_class_args(BestCheckpoint, "best_checkpoint")  # the best by FID
         parser.set_defaults(
             {
                 "trainer.logger": lazy_instance(WandbLogger),
@@ -36,16 +39,24 @@ class LitGANCLI(LightningCLI):
                 "checkpoint.save_last": True,
                 "checkpoint.filename": "step{step:07d}",
                 "checkpoint.auto_insert_metric_name": False,
+                "best_checkpoint.monitor": "val/fid",
+                "best_checkpoint.mode": "min",
+                "best_checkpoint.filename": "best-step{step:07d}",
+                "best_checkpoint.auto_insert_metric_name": False,
             }
         )
 
-    def _check_data(self) -> None:
-        """Check the data against the model (image sizes, unreadable files) before any run starts."""
+    def _check_run(self) -> None:
+        """Check the data against the model (image sizes, unreadable files), and that the metrics' feature
+        extractor can be loaded, before any run starts."""
         check = getattr(self.datamodule, "check", None)
         if callable(check):
             check(self.model)
+        for callback in self.trainer.callbacks:
+            if isinstance(callback, MetricsCallback) and self.subcommand != "predict":
+                callback.prepare(self.model)
 
-    before_fit = before_validate = before_test = before_predict = _check_data
+    before_fit = before_validate = before_test = before_predict = _check_run
 
 
 def main(args: list[str] | None = None, run: bool = True) -> LitGANCLI:

@@ -3,7 +3,10 @@
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from PIL import Image
+from torch import nn
 
 TINY_MODELS = {
     "cyclegan": [
@@ -60,6 +63,7 @@ QUIET_TRAINER = [
     "--trainer.enable_progress_bar=false",
     "--trainer.enable_model_summary=false",
     "--samples.num_images=2",
+    "--metrics.feature_extractor=tests.helpers.TinyExtractor",  # InceptionV3 is far too slow for unit tests
 ]
 
 
@@ -143,3 +147,25 @@ def write_problem_images(folder: Path, size: int = 40, small: int = 20) -> dict[
     files["notes"] = folder / "notes.txt"
     files["notes"].write_text("dataset notes")
     return {"good": good, **files}
+
+
+class TinyExtractor(nn.Module):
+    """A deterministic stand-in for InceptionV3 with torch-fidelity's interface: uint8 (B, 3, H, W) images of any
+    size -> (features (B, num_features), logits (B, num_classes)), or features alone with `logits` False.
+
+    Counts the images it encodes in `images_seen`, so tests can tell cached real images from encoded ones.
+    """
+
+    def __init__(self, num_features: int = 16, num_classes: int = 10, logits: bool = True) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.register_buffer("project", torch.randn(3 * 8 * 8, num_features, generator=g) / 8)
+        self.register_buffer("classify", torch.randn(num_features, num_classes, generator=g))
+        self.features_list = ["2048", "logits_unbiased"] if logits else ["2048"]
+        self.images_seen = 0
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        self.images_seen += len(x)
+        pooled = F.adaptive_avg_pool2d(x.float() / 127.5 - 1, 8).flatten(1)  # (B, 192)
+        features = torch.tanh(pooled @ self.project)  # (B, num_features)
+        return (features, features @ self.classify)[: len(self.features_list)]

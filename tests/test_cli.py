@@ -45,6 +45,9 @@ def test_fit_leaves_run_folder_with_checkpoint_config_samples_and_wandb_run(tmp_
     for key in ("train/G_A", "train/D_B", "train/cycle_A", "train/idt_B", "train/lr_G", "val/cycle_A"):
         assert isinstance(summary["summary"][key], float), key
     assert summary["summary"]["samples/AtoB"]["_type"] == "images/separated"
+    # The final metrics and the best checkpoint's score are in the run summary.
+    assert summary["summary"]["val/fid"] == pytest.approx(summary["summary"]["best/val/fid"])
+    assert summary["summary"]["best/checkpoint"].endswith("best-step0000003.ckpt")
 
 
 def test_print_config_resolves_everything(capsys):
@@ -100,3 +103,7 @@ def test_validate_and_test_subcommands_report_cycle_losses(tmp_path):
         cli = main([stage, *tiny_args(f"--ckpt_path={ckpt}")])
         prefix = "val" if stage == "validate" else "test"
         assert f"{prefix}/cycle_A" in cli.trainer.callback_metrics
+        assert (
+            f"{prefix}/fid" in cli.trainer.callback_metrics
+            and f"{prefix}/kid_mean_BtoA" in cli.trainer.callback_metrics
+        )

@@ -1,5 +1,7 @@
-"""Callbacks: side effects of training (sample grids, metrics, media)."""
+"""Callbacks: side effects of training (sample grids, metrics, media, checkpoints)."""
 
+from lit_gan.callbacks.checkpoint import BestCheckpoint
+from lit_gan.callbacks.metrics import MetricsCallback, MetricsWarning
 from lit_gan.callbacks.samples import SampleGridCallback
 
-__all__ = ["SampleGridCallback"]
+__all__ = ["BestCheckpoint", "MetricsCallback", "MetricsWarning", "SampleGridCallback"]

@@ -108,6 +108,19 @@ class GANModule(pl.LightningModule):
         """The generator used for samples, evaluation and inference: its EMA copy when EMA is on."""
         return self.ema[name].module if self.ema is not None else getattr(self, name)
 
+    # -- what image-quality metrics compare (read by the metrics callback) ---------------------------------------
+
+    def metric_directions(self) -> dict[str, tuple[str | None, str]]:
+        """For FID/KID/IS: each direction's name -> (the held-out domain its generator translates, or None when it
+        generates from noise; the domain whose held-out images the results are compared with)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define metric_directions()")
+
+    def generate(self, direction: str, source: Tensor) -> Tensor:
+        """Images of `direction` in [-1, 1] for metrics, made by the inference generator: translations of the (B, C,
+        H, W) `source` images, or for a noise direction samples number `source` ((B,) int64): sample i is the same
+        on every call, whatever the batching or the number of processes."""
+        raise NotImplementedError(f"{type(self).__name__} does not define generate()")
+
     # -- what the data must satisfy -------------------------------------------------------------------------------
 
     @property

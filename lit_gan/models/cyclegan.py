@@ -88,6 +88,12 @@ class CycleGAN(GANModule):
         """Translate (B, 3, H, W) images in [-1, 1] from A to B ("AtoB") or from B to A ("BtoA")."""
         return self.inference_generator("G_A" if direction == "AtoB" else "G_B")(x)
 
+    def metric_directions(self) -> dict[str, tuple[str | None, str]]:
+        return {"AtoB": ("A", "B"), "BtoA": ("B", "A")}
+
+    def generate(self, direction: str, source: Tensor) -> Tensor:
+        return self(source, direction)
+
     def configure_optimizers(self):
         return self.adam_pair(
             [*self.G_A.parameters(), *self.G_B.parameters()], [*self.D_A.parameters(), *self.D_B.parameters()]

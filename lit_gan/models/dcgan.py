@@ -85,6 +85,14 @@ class DCGAN(GANModule):
         """(B, nz) latents -> (B, C, S, S) images in [-1, 1]."""
         return self.inference_generator("G")(z)
 
+    def metric_directions(self) -> dict[str, tuple[str | None, str]]:
+        return {"samples": (None, "A")}
+
+    def generate(self, direction: str, source: Tensor) -> Tensor:
+        seeded = (torch.Generator().manual_seed(int(i)) for i in source)  # on the CPU: alike on every device
+        z = torch.stack([torch.randn(self.nz, generator=g) for g in seeded])  # (B, nz)
+        return self(z.to(self.device))
+
     def configure_optimizers(self):
         return self.adam_pair(self.G.parameters(), self.D.parameters())
 
@@ -113,6 +121,18 @@ class DCGAN(GANModule):
 
         logs = {f"train/{k}": v.detach() for k, v in {**g_losses, "D": d_loss}.items()}
         self.log_dict({**logs, **self.learning_rates()}, batch_size=real.shape[0])
+
+    def _eval_step(self, batch: dict[str, Tensor], prefix: str) -> None:
+        """The discriminator's loss on held-out real images: rising while train/D falls means D is memorising the
+        training images (the overfitting that adaptive augmentation reacts to)."""
+        real = batch["A"]
+        self.log(f"{prefix}/D_real", self.gan_loss.real(self.D(real)), batch_size=real.shape[0])
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, "test")
 
     def sample_images(self, batch: dict[str, Tensor] | None = None) -> dict[str, list[Tensor]]:
         """Grid columns (each (N, C, S, S)): "samples" from the fixed noise, "interpolation" between fixed latents

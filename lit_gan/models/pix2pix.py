@@ -102,6 +102,13 @@ class Pix2Pix(GANModule):
         """Translate (B, C, H, W) input images in [-1, 1]."""
         return self.inference_generator("G")(x)
 
+    def metric_directions(self) -> dict[str, tuple[str | None, str]]:
+        source, target = self.hparams.direction.split("to")
+        return {self.hparams.direction: (source, target)}
+
+    def generate(self, direction: str, source: Tensor) -> Tensor:
+        return self(source)
+
     def configure_optimizers(self):
         return self.adam_pair(self.G.parameters(), self.D.parameters())
 

