@@ -13,16 +13,16 @@ class BestCheckpoint(ModelCheckpoint):
     state and `last.ckpt` regardless.
     """
 
-    _warned = False
-
     def _save_topk_checkpoint(self, trainer, monitor_candidates) -> None:
         if self.monitor is not None and self.monitor not in monitor_candidates:
-            if not self._warned:
-                rank_zero_warn(
-                    f"best_checkpoint.monitor {self.monitor!r} has not been logged yet, so no best checkpoint is "
-                    f"kept until it is (last.ckpt still is). If it never will be, set best_checkpoint.monitor to a "
-                    f"logged metric, e.g. val/cycle (CycleGAN) or val/L1 (pix2pix), or best_checkpoint.save_top_k 0."
-                )
-                self._warned = True
-            return
+            return  # not computed at this validation; `on_train_end` says so if it never was
         super()._save_topk_checkpoint(trainer, monitor_candidates)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        super().on_train_end(trainer, pl_module)
+        if self.monitor is not None and self.save_top_k != 0 and not self.best_model_path:
+            rank_zero_warn(
+                f"best_checkpoint.monitor {self.monitor!r} was never logged, so no best checkpoint was kept "
+                f"(last.ckpt was). Set best_checkpoint.monitor to a logged metric, e.g. val/cycle (CycleGAN) or "
+                f"val/L1 (pix2pix), or best_checkpoint.save_top_k 0."
+            )

@@ -133,7 +133,8 @@ def _download() -> tuple[dict | None, str]:
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
         url, kwargs = URL_INCEPTION_V3, dict(map_location="cpu", progress=False, check_hash=True)
-        with contextlib.redirect_stderr(io.StringIO()):  # torch.hub's "Downloading: ..." line, even when offline
+        quiet = io.StringIO()  # torch.hub prints "Downloading: ..." even when offline; lit_gan says what it used
+        with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
             state_dict = torch.hub.load_state_dict_from_url(url, **kwargs)
         return state_dict, ""
     except Exception as err:  # URLError, timeouts, hash mismatch, a corrupt file

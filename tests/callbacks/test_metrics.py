@@ -112,7 +112,7 @@ def test_directions_can_be_chosen_and_unknown_ones_fail_before_the_run(tmp_path)
 
 
 def test_without_metrics_training_keeps_last_checkpoint_and_warns_about_the_monitor(tmp_path):
-    with pytest.warns(UserWarning, match="best_checkpoint.monitor 'val/fid' has not been logged"):
+    with pytest.warns(UserWarning, match="best_checkpoint.monitor 'val/fid' was never logged"):
         cli = fit(tiny_args("--trainer.max_epochs=2", "--metrics.enabled=false", "--data.synthetic_train_size=2"))
     assert "val/fid" not in cli.trainer.callback_metrics
     folder = tmp_path / cli.trainer.checkpoint_callback.dirpath

@@ -208,7 +208,9 @@ def test_held_out_images_per_domain_with_fingerprints(tmp_path):
     root = make_unaligned(tmp_path / "ds", n=3)
     folder = StyleDataModule(root=str(root), load_size=32, crop_size=32)
     _, before = folder.held_out_images("B")
-    next((root / "testB").iterdir()).write_bytes((root / "testA" / "img_000.png").read_bytes())  # same name, new content
+    next((root / "testB").iterdir()).write_bytes(
+        (root / "testA" / "img_000.png").read_bytes()
+    )  # same name, new content
     assert StyleDataModule(root=str(root), load_size=32, crop_size=32).held_out_images("B")[1] != before
     assert (
         StyleDataModule(root=str(root), load_size=36, crop_size=32).held_out_images("A")[1]
