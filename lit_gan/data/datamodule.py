@@ -101,6 +101,7 @@ class StyleDataModule(pl.LightningDataModule):
         check_settings(preprocess, load_size, crop_size, synthetic=name == "synthetic")
         self._sizes = NetworkSizes()  # until `check(model)` reads the model's
         self._report: ImageReport | None = None
+        self._fingerprints: dict[tuple, str] = {}  # of the held-out images, by domain and settings
         self._splits: Splits | None = self._find_now()  # None: a download, located in prepare_data/setup
 
     # -- finding and checking the images ---------------------------------------------------------------------------
@@ -255,8 +256,10 @@ class StyleDataModule(pl.LightningDataModule):
             dataset = Subset(dataset, range(max_images))
         rounding = self._sizes.rounding if hp.preprocess == "none" else None
         settings = (hp.preprocess, hp.load_size, hp.crop_size, rounding, len(dataset))
-        fingerprint = hashlib.sha1(f"{images.fingerprint()}{settings}".encode()).hexdigest()
-        return dataset, fingerprint
+        if (domain, settings) not in self._fingerprints:  # hashing the files once per run is enough
+            content = images.fingerprint()
+            self._fingerprints[domain, settings] = hashlib.sha1(f"{content}{settings}".encode()).hexdigest()
+        return dataset, self._fingerprints[domain, settings]
 
     def sample_batch(self, num_images: int) -> dict[str, Tensor]:
         """The first `num_images` held-out items, the same on every call: every tensor key of the items ("A" and
