@@ -1,4 +1,7 @@
-"""Command line: `python -m lit_gan fit|validate|test|predict --config FILE`, through LightningCLI."""
+"""Command line: `python -m lit_gan fit|validate|test|predict --config FILE`, through LightningCLI;
+`python -m lit_gan sweep FILE` runs a sweep file offline; `compare` puts runs side by side."""
+
+import sys
 
 import yaml
 from jsonargparse import lazy_instance
@@ -60,7 +63,16 @@ class LitGANCLI(LightningCLI):
 
 
 def main(args: list[str] | None = None, run: bool = True) -> LitGANCLI:
-    """Entry point; `args` replaces `sys.argv[1:]` (for tests and notebooks)."""
+    """Entry point; `args` replaces `sys.argv[1:]` (for tests and notebooks). `sweep` runs a sweep file offline."""
+    argv = sys.argv[1:] if args is None else args
+    if argv[:1] == ["sweep"]:
+        from lit_gan.sweep.command import sweep_main
+
+        raise SystemExit(sweep_main(argv[1:]))
+    if argv[:1] == ["compare"]:
+        from lit_gan.sweep.compare import compare_main
+
+        raise SystemExit(compare_main(argv[1:]))
     return LitGANCLI(
         LightningModule,
         StyleDataModule,

@@ -10,6 +10,7 @@ parameter's values through lit_gan's CLI, so that an unknown key or a bad value 
 import contextlib
 import io
 import math
+import warnings
 from pathlib import Path
 
 import yaml
@@ -35,8 +36,7 @@ def load_sweep(path: str | Path, root: str | Path | None = None) -> dict:
     Raises:
         SweepConfigError: naming the file and the problem (YAML, W&B schema, metric, command, parameter key/value).
     """
-    import sweeps  # wandb[sweeps]: W&B's own sweep engine and schema
-
+    sweeps = engine()
     path = Path(path)
     if not path.is_file():
         raise SweepConfigError(f"sweep file {path} does not exist")
@@ -54,6 +54,14 @@ def load_sweep(path: str | Path, root: str | Path | None = None) -> dict:
         raise SweepConfigError(f"{path}: needs a metric to optimise, e.g. metric: {{name: val/fid, goal: minimize}}")
     check_command(path, config, Path(root) if root is not None else Path.cwd())
     return config
+
+
+def engine():
+    """W&B's sweep engine (`wandb[sweeps]`), imported without its pydantic-v2 deprecation warning."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Valid config keys have changed in V2", UserWarning)
+        import sweeps
+    return sweeps
 
 
 def cli_arguments(config: dict) -> list[str]:

@@ -8,7 +8,7 @@ import yaml
 from lit_gan.sweep import SweepConfigError, load_sweep
 from lit_gan.sweep.config import cli_arguments, parameter_samples
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SWEEPS = sorted((ROOT / "sweeps").glob("*.yaml"))
 
 

@@ -1,0 +1,34 @@
+"""Reading runs back from their local files: the W&B run's history (via `wandb leet inspect`) and the run folder."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+
+def wandb_run_dir(save_dir: Path, run_id: str) -> Path | None:
+    """The W&B run folder of `run_id` under `<save_dir>/wandb` (offline or synced), or None; `save_dir` is the
+    logger's save_dir (`runs`), which also holds the run folders `<save_dir>/<project>/<run id>`."""
+    runs = sorted((Path(save_dir) / "wandb").glob(f"*run-*-{run_id}"))
+    return runs[-1] if runs else None
+
+
+def wandb_history(run_dir: Path) -> list[dict]:
+    """Every row the run logged (`wandb.log` calls), read from its .wandb file; works while the run is writing."""
+    wandb = shutil.which("wandb", path=str(Path(sys.executable).parent)) or shutil.which("wandb")
+    if wandb is None:
+        raise RuntimeError("the wandb command is not installed; pip install wandb")
+    proc = subprocess.run([wandb, "leet", "inspect", "--json", str(run_dir)], capture_output=True, text=True)
+    rows = []
+    for line in proc.stdout.splitlines():
+        if line.startswith("{") and '"history"' in line:
+            record = json.loads(line)
+            if record.get("type") == "history":
+                rows.append(record["history"]["item"])
+    return rows
+
+
+def metric_curve(rows: list[dict], metric: str) -> list[tuple[int, float]]:
+    """(step, value) of `metric` in the history rows, in logging order."""
+    return [(int(r.get("trainer/global_step", r.get("_step", 0))), float(r[metric])) for r in rows if metric in r]
