@@ -1,6 +1,7 @@
 """`python -m lit_gan sweep FILE [--count N] [--parallel K]`: run a W&B-format sweep offline."""
 
 import argparse
+import signal
 import sys
 
 from lit_gan.sweep.config import SweepConfigError
@@ -14,6 +15,7 @@ def sweep_main(argv: list[str]) -> int:
     parser.add_argument("--parallel", type=int, default=1, help="trials at once, as separate processes")
     parser.add_argument("--out", help="the sweep's folder (default runs/sweeps/<name>)")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C stops the sweep, even if started with & or nohup
     try:
         runner = SweepRunner(args.file, args.count, args.parallel, args.out)
     except (SweepConfigError, ValueError) as err:

@@ -148,6 +148,7 @@ class SweepRunner:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the runner alone, which stops each trial once, cleanly
+            preexec_fn=_interruptible,
         )
         trial.state = "running"
         self._save()
@@ -251,3 +252,9 @@ def _cell(value) -> str:
 def _plain(value):
     """W&B's engine can propose numpy scalars; make them plain Python for the command line and JSON."""
     return value.item() if hasattr(value, "item") else value
+
+
+def _interruptible() -> None:
+    """In a trial process before it starts: SIGINT interrupts it (Python then raises KeyboardInterrupt, which
+    Lightning turns into a clean shutdown), even if the sweep itself was started with SIGINT ignored (nohup, &)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
