@@ -10,8 +10,6 @@ metric history in its W&B run file (`runs/wandb/*-<run id>`). Writes, into `--ou
 """
 
 import argparse
-import csv
-import io
 import json
 import sys
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from PIL import Image, ImageDraw
 
 from lit_gan.runs import atomic_write
 from lit_gan.sweep.history import metric_curve, wandb_history, wandb_run_dir
+from lit_gan.sweep.tables import best_and_final, cell, write_csv
 
 
 @dataclass
@@ -71,15 +70,12 @@ def differences(runs: list[Run]) -> list[str]:
 
 
 def table(runs: list[Run], metrics: list[str], goal: str = "minimize") -> list[dict]:
-    best = min if goal == "minimize" else max
     keys = differences(runs)
     rows = []
     for run in runs:
         row = {"run": run.run_id, **{k.replace(".init_args", ""): run.config.get(k) for k in keys}}
         for metric in metrics:
-            values = [v for _, v in metric_curve(run.history, metric)]
-            row[f"best {metric}"] = best(values) if values else None
-            row[f"final {metric}"] = values[-1] if values else None
+            row |= best_and_final(metric, [v for _, v in metric_curve(run.history, metric)], goal)
         rows.append(row)
     return rows
 
@@ -130,15 +126,10 @@ def write_samples(runs: list[Run], path: Path) -> bool:
 
 def write_tables(rows: list[dict], out: Path) -> None:
     columns = list(rows[0])
-    cell = lambda v: "-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))  # noqa: E731
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(row[c]) for c in columns) + " |" for row in rows]
     atomic_write(out / "runs.md", lambda tmp: tmp.write_text("\n".join(lines) + "\n"))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write(out / "runs.csv", lambda tmp: tmp.write_text(buffer.getvalue()))
+    write_csv(out / "runs.csv", rows)
 
 
 def compare(paths: list[Path], out: Path, metrics: list[str] | None = None) -> list[Path]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from lit_gan.runs import atomic_write
 from lit_gan.sweep.config import cli_arguments, engine, load_sweep
 from lit_gan.sweep.history import metric_curve, wandb_history, wandb_run_dir
+from lit_gan.sweep.tables import best_and_final, cell, write_csv
 
 DONE = ("finished", "failed", "stopped")  # trial states that a resumed sweep keeps
 
@@ -201,52 +202,34 @@ class SweepRunner:
 
     def table(self) -> list[dict]:
         """One row per trial: name, run id, state, parameters, best and final metric."""
-        best = min if self.goal == "minimize" else max
-        rows = []
-        for t in self.trials:
-            values = [h[self.metric] for h in t.history]
-            rows.append(
-                {
-                    "trial": t.name,
-                    "run_id": t.run_id,
-                    "state": t.state,
-                    **t.params,
-                    f"best {self.metric}": best(values) if values else None,
-                    f"final {self.metric}": values[-1] if values else None,
-                }
-            )
-        return rows
+        return [
+            {
+                "trial": t.name,
+                "run_id": t.run_id,
+                "state": t.state,
+                **t.params,
+                **best_and_final(self.metric, [h[self.metric] for h in t.history], self.goal),
+            }
+            for t in self.trials
+        ]
 
     def write_table(self) -> None:
         """Save the table as trials.json and trials.csv in the sweep's folder, and print it."""
-        import csv
-        import io
-
         rows = self.table()
         if not rows:
             return
         atomic_write(self.out / "trials.json", lambda tmp: tmp.write_text(json.dumps(rows, indent=2)))
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-        atomic_write(self.out / "trials.csv", lambda tmp: tmp.write_text(buffer.getvalue()))
+        write_csv(self.out / "trials.csv", rows)
         print(format_table(rows), flush=True)
 
 
 def format_table(rows: list[dict]) -> str:
     columns = list(rows[0])
-    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    cells = [[cell(row.get(c)) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in cells]
     return "\n".join(lines)
-
-
-def _cell(value) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _plain(value):
