@@ -1,7 +1,10 @@
 """`GANModule`: what every GAN LightningModule here shares (manual optimization, Adam pairs, LR policies, EMA)."""
 
+import inspect
+
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.core.mixins.hparams_mixin import _given_hyperparameters
 from pytorch_lightning.trainer.states import TrainerFn
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
@@ -28,6 +31,17 @@ class GANModule(pl.LightningModule):
         super().__init__()
         self.automatic_optimization = False
         self.ema: nn.ModuleDict | None = None
+
+    def save_config(self, *networks: str) -> None:
+        """Save the constructor's arguments as hyperparameters (call it first thing in `__init__`).
+
+        Built by the CLI, the `networks` arguments are saved as their configs (class path and init args), so that
+        `load_from_checkpoint(path)` rebuilds the whole model. Built in Python, they are network objects and are left
+        out (their weights are in the state dict): pass them again to `load_from_checkpoint(path, generator=...)`.
+        """
+        frame = inspect.currentframe().f_back
+        from_cli = _given_hyperparameters.get() is not None  # LightningCLI passes the parsed config
+        self.save_hyperparameters(ignore=None if from_cli else list(networks), frame=frame, logger=False)
 
     # -- optimizers and learning rates ----------------------------------------------------------------------------
 

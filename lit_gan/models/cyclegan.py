@@ -69,7 +69,7 @@ class CycleGAN(GANModule):
         init_gain: float = 0.02,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["generator", "discriminator"], logger=False)
+        self.save_config("generator", "discriminator")
         self.G_A = init_weights(copy.deepcopy(generator), init_type, init_gain)
         self.G_B = init_weights(copy.deepcopy(generator), init_type, init_gain)
         self.D_A = init_weights(copy.deepcopy(discriminator), init_type, init_gain)

@@ -63,7 +63,7 @@ class DCGAN(GANModule):
         init_gain: float = 0.02,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["generator", "discriminator"], logger=False)
+        self.save_config("generator", "discriminator")
         if sample_grid < 1 or interpolation_rows < 1 or interpolation_steps < 2:
             raise ValueError("model: need sample_grid >= 1, interpolation_rows >= 1 and interpolation_steps >= 2")
         self.G = init_weights(copy.deepcopy(generator), init_type, init_gain)

@@ -69,7 +69,7 @@ class Pix2Pix(GANModule):
         init_gain: float = 0.02,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["generator", "discriminator"], logger=False)
+        self.save_config("generator", "discriminator")
         g_in, g_out, d_in = (
             first_conv(generator).in_channels,
             last_conv(generator).out_channels,
