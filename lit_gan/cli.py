@@ -1,25 +1,56 @@
 """Command line: `python -m lit_gan fit|validate|test|predict --config FILE`, through LightningCLI;
-`python -m lit_gan sweep FILE` runs a sweep file offline; `compare` puts runs side by side."""
+`python -m lit_gan sweep FILE` runs a sweep file offline; `compare` puts runs side by side; `export CKPT` writes a
+generator as TorchScript and ONNX."""
 
 import sys
+import warnings
+from pathlib import Path
 
 import yaml
 from jsonargparse import lazy_instance
-from pytorch_lightning import LightningModule
+from pytorch_lightning import LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from pytorch_lightning.plugins.io import TorchCheckpointIO
+from pytorch_lightning.utilities import rank_zero_info
 
 import lit_gan.models  # noqa: F401  (registers the LightningModules for `model.class_path`)
-from lit_gan.callbacks import BestCheckpoint, MetricsCallback, SampleGridCallback
+from lit_gan.callbacks import (
+    BestCheckpoint,
+    DivergenceGuard,
+    MetricsCallback,
+    PredictionWriter,
+    SampleGridCallback,
+    TrainingDiverged,
+)
 from lit_gan.data import StyleDataModule
+from lit_gan.distributed import find_unused_parameters_by_default
 from lit_gan.loggers import WandbLogger
-from lit_gan.runs import atomic_write, run_dir
+from lit_gan.runs import (
+    RUN_KEY,
+    AtomicCheckpointIO,
+    atomic_write,
+    checkpoint_summary,
+    find_last_checkpoint,
+    run_dir,
+    unfinished_writes,
+)
+
+
+class CheckpointNotFound(FileNotFoundError):
+    """`--ckpt_path` names no file, or is missing where it is needed."""
 
 
 class RunConfigCallback(SaveConfigCallback):
-    """Saves the fully resolved config as `config.yaml` in the run folder and into the W&B run's config."""
+    """Saves the fully resolved config as `config.yaml` in the run folder and into the W&B run's config, and the
+    run's id into every checkpoint (so that resuming continues the same W&B run)."""
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        checkpoint[RUN_KEY] = {"logger_version": trainer.logger.version if trainer.logger is not None else None}
 
     def save_config(self, trainer, pl_module, stage: str) -> None:
+        if stage == "predict":
+            return  # predict starts no run: no run folder, no W&B run
         text = self.parser.dump(self.config, skip_none=False)
         atomic_write(run_dir(trainer) / "config.yaml", lambda tmp: tmp.write_text(text))
         for logger in trainer.loggers:
@@ -35,6 +66,8 @@ class LitGANCLI(LightningCLI):
         parser.add_lightning_class_args(MetricsCallback, "metrics")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")  # the latest state, for resuming
         parser.add_lightning_class_args(BestCheckpoint, "best_checkpoint")  # the best by FID
+        parser.add_lightning_class_args(DivergenceGuard, "divergence")  # stop on NaN/Inf losses
+        parser.add_lightning_class_args(PredictionWriter, "predict_writer")  # predict's output images
         parser.set_defaults(
             {
                 "trainer.logger": lazy_instance(WandbLogger),
@@ -54,12 +87,72 @@ class LitGANCLI(LightningCLI):
         extractor can be loaded, before any run starts."""
         check = getattr(self.datamodule, "check", None)
         if callable(check):
-            check(self.model)
+            check(self.model, self.subcommand)
         for callback in self.trainer.callbacks:
             if isinstance(callback, MetricsCallback) and self.subcommand != "predict":
                 callback.prepare(self.model)
 
-    before_fit = before_validate = before_test = before_predict = _check_run
+    before_validate = before_test = before_predict = _check_run
+
+    def before_instantiate_classes(self) -> None:
+        if self.subcommand == "predict":  # nothing to log or measure: no W&B run, no feature extractor to load
+            self.config.predict.trainer.logger = False
+            self.config.predict.metrics.enabled = False
+
+    def predict(self, **kwargs) -> None:
+        """`trainer.predict` of a trained model (`--ckpt_path`), keeping the outputs in memory only with
+        `--return_predictions true` (the prediction writer has saved them; a large folder would fill the memory)."""
+        if kwargs.get("ckpt_path") is None:
+            raise CheckpointNotFound(
+                "predict needs --ckpt_path: the checkpoint of a trained model, e.g. <run>/checkpoints/last.ckpt"
+            )
+        with warnings.catch_warnings():  # predict writes no checkpoint: where they would go does not matter
+            warnings.filterwarnings("ignore", message="The dirpath has changed from")
+            self.trainer.predict(**{**kwargs, "return_predictions": bool(kwargs.get("return_predictions"))})
+
+    def before_fit(self) -> None:
+        self._check_run()
+        self._resume()
+
+    def instantiate_trainer(self, **kwargs) -> Trainer:
+        trainer = super().instantiate_trainer(**kwargs)
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # Lightning's default; a user's own is kept
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        find_unused_parameters_by_default(trainer.strategy)  # `--trainer.strategy ddp` works for the GANs
+        return trainer
+
+    def _resume(self) -> None:
+        """`--ckpt_path last`: the latest `last.ckpt` of a run of this model (and run name) under the logger's
+        folder, or a new run when there is none. With a checkpoint, log into the run it belongs to (same W&B run,
+        same run folder), and say so in one line."""
+        config = self.config_init[self.subcommand]
+        ckpt_path = config.get("ckpt_path")
+        logger = self.trainer.logger
+        if ckpt_path is None or not isinstance(logger, WandbLogger):
+            return
+        if ckpt_path == "last":
+            runs_folder = Path(logger.save_dir) / logger.name
+            found = find_last_checkpoint(runs_folder, type(self.model), logger._wandb_init.get("name"))
+            if found is None:
+                model = type(self.model).__name__
+                rank_zero_info(f"--ckpt_path last: no last.ckpt of a {model} run under {runs_folder}: a new run")
+                config["ckpt_path"] = None
+                return
+            ckpt_path = config["ckpt_path"] = str(found)
+        path = Path(ckpt_path)
+        if not path.is_file():
+            raise CheckpointNotFound(f"--ckpt_path {ckpt_path}: no such checkpoint file (or 'last' for the latest run)")
+        summary = checkpoint_summary(path)
+        leftovers = unfinished_writes(path.parent)
+        for leftover in leftovers:  # a process killed while writing a checkpoint; the checkpoints are intact
+            leftover.unlink(missing_ok=True)
+        if summary["run_id"]:
+            logger.continue_run(summary["run_id"])
+        rank_zero_info(
+            f"Resuming {summary['run_id'] or 'a run'} from {path} at step {summary['step']} (epoch {summary['epoch']})"
+            + (f"; W&B run {summary['run_id']} continues" if summary["run_id"] else "; a new W&B run")
+            + (f"; removed {len(leftovers)} unfinished checkpoint write(s)" if leftovers else "")
+        )
 
 
 def main(args: list[str] | None = None, run: bool = True) -> LitGANCLI:
@@ -73,13 +166,23 @@ def main(args: list[str] | None = None, run: bool = True) -> LitGANCLI:
         from lit_gan.sweep.compare import compare_main
 
         raise SystemExit(compare_main(argv[1:]))
-    return LitGANCLI(
-        LightningModule,
-        StyleDataModule,
-        subclass_mode_model=True,
-        save_config_callback=RunConfigCallback,
-        save_config_kwargs={"save_to_log_dir": False},
-        args=args,
-        run=run,
-        auto_configure_optimizers=False,
-    )
+    if argv[:1] == ["export"]:
+        from lit_gan.export import export_main
+
+        raise SystemExit(export_main(argv[1:]))
+    try:
+        return LitGANCLI(
+            LightningModule,
+            StyleDataModule,
+            subclass_mode_model=True,
+            save_config_callback=RunConfigCallback,
+            save_config_kwargs={"save_to_log_dir": False},
+            args=args,
+            run=run,
+            auto_configure_optimizers=False,
+        )
+    except (TrainingDiverged, CheckpointNotFound) as error:
+        if args is not None:  # from Python: the exception is the interface
+            raise
+        print(f"error: {error}", file=sys.stderr)  # from the command line: the message, not a traceback
+        raise SystemExit(1) from None

@@ -24,8 +24,14 @@ class ImagePool:
         if pool_size < 0:
             raise ValueError(f"pool_size must be >= 0, got {pool_size}")
         self.pool_size = pool_size
+        self.seed = seed
         self.images: list[Tensor] = []
         self.generator = torch.Generator().manual_seed(seed)
+
+    def reseed(self, seed: int) -> None:
+        """Draw from `seed` from now on (each process of a distributed run uses its own)."""
+        self.seed = seed
+        self.generator.manual_seed(seed)
 
     def __len__(self) -> int:
         return len(self.images)

@@ -67,6 +67,13 @@ class WandbLogger(_WandbLogger):
         if self._wandb_init.get("anonymous") is None:  # W&B warns about the setting even when it is None
             self._wandb_init.pop("anonymous", None)
 
+    def continue_run(self, run_id: str) -> None:
+        """Log into the existing run `run_id` instead of a new one (resuming); call it before the run starts."""
+        if self._experiment is not None:
+            raise RuntimeError(f"the W&B run {self._experiment.id} has already started; cannot switch to {run_id}")
+        self._id = self._wandb_init["id"] = run_id
+        self._wandb_init["resume"] = "allow"
+
     def finalize(self, status: str) -> None:
         super().finalize(status)
         if self._experiment is None or rank_zero_only.rank != 0:

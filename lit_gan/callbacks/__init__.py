@@ -1,7 +1,17 @@
 """Callbacks: side effects of training (sample grids, metrics, media, checkpoints)."""
 
 from lit_gan.callbacks.checkpoint import BestCheckpoint
+from lit_gan.callbacks.divergence import DivergenceGuard, TrainingDiverged
 from lit_gan.callbacks.metrics import MetricsCallback, MetricsWarning
+from lit_gan.callbacks.predictions import PredictionWriter
 from lit_gan.callbacks.samples import SampleGridCallback
 
-__all__ = ["BestCheckpoint", "MetricsCallback", "MetricsWarning", "SampleGridCallback"]
+__all__ = [
+    "BestCheckpoint",
+    "DivergenceGuard",
+    "TrainingDiverged",
+    "MetricsCallback",
+    "MetricsWarning",
+    "PredictionWriter",
+    "SampleGridCallback",
+]

@@ -9,6 +9,7 @@ from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from lit_gan.distributed import broadcast_buffers
 from lit_gan.metrics.cache import cache_path, extractor_fingerprint, load_features, save_features
 from lit_gan.metrics.inception import URL_INCEPTION_V3, hub_cache_path, load_inception
 from lit_gan.metrics.scores import FID, LOGITS, RESULT_KEYS, Features, QualityMetrics, extract, to_uint8
@@ -25,7 +26,9 @@ class MetricsCallback(pl.Callback):
     them with the held-out B images (and the other way round), pix2pix translates its inputs, DCGAN samples as
     many images from noise as there are real ones. Features come from the TF-Inception network (torch-fidelity's
     InceptionV3, see `lit_gan.metrics.inception`); the features of the real images are cached on disk, so only the
-    generated images are encoded after the first evaluation, in this run and later ones.
+    generated images are encoded after the first evaluation, in this run and later ones. In a distributed run the
+    real images are encoded once, by rank 0, and shared; each process generates and encodes every world_size-th
+    image with rank 0's model, and every process gets the numbers a single process would.
 
     Logged under `val/` (fit, validate) or `test/` (test): `fid`, `kid_mean`, `kid_std`, and `is_mean`, `is_std`
     when the Inception weights have logits. A model with several directions (CycleGAN) logs each with a suffix
@@ -174,7 +177,8 @@ class MetricsCallback(pl.Callback):
 
     def _log(self, pl_module: pl.LightningModule, results: dict[str, float]) -> None:
         for key, value in results.items():
-            pl_module.log(key, value, prog_bar=key.endswith(f"/{FID}"), sync_dist=False)
+            # Scores are the same on every process (computed from all of them): sync_dist averages equal numbers.
+            pl_module.log(key, value, prog_bar=key.endswith(f"/{FID}"), sync_dist=True)
 
     # -- evaluation -----------------------------------------------------------------------------------------------
 
@@ -184,6 +188,7 @@ class MetricsCallback(pl.Callback):
         docstring for the keys) plus `perf/metrics_seconds`, the time the evaluation took."""
         self.prepare()
         start = time.perf_counter()
+        broadcast_buffers(pl_module)  # every process generates with rank 0's (checkpointed) batch-norm statistics
         self.extractor.to(pl_module.device)
         was_training = pl_module.training
         pl_module.eval()

@@ -1,21 +1,29 @@
 """`StyleDataModule`: image datasets for GANs, from folders, the standard downloads or the built-in `synthetic` set."""
 
 import hashlib
+import os
+import warnings
 from typing import get_args
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.utilities import rank_zero_warn
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, SequentialSampler, Subset
 
 from lit_gan.data import download
 from lit_gan.data.checks import MAX_LISTED, ImageCheckWarning, ImageReport, check_files, unusable_sources
 from lit_gan.data.datasets import SingleDataset, make_dataset
 from lit_gan.data.images import PairHalf
 from lit_gan.data.layouts import Domain, Mode, Splits, find_splits, synthetic_splits
+from lit_gan.data.predict import PredictDataset, PredictFile, SizeBatchSampler, collate_predict, find_predict_files
+from lit_gan.data.sampling import ResumableSampler, SeededItems
 from lit_gan.data.sizes import NetworkSizes, check_network_sizes, check_settings, network_sizes
 from lit_gan.data.transforms import Preprocess, build_transform
+
+# Lightning warns on a mid-epoch resume unless the DataLoader itself is stateful; the training sampler here starts
+# at the batch after the last one trained instead (`train_dataloader`), which is exact.
+warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
 
 DATASET_NAMES = ("synthetic",)  # built-in datasets (rendered, no download); `valid_dataset_names` adds the downloads
 
@@ -63,6 +71,12 @@ class StyleDataModule(pl.LightningDataModule):
         synthetic_train_size: images per domain in the `synthetic` training split.
         synthetic_test_size: images per domain in the `synthetic` held-out split.
         pin_memory: pin host memory for faster copies to a GPU.
+        predict_path: images for `predict` to stylize instead of the held-out ones: a folder (searched recursively)
+            or one image file. Each image keeps its size (padded to what the network accepts; outputs are cropped
+            back) and shares batches only with images of the same size; unreadable files are skipped and reported.
+            `predict` then needs no training data: data.root and data.name may be unset or point at a missing folder.
+        predict_domain: the domain the predict_path images come from, "A" or "B": CycleGAN translates A images to B
+            and B images to A; pix2pix translates its source domain only (model.direction).
     """
 
     def __init__(
@@ -84,14 +98,17 @@ class StyleDataModule(pl.LightningDataModule):
         synthetic_train_size: int = 400,
         synthetic_test_size: int = 32,
         pin_memory: bool = True,
+        predict_path: str | None = None,
+        predict_domain: Domain = "A",
     ) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)
-        if (root is None) == (name is None):
+        if (root is None) == (name is None) and not (root is None and predict_path is not None):
             raise ValueError("set exactly one of data.root (a dataset folder) and data.name (e.g. 'synthetic')")
         for key, value, choices in (
             ("mode", mode, Mode),
             ("domain", domain, Domain),
+            ("predict_domain", predict_domain, Domain),
             ("preprocess", preprocess, Preprocess),
         ):
             if value not in get_args(choices):
@@ -102,13 +119,20 @@ class StyleDataModule(pl.LightningDataModule):
         self._sizes = NetworkSizes()  # until `check(model)` reads the model's
         self._report: ImageReport | None = None
         self._fingerprints: dict[tuple, str] = {}  # of the held-out images, by domain and settings
-        self._splits: Splits | None = self._find_now()  # None: a download, located in prepare_data/setup
+        self._shuffle_seed: int | None = None  # of the training order; kept in checkpoints
+        self._layout: str | None = None  # of a standard dataset to download
+        self._predict_files: list[PredictFile] | None = None  # the predict_path images, once scanned
+        # None: a download, located in prepare_data/setup; or, with predict_path, found when first needed (`predict`
+        # then runs without the training data).
+        self._splits: Splits | None = self._find_now() if predict_path is None else None
 
     # -- finding and checking the images ---------------------------------------------------------------------------
 
     def _find_now(self) -> Splits | None:
         """The splits of a folder or of `synthetic` (folder errors raised here, before any run starts)."""
         hp = self.hparams
+        if hp.root is None and hp.name is None:
+            raise ValueError("set data.root (a dataset folder) or data.name; only predict works on data.predict_path")
         if hp.root is not None:
             return find_splits(hp.mode, hp.root, hp.domain)
         if hp.name == "synthetic":
@@ -120,6 +144,8 @@ class StyleDataModule(pl.LightningDataModule):
 
     def _find(self, fetch: bool) -> Splits | None:
         """The splits; a standard dataset is downloaded first when `fetch`, else None while not downloaded."""
+        if self._splits is None and self._layout is None:  # deferred by predict_path
+            self._splits = self._find_now()
         if self._splits is None:
             hp = self.hparams
             folder = download.dataset_dir(hp.name, self._layout, hp.cache_dir)
@@ -130,7 +156,7 @@ class StyleDataModule(pl.LightningDataModule):
             self._splits = find_splits(hp.mode, folder, hp.domain)
         return self._splits
 
-    def check(self, model: object | None = None) -> ImageReport | None:
+    def check(self, model: object | None = None, stage: str | None = None) -> ImageReport | None:
         """Check the settings against `model` and every image file once, before any expensive work starts.
 
         With a model, `crop_size` must be a multiple of `model.size_multiple` and equal `model.image_size` where
@@ -141,6 +167,8 @@ class StyleDataModule(pl.LightningDataModule):
 
         Args:
             model: the LightningModule that will use the data, or None to check the files only.
+            stage: the stage about to run; for "predict" with `predict_path`, only those images are checked (see
+                `_check_predict`) and None is returned.
 
         Returns:
             The report of the file check, or None if the dataset is not downloaded yet.
@@ -149,6 +177,9 @@ class StyleDataModule(pl.LightningDataModule):
             ValueError: naming the data.* key, if the sizes do not suit the model; listing the files, if `strict`
                 and some are unreadable or too small; naming the folder, if a split has no readable image.
         """
+        if self._predicting_files(stage):
+            self._check_predict(model)
+            return None
         if model is not None:
             self._sizes = network_sizes(model)
             check_network_sizes(self.hparams.preprocess, self.hparams.crop_size, self._sizes)
@@ -172,6 +203,29 @@ class StyleDataModule(pl.LightningDataModule):
             rank_zero_warn(message, category=ImageCheckWarning)
         return report
 
+    def _predicting_files(self, stage: str | None) -> bool:
+        """Whether `stage` uses the `predict_path` images only (and not the training data)."""
+        return stage == "predict" and self.hparams.predict_path is not None
+
+    def _check_predict(self, model: object | None) -> None:
+        """Find the predict_path images (once; their sizes from the headers) and check that `model` translates
+        images of predict_domain (its `predict_directions`), before the model is loaded or run.
+
+        Raises:
+            FileNotFoundError: naming data.predict_path, if it does not exist or holds no readable image.
+            ValueError: naming data.predict_domain, if the model does not translate images of that domain.
+        """
+        hp = self.hparams
+        if self._predict_files is None:
+            self._predict_files, ignored = find_predict_files(hp.predict_path)
+            if ignored:
+                names = ", ".join(str(p.relative_to(hp.predict_path)) for p in ignored[:3])
+                rank_zero_info(f"data.predict_path: {len(ignored)} file(s) without an image extension ignored: {names}")
+        if model is not None:
+            self._sizes = network_sizes(model)
+            if callable(getattr(model, "predict_directions", None)):
+                model.predict_directions([hp.predict_domain])
+
     def _usable_splits(self) -> Splits:
         """The splits without the files the check found unreadable."""
         splits = self._find(fetch=True)
@@ -181,13 +235,19 @@ class StyleDataModule(pl.LightningDataModule):
 
     def prepare_data(self) -> None:
         """Download the standard dataset named by `name`, if any and not there yet (runs on one process)."""
-        if self._splits is None:
+        if self._predicting_files(self.trainer.state.fn if self.trainer is not None else None):
+            return  # the predict_path images are all that is needed
+        if self._find(fetch=False) is None:
             download.ensure_dataset(self.hparams.name, self._layout, self.hparams.cache_dir)
 
     def setup(self, stage: str) -> None:
+        model = self.trainer.lightning_module if self.trainer is not None else None
+        if self._predicting_files(stage):
+            self.check(model, stage)
+            self.predict_set = PredictDataset(self._predict_files, self.hparams.predict_domain, self._sizes.multiple)
+            return
         self._find(fetch=True)
-        trainer = self.trainer
-        self.check(trainer.lightning_module if trainer is not None else None)
+        self.check(model)
         splits = self._usable_splits()
         self.train_set = self._dataset(splits.train, train=True)
         self.test_set = self._dataset(splits.held_out_sources())
@@ -198,20 +258,41 @@ class StyleDataModule(pl.LightningDataModule):
         transform = build_transform(hp.preprocess, hp.load_size, hp.crop_size, hp.flip, train, self._sizes.rounding)
         return make_dataset(hp.mode, sources, transform, random_pairs=train and hp.random_pairs)
 
-    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: Dataset, shuffle: bool, sampler: ResumableSampler | None = None) -> DataLoader:
         hp = self.hparams
         return DataLoader(
             dataset,
             batch_size=hp.batch_size,
-            shuffle=shuffle,
+            shuffle=shuffle if sampler is None else None,
+            sampler=sampler,
             num_workers=hp.num_workers,
             pin_memory=hp.pin_memory and torch.cuda.is_available(),
             persistent_workers=hp.num_workers > 0,
             drop_last=shuffle and len(dataset) >= hp.batch_size,
+            generator=torch.Generator().manual_seed(0),  # worker seeds never draw from (and shift) the global RNG
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
+        """Batches in an order set by the run's seed and the epoch, each image augmented from its own seed; resuming
+        mid-epoch continues with the batch after the last one trained."""
+        if self._shuffle_seed is None:
+            self._shuffle_seed = int(os.environ.get("PL_GLOBAL_SEED", 0))  # set by seed_everything, on every process
+        sampler = ResumableSampler(self.train_set, self._shuffle_seed)
+        sampler.skip(self._batches_done_this_epoch() * self.hparams.batch_size)
+        return self._loader(SeededItems(self.train_set), shuffle=True, sampler=sampler)
+
+    def _batches_done_this_epoch(self) -> int:
+        """Batches of the current epoch that a run resumed mid-epoch already trained on (0 otherwise)."""
+        loop = self.trainer.fit_loop if self.trainer is not None else None
+        if loop is None or not loop.restarting:
+            return 0
+        return loop.epoch_loop.batch_progress.current.ready
+
+    def state_dict(self) -> dict:
+        return {"shuffle_seed": self._shuffle_seed}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._shuffle_seed = state_dict.get("shuffle_seed", self._shuffle_seed)  # the order of the resumed run
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, shuffle=False)
@@ -220,8 +301,18 @@ class StyleDataModule(pl.LightningDataModule):
         return self._loader(self.test_set, shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
-        """The held-out images, or for mode single on a plain folder of images, all of them."""
-        return self._loader(self.predict_set, shuffle=False)
+        """The `predict_path` images, batched by size (`lit_gan.data.predict`); without predict_path the held-out
+        images, or for mode single on a plain folder of images, all of them."""
+        if not isinstance(self.predict_set, PredictDataset):
+            return self._loader(self.predict_set, shuffle=False)
+        hp, images = self.hparams, self.predict_set
+        return DataLoader(
+            images,
+            batch_sampler=SizeBatchSampler(SequentialSampler(images), hp.batch_size, images.sizes),
+            collate_fn=collate_predict,
+            num_workers=hp.num_workers,
+            pin_memory=hp.pin_memory and torch.cuda.is_available(),
+        )
 
     @property
     def variable_sizes(self) -> bool:

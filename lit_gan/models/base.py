@@ -1,6 +1,8 @@
 """`GANModule`: what every GAN LightningModule here shares (manual optimization, Adam pairs, LR policies, EMA)."""
 
 import inspect
+import warnings
+from collections.abc import Iterable
 
 import pytorch_lightning as pl
 import torch
@@ -10,6 +12,10 @@ from torch import Tensor, nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from lit_gan.data.predict import crop_padding
+from lit_gan.distributed import broadcast_buffers, gather_from_ranks
+from lit_gan.image_pool import ImagePool
+from lit_gan.models.rank_state import rng_states, set_rng_states
 from lit_gan.models.schedules import LRSchedule, build_scheduler
 
 
@@ -22,6 +28,9 @@ class GANModule(pl.LightningModule):
 
     `global_step` counts iterations: the generator's optimizer step is counted, the discriminator's is not (it is
     still run through the strategy, so precision plugins and DDP apply).
+
+    Checkpoints also hold, per process, the random generators and the image pools (attributes that are `ImagePool`s),
+    so a resumed run continues exactly; each process's pools draw from their own seed.
     """
 
     val_metric: str | None = None
@@ -31,6 +40,9 @@ class GANModule(pl.LightningModule):
         super().__init__()
         self.automatic_optimization = False
         self.ema: nn.ModuleDict | None = None
+        self.step_losses: dict[str, Tensor] = {}  # the last training step's loss terms, for callbacks
+        self._pools_restored = False
+        self._rng_to_restore: dict | None = None
 
     def save_config(self, *networks: str) -> None:
         """Save the constructor's arguments as hyperparameters (call it first thing in `__init__`).
@@ -79,6 +91,12 @@ class GANModule(pl.LightningModule):
         opt_g, opt_d = self.optimizers()
         return {"train/lr_G": opt_g.param_groups[0]["lr"], "train/lr_D": opt_d.param_groups[0]["lr"]}
 
+    def log_losses(self, losses: dict[str, Tensor], batch_size: int) -> None:
+        """Log a training step's loss terms as `train/<name>` with the learning rates, and keep them (detached) in
+        `step_losses` for callbacks such as the divergence guard."""
+        self.step_losses = {f"train/{name}": value.detach() for name, value in losses.items()}
+        self.log_dict({**self.step_losses, **self.learning_rates()}, batch_size=batch_size)
+
     # -- optimizer steps ------------------------------------------------------------------------------------------
 
     def step_generator(self, opt_g, loss: Tensor) -> None:
@@ -118,9 +136,61 @@ class GANModule(pl.LightningModule):
             for name, copy in self.ema.items():
                 copy.update_parameters(getattr(self, name))
 
+    def generator_name(self, direction: str) -> str:
+        """The name of the generator that makes `direction` (one of `metric_directions()`)."""
+        return "G"
+
     def inference_generator(self, name: str) -> nn.Module:
         """The generator used for samples, evaluation and inference: its EMA copy when EMA is on."""
         return self.ema[name].module if self.ema is not None else getattr(self, name)
+
+    # -- per-process state in checkpoints (random generators, image pools) ----------------------------------------
+
+    def image_pools(self) -> dict[str, ImagePool]:
+        return {name: value for name, value in vars(self).items() if isinstance(value, ImagePool)}
+
+    def on_fit_start(self) -> None:
+        # Each process draws its own noise, dropout masks and pool choices (seed_everything gives them all the same
+        # seed); rank 0 keeps the single-process draws. A resumed run gets its saved states instead (on_train_start).
+        if self.global_rank == 0:
+            return
+        if self._rng_to_restore is None:
+            torch.manual_seed(torch.initial_seed() + 1_000_003 * self.global_rank)  # also seeds CUDA
+        if not self._pools_restored:
+            for pool in self.image_pools().values():
+                pool.reseed(pool.seed + 1_000_003 * self.global_rank)
+
+    def on_validation_epoch_start(self) -> None:
+        broadcast_buffers(self)  # every process evaluates rank 0's batch-norm statistics (the checkpointed ones)
+
+    def on_train_start(self) -> None:
+        # Restored here, not at load time: setting up dataloaders and the sanity check come in between.
+        if self._rng_to_restore is not None:
+            set_rng_states(self._rng_to_restore)
+            self._rng_to_restore = None
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        state = {"rng": rng_states(), "pools": {name: pool.state_dict() for name, pool in self.image_pools().items()}}
+        checkpoint["rank_states"] = gather_from_ranks(state)  # every process saves; only rank 0 writes the file
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        states = checkpoint.get("rank_states")
+        if not states:
+            return
+        world_size = self.trainer.world_size if self._trainer is not None else 1
+        own = states[self.global_rank % len(states)]
+        for name, pool in self.image_pools().items():
+            if name in own["pools"]:
+                pool.load_state_dict(own["pools"][name])
+                self._pools_restored = True
+        if len(states) == world_size:
+            self._rng_to_restore = own["rng"]
+        elif self.global_rank == 0 and self._trainer is not None and self.trainer.state.fn == TrainerFn.FITTING:
+            warnings.warn(
+                f"the checkpoint was written by {len(states)} processes and this run has {world_size}: training "
+                "resumes, but random draws (noise, dropout) will not continue exactly as before",
+                stacklevel=2,
+            )
 
     # -- what image-quality metrics compare (read by the metrics callback) ---------------------------------------
 
@@ -134,6 +204,43 @@ class GANModule(pl.LightningModule):
         H, W) `source` images, or for a noise direction samples number `source` ((B,) int64): sample i is the same
         on every call, whatever the batching or the number of processes."""
         raise NotImplementedError(f"{type(self).__name__} does not define generate()")
+
+    # -- prediction: `python -m lit_gan predict`, `Trainer.predict` ------------------------------------------------
+
+    def predict_directions(self, domains: Iterable[str]) -> dict[str, str]:
+        """The directions that translate images of `domains` ("A", "B"): {direction: its source domain}.
+
+        Raises:
+            ValueError: naming data.predict_domain, if the model translates none of `domains`, or nothing at all
+                (DCGAN, which generates from noise).
+        """
+        name, domains = type(self).__name__, list(domains)
+        directions = {d: source for d, (source, _) in self.metric_directions().items() if source is not None}
+        if not directions:
+            raise ValueError(
+                f"{name} generates images from noise and translates none: predict (data.predict_path) needs an "
+                "image-to-image model (CycleGAN, Pix2Pix); DCGAN's samples are in the run's sample grids"
+            )
+        chosen = {d: source for d, source in directions.items() if source in domains}
+        if not chosen:
+            sources = " and ".join(f"domain {source} images ({d})" for d, source in directions.items())
+            raise ValueError(
+                f"data.predict_domain {'/'.join(domains)}: {name} translates {sources}; set data.predict_domain: "
+                f"{next(iter(directions.values()))}"
+            )
+        return chosen
+
+    def predict_step(self, batch: dict, batch_idx: int = 0, dataloader_idx: int = 0) -> dict[str, Tensor]:
+        """{direction: (B, C, h, w) translations in [-1, 1]} of the images of each domain the batch holds ("A",
+        "B") by the inference generators; images padded by the data module (a "padding" key, see
+        `lit_gan.data.predict`) are cropped back to their own size. A batch of unreadable files only gives {}."""
+        domains = [d for d in ("A", "B") if d in batch]
+        if not domains:
+            return {}
+        return {
+            direction: crop_padding(self.generate(direction, batch[source]), batch.get("padding"))
+            for direction, source in self.predict_directions(domains).items()
+        }
 
     # -- what the data must satisfy -------------------------------------------------------------------------------
 

@@ -86,7 +86,10 @@ class CycleGAN(GANModule):
 
     def forward(self, x: Tensor, direction: str = "AtoB") -> Tensor:
         """Translate (B, 3, H, W) images in [-1, 1] from A to B ("AtoB") or from B to A ("BtoA")."""
-        return self.inference_generator("G_A" if direction == "AtoB" else "G_B")(x)
+        return self.inference_generator(self.generator_name(direction))(x)
+
+    def generator_name(self, direction: str) -> str:
+        return {"AtoB": "G_A", "BtoA": "G_B"}[direction]
 
     def metric_directions(self) -> dict[str, tuple[str | None, str]]:
         return {"AtoB": ("A", "B"), "BtoA": ("B", "A")}
@@ -145,15 +148,15 @@ class CycleGAN(GANModule):
             }
             self.step_discriminator(opt_d, d_losses["D_A"] + d_losses["D_B"])
 
-        logs = {f"train/{k}": v.detach() for k, v in {**g_losses, **d_losses}.items()}
-        self.log_dict({**logs, **self.learning_rates()}, batch_size=real_A.shape[0])
+        self.log_losses({**g_losses, **d_losses}, batch_size=real_A.shape[0])
 
     def _eval_step(self, batch: dict[str, Tensor], prefix: str) -> None:
         real_A, real_B = batch["A"], batch["B"]
         G_A, G_B = self.inference_generator("G_A"), self.inference_generator("G_B")
         cycle_A, cycle_B = F.l1_loss(G_B(G_A(real_A)), real_A), F.l1_loss(G_A(G_B(real_B)), real_B)
         metrics = {f"{prefix}/cycle_A": cycle_A, f"{prefix}/cycle_B": cycle_B, f"{prefix}/cycle": cycle_A + cycle_B}
-        self.log_dict(metrics, batch_size=real_A.shape[0])
+        # sync_dist: the mean over every process's share, so all processes step the plateau policy alike
+        self.log_dict(metrics, batch_size=real_A.shape[0], sync_dist=True)
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._eval_step(batch, "val")
@@ -167,11 +170,3 @@ class CycleGAN(GANModule):
         G_A, G_B = self.inference_generator("G_A"), self.inference_generator("G_B")
         fake_B, fake_A = G_A(real_A), G_B(real_B)
         return {"AtoB": [real_A, fake_B, G_B(fake_B)], "BtoA": [real_B, fake_A, G_A(fake_A)]}
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["image_pools"] = {"A": self.pool_A.state_dict(), "B": self.pool_B.state_dict()}
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        if "image_pools" in checkpoint:
-            self.pool_A.load_state_dict(checkpoint["image_pools"]["A"])
-            self.pool_B.load_state_dict(checkpoint["image_pools"]["B"])

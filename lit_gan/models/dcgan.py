@@ -119,14 +119,14 @@ class DCGAN(GANModule):
             g_losses = self.generator_losses(real, fake)
             self.step_generator(opt_g, sum(g_losses.values()))
 
-        logs = {f"train/{k}": v.detach() for k, v in {**g_losses, "D": d_loss}.items()}
-        self.log_dict({**logs, **self.learning_rates()}, batch_size=real.shape[0])
+        self.log_losses({**g_losses, "D": d_loss}, batch_size=real.shape[0])
 
     def _eval_step(self, batch: dict[str, Tensor], prefix: str) -> None:
         """The discriminator's loss on held-out real images: rising while train/D falls means D is memorising the
         training images (the overfitting that adaptive augmentation reacts to)."""
         real = batch["A"]
-        self.log(f"{prefix}/D_real", self.gan_loss.real(self.D(real)), batch_size=real.shape[0])
+        loss = self.gan_loss.real(self.D(real))
+        self.log(f"{prefix}/D_real", loss, batch_size=real.shape[0], sync_dist=True)  # over all processes' shares
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._eval_step(batch, "val")

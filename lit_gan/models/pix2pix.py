@@ -144,12 +144,12 @@ class Pix2Pix(GANModule):
             g_losses = self.generator_losses(real_in, real_out, fake_out)
             self.step_generator(opt_g, sum(g_losses.values()))
 
-        logs = {f"train/{k}": v.detach() for k, v in {**g_losses, "D": d_loss}.items()}
-        self.log_dict({**logs, **self.learning_rates()}, batch_size=real_in.shape[0])
+        self.log_losses({**g_losses, "D": d_loss}, batch_size=real_in.shape[0])
 
     def _eval_step(self, batch: dict[str, Tensor], prefix: str) -> None:
         real_in, real_out = self.pair(batch)
-        self.log(f"{prefix}/L1", F.l1_loss(self(real_in), real_out), batch_size=real_in.shape[0])
+        loss = F.l1_loss(self(real_in), real_out)
+        self.log(f"{prefix}/L1", loss, batch_size=real_in.shape[0], sync_dist=True)  # over all processes' shares
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._eval_step(batch, "val")

@@ -19,7 +19,7 @@ import yaml
 from PIL import Image, ImageDraw
 
 from lit_gan.runs import atomic_write
-from lit_gan.sweep.history import metric_curve, wandb_history, wandb_run_dir
+from lit_gan.sweep.history import metric_curve, run_history
 from lit_gan.sweep.tables import best_and_final, cell, write_csv
 
 
@@ -52,8 +52,7 @@ def find_runs(paths: list[Path]) -> list[Run]:
 
 
 def _run(folder: Path, save_dir: Path) -> Run:
-    run_dir = wandb_run_dir(save_dir, folder.name)
-    history = wandb_history(run_dir) if run_dir is not None else []
+    history = run_history(save_dir, folder.name)
     return Run(folder.name, folder, flatten(yaml.safe_load((folder / "config.yaml").read_text())), history)
 
 

@@ -7,11 +7,16 @@ import sys
 from pathlib import Path
 
 
-def wandb_run_dir(save_dir: Path, run_id: str) -> Path | None:
-    """The W&B run folder of `run_id` under `<save_dir>/wandb` (offline or synced), or None; `save_dir` is the
-    logger's save_dir (`runs`), which also holds the run folders `<save_dir>/<project>/<run id>`."""
-    runs = sorted((Path(save_dir) / "wandb").glob(f"*run-*-{run_id}"))
-    return runs[-1] if runs else None
+def wandb_run_dirs(save_dir: Path, run_id: str) -> list[Path]:
+    """The W&B run folders of `run_id` under `<save_dir>/wandb` (offline or synced), oldest first: one per start of
+    the run (a resumed run writes a new one); `save_dir` is the logger's save_dir (`runs`), which also holds the run
+    folders `<save_dir>/<project>/<run id>`."""
+    return sorted((Path(save_dir) / "wandb").glob(f"*run-*-{run_id}"))  # the names start with the start time
+
+
+def run_history(save_dir: Path, run_id: str) -> list[dict]:
+    """Every row run `run_id` logged, over all its starts (resumes), in order."""
+    return [row for folder in wandb_run_dirs(save_dir, run_id) for row in wandb_history(folder)]
 
 
 def wandb_history(run_dir: Path) -> list[dict]:

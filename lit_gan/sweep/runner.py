@@ -19,7 +19,7 @@ from pathlib import Path
 
 from lit_gan.runs import atomic_write
 from lit_gan.sweep.config import cli_arguments, engine, load_sweep
-from lit_gan.sweep.history import metric_curve, wandb_history, wandb_run_dir
+from lit_gan.sweep.history import metric_curve, run_history
 from lit_gan.sweep.tables import best_and_final, cell, write_csv
 
 DONE = ("finished", "failed", "stopped")  # trial states that a resumed sweep keeps
@@ -140,6 +140,9 @@ class SweepRunner:
     def _start(self, trial: Trial) -> None:
         args = [*cli_arguments(self.config), *(f"--{k}={v}" for k, v in trial.params.items())]
         env = {**os.environ, "WANDB_RUN_ID": trial.run_id, "WANDB_RUN_GROUP": self.name, "WANDB_JOB_TYPE": "sweep"}
+        # Each trial gets its own W&B service: one shared with this process (if it started W&B) would keep a killed
+        # trial's run id "in use" and refuse the rerun that resumes it.
+        env.pop("WANDB_SERVICE", None)
         log = open(self.out / f"{trial.name}.log", "w")  # noqa: SIM115  (closed when the process ends)
         print(f"sweep {self.name}: {trial.name} ({trial.run_id}) {' '.join(args[3:])}", flush=True)
         self.processes[trial.name] = subprocess.Popen(
@@ -192,10 +195,7 @@ class SweepRunner:
 
     def read_history(self, trial: Trial) -> list[dict]:
         """The metric's values the trial has logged so far, from its W&B run file."""
-        run_dir = wandb_run_dir(self.root / "runs", trial.run_id)
-        if run_dir is None:
-            return trial.history
-        curve = metric_curve(wandb_history(run_dir), self.metric)
+        curve = metric_curve(run_history(self.root / "runs", trial.run_id), self.metric)
         return [{self.metric: value, "step": step} for step, value in curve] or trial.history
 
     # -- results --------------------------------------------------------------------------------------------------

@@ -39,9 +39,11 @@ def test_results_do_not_depend_on_the_batch_size(model):
     for batch_size in (1, 2, 32):
         callback = MetricsCallback(batch_size=batch_size, feature_extractor=TinyExtractor())
         results.append(callback.evaluate(cli.trainer, cli.model))
+    # Equal up to float32 rounding: convolutions may pick another algorithm at another batch size (seen: 4e-6
+    # relative at 32); batch statistics leaking into the results would differ by far more.
     for key in results[0]:
         if key.startswith("val/"):
-            assert [r[key] for r in results] == pytest.approx([results[0][key]] * 3, rel=1e-6, abs=1e-9), key
+            assert [r[key] for r in results] == pytest.approx([results[0][key]] * 3, rel=2e-5, abs=1e-9), key
 
 
 def test_real_features_are_encoded_once_then_read_from_the_cache():

@@ -1,0 +1,215 @@
+"""Images to stylize (`data.predict_path`): found, read at their own size, padded to a size the network accepts and
+batched with images of the same size; unreadable files travel through the batches as failures instead of stopping
+the run.
+
+A batch holds `{domain: (B, 3, H, W) padded images in [-1, 1], "name": relative names, "size": (B, 2) original
+(height, width), "padding": (B, 4) (left, right, top, bottom), "failed": [(name, reason), ...]}`; `crop_padding`
+undoes the padding on the network's output.
+"""
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import BatchSampler, Dataset, Sampler, default_collate
+from torchvision.transforms.v2 import functional as TF
+
+from lit_gan.data.images import find_files, read_image, read_problem
+
+KEY = "data.predict_path"
+EXIF_ORIENTATION = 0x0112
+TRANSPOSED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
+
+
+@dataclass(frozen=True)
+class PredictFile:
+    """One file to stylize.
+
+    Args:
+        path: the file.
+        name: its path relative to `data.predict_path` (its file name when that is a file); outputs mirror it.
+        size: (width, height) as the image is shown (EXIF orientation applied), from its header; None if unreadable.
+        problem: why the file cannot be read, or None.
+    """
+
+    path: Path
+    name: str
+    size: tuple[int, int] | None
+    problem: str | None = None
+
+
+def find_predict_files(path: str | os.PathLike, key: str = KEY) -> tuple[list[PredictFile], list[Path]]:
+    """The image files under the folder `path` (nested folders included, sorted), or the one image file `path`, with
+    their sizes read from the headers (no pixel is decoded); and the files ignored for lacking an image extension.
+
+    Raises:
+        FileNotFoundError: naming `key` and `path`, if it does not exist, holds no image file or none that can be
+            read.
+    """
+    path = Path(path)
+    if path.is_file():
+        paths, ignored, names = [path], [], [path.name]
+    elif path.is_dir():
+        paths, ignored = find_files(path)
+        names = [p.relative_to(path).as_posix() for p in paths]
+    else:
+        raise FileNotFoundError(f"{key}: {path} does not exist; give a folder of images or one image file")
+    if not paths:
+        raise FileNotFoundError(f"{key}: {path} holds no image file (searched recursively for image extensions)")
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        sizes = list(pool.map(header_size, paths))
+    files = [
+        PredictFile(p, n, s, None) if isinstance(s, tuple) else PredictFile(p, n, None, s)
+        for p, n, s in zip(paths, names, sizes)
+    ]
+    if all(f.problem for f in files):
+        listed = "\n".join(f"  {f.name}: {f.problem}" for f in files[:20])
+        raise FileNotFoundError(f"{key}: no image under {path} can be read:\n{listed}")
+    return files, ignored
+
+
+def header_size(path: Path) -> tuple[int, int] | str:
+    """(width, height) of the image as shown (EXIF orientation applied) from its header alone, or why it cannot be
+    opened. A PNG's EXIF is seen only when stored before the pixels (reading it otherwise decodes the image)."""
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            if img.format == "PNG":
+                exif = Image.Exif()
+                if "exif" in img.info:
+                    exif.load(img.info["exif"])
+            else:
+                exif = img.getexif()
+        return (height, width) if exif.get(EXIF_ORIENTATION) in TRANSPOSED else (width, height)
+    except Exception as err:  # PIL raises OSError, SyntaxError, ValueError, ... for what it cannot identify
+        return read_problem(path, err)
+
+
+def to_model_input(img: Image.Image) -> Tensor:
+    """An RGB PIL image -> (3, H, W) float32 in [-1, 1], as the training transforms (`build_transform`) end."""
+    x = TF.to_dtype(TF.to_image(img), torch.float32, scale=True)
+    return TF.normalize(x, [0.5] * 3, [0.5] * 3)
+
+
+def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int, int, int]]:
+    """Pad (C, H, W) `x` to the next multiples of `multiple`, split evenly around the image, by reflection (repeated
+    for images smaller than the padding; edge pixels for a side of 1 px); returns the padding (left, right, top,
+    bottom) for `crop_padding`."""
+    h, w = x.shape[-2:]
+    pad_h, pad_w = -h % multiple, -w % multiple
+    padding = (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2)
+    remaining = list(padding)
+    while any(remaining):  # reflection pads less than the side it mirrors: grow step by step
+        h, w = x.shape[-2:]
+        if min(h, w) == 1:
+            x = F.pad(x[None], remaining, mode="replicate")[0]
+            break
+        step = [min(p, w - 1) for p in remaining[:2]] + [min(p, h - 1) for p in remaining[2:]]
+        x = F.pad(x[None], step, mode="reflect")[0]
+        remaining = [p - s for p, s in zip(remaining, step)]
+    return x, padding
+
+
+def crop_padding(images: Tensor, padding: Tensor | None) -> Tensor:
+    """(B, C, H, W) network outputs cropped back to their images' original size, undoing `pad_to_multiple`.
+
+    Args:
+        images: outputs of the padded images of one batch.
+        padding: (B, 4) (left, right, top, bottom) per image, all equal (the batch holds one image size); None: no
+            padding to undo.
+    """
+    if padding is None or len(images) == 0:
+        return images
+    if not bool((padding == padding[0]).all()):
+        raise ValueError("crop_padding: the images of one batch must share a size (use SizeBatchSampler)")
+    left, right, top, bottom = padding[0].tolist()
+    height, width = images.shape[-2:]
+    return images[..., top : height - bottom, left : width - right]
+
+
+class PredictDataset(Dataset):
+    """Images of `files` for prediction, each at its own size padded to multiples of `multiple`.
+
+    Item: `{domain: (3, H, W) in [-1, 1], "name", "size": (h, w), "padding": (left, right, top, bottom)}`, or
+    `{"name", "error": reason}` for a file that cannot be read (found when scanning, or now when decoding).
+
+    Args:
+        files: the files, from `find_predict_files`.
+        domain: the key of the images, "A" or "B" (the domain they come from).
+        multiple: the size multiple the network needs (`model.size_multiple`).
+    """
+
+    def __init__(self, files: Sequence[PredictFile], domain: str, multiple: int = 1) -> None:
+        self.files, self.domain, self.multiple = list(files), domain, multiple
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> dict:
+        file = self.files[index]
+        if file.problem is not None:
+            return {"name": file.name, "error": file.problem}
+        try:
+            img = read_image(file.path)
+        except Exception as err:  # corrupt or truncated data shows only when decoding
+            return {"name": file.name, "error": read_problem(file.path, err)}
+        if img.size != file.size:
+            return {"name": file.name, "error": f"decodes to {img.size[0]}x{img.size[1]} px, unlike its header"}
+        x, padding = pad_to_multiple(to_model_input(img), self.multiple)  # (3, H, W)
+        size = torch.tensor([img.height, img.width])
+        return {self.domain: x, "name": file.name, "size": size, "padding": torch.tensor(padding)}
+
+    @property
+    def sizes(self) -> list[tuple[int, int] | None]:
+        """Each file's (width, height); None for the unreadable ones."""
+        return [f.size for f in self.files]
+
+
+def collate_predict(items: list[dict]) -> dict:
+    """Stack the readable items of a batch (see the module docstring); unreadable ones go to "failed"."""
+    good = [item for item in items if "error" not in item]
+    batch = default_collate(good) if good else {"name": []}
+    batch["failed"] = [(item["name"], item["error"]) for item in items if "error" in item]
+    return batch
+
+
+class SizeBatchSampler(BatchSampler):
+    """Batches of up to `batch_size` indices from `sampler` whose images share one size: padding them to a common
+    size would change the images and the instance-norm statistics. Sizes come in order of first appearance; files
+    without a size (unreadable) are batched together.
+
+    Args:
+        sampler: the indices (Lightning swaps in a distributed sampler, so each process gets its share).
+        batch_size: most images per batch.
+        sizes: the size of each index's image, e.g. `PredictDataset.sizes`.
+        drop_last: drop each size's last batch when smaller than batch_size (never wanted for prediction; here for
+            Lightning, which sets it).
+    """
+
+    def __init__(
+        self, sampler: Sampler[int] | Iterable[int], batch_size: int, sizes: Sequence, drop_last: bool = False
+    ) -> None:
+        super().__init__(sampler, batch_size, drop_last)
+        self.sizes = sizes
+
+    def _groups(self) -> list[list[int]]:
+        groups: dict = {}
+        for index in self.sampler:
+            groups.setdefault(self.sizes[index], []).append(index)
+        return list(groups.values())
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for group in self._groups():
+            end = len(group) - len(group) % self.batch_size if self.drop_last else len(group)
+            for start in range(0, end, self.batch_size):
+                yield group[start : start + self.batch_size]
+
+    def __len__(self) -> int:
+        round_up = 0 if self.drop_last else self.batch_size - 1
+        return sum((len(group) + round_up) // self.batch_size for group in self._groups())

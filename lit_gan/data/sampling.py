@@ -1,0 +1,68 @@
+"""Training order that a resumed run can continue exactly: which images come when, and their random augmentation,
+depend only on the run's seed, the epoch and the position in it, never on workers, restarts or the global RNG."""
+
+import hashlib
+from collections.abc import Iterator
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import Dataset, DistributedSampler
+
+
+def item_seed(seed: int, epoch: int, position: int) -> int:
+    """A seed for the item at `position` of `epoch`'s order (a 63-bit hash: nearby positions get unrelated seeds)."""
+    digest = hashlib.blake2b(f"{seed}/{epoch}/{position}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+class ResumableSampler(DistributedSampler):
+    """Each epoch a seeded shuffle of the dataset (DistributedSampler's: seed + epoch), sharded over the processes of
+    a distributed run, yielding `(index, seed)` pairs for `SeededItems`: every item's augmentation is drawn from its
+    own seed, a function of (seed, epoch, position in the epoch's order), so it is the same with any number of
+    workers and after a restart. `skip(n)` starts the next pass at the n-th item of this process's share (resuming
+    mid-epoch). Lightning calls `set_epoch` and, being a DistributedSampler already, leaves it in place under DDP.
+
+    Args:
+        dataset: the training dataset.
+        seed: the run's seed (the same on every process).
+        shuffle: shuffle each epoch.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int, shuffle: bool = True) -> None:
+        distributed = dist.is_available() and dist.is_initialized()
+        super().__init__(
+            dataset,
+            num_replicas=dist.get_world_size() if distributed else 1,
+            rank=dist.get_rank() if distributed else 0,
+            shuffle=shuffle,
+            seed=seed,
+        )
+        self._skip = 0
+
+    def skip(self, n: int) -> None:
+        """Leave out the first `n` items of the next pass (only that one)."""
+        self._skip = n
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:  # type: ignore[override]
+        indices = list(super().__iter__())  # this process's share, in order
+        skip, self._skip = self._skip, 0
+        for position in range(skip, len(indices)):
+            overall = position * self.num_replicas + self.rank  # the position in the whole epoch's order
+            yield indices[position], item_seed(self.seed, self.epoch, overall)
+
+
+class SeededItems(Dataset):
+    """`dataset[index]` computed with torch's generator seeded by the item's own seed (from `ResumableSampler`), under
+    `fork_rng` so that the caller's random state is untouched."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int]):
+        index, seed = key
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.dataset[index]
