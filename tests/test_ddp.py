@@ -65,6 +65,7 @@ class RankReport(Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self.report.setdefault("first_batch", digest([batch["A"]]))
+        self.report.setdefault("rng", digest([torch.get_rng_state()]))  # what noise and dropout draw from
 
     def teardown(self, trainer, pl_module, stage: str) -> None:
         metrics = self._metrics(trainer)
@@ -159,6 +160,7 @@ def test_ddp_fit_keeps_processes_in_sync_and_metrics_global(ddp_fit):
     model, folder = ddp_fit
     rank = reports(folder, "fit")
     assert rank[0]["first_batch"] != rank[1]["first_batch"]  # each process trains on its own share of the data
+    assert rank[0]["rng"] != rank[1]["rng"]  # and draws its own noise and dropout masks
     assert rank[0]["params"] != rank[0]["params_start"]  # it trained
     assert rank[0]["params"] == rank[1]["params"]  # with gradients averaged over both: the same networks
     if model == "cyclegan":
