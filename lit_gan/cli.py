@@ -21,6 +21,7 @@ from lit_gan.callbacks import (
     MetricsCallback,
     PredictionWriter,
     SampleGridCallback,
+    SpeedOptions,
     TrainingDiverged,
 )
 from lit_gan.data import StyleDataModule
@@ -67,6 +68,7 @@ class LitGANCLI(LightningCLI):
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")  # the latest state, for resuming
         parser.add_lightning_class_args(BestCheckpoint, "best_checkpoint")  # the best by FID
         parser.add_lightning_class_args(DivergenceGuard, "divergence")  # stop on NaN/Inf losses
+        parser.add_lightning_class_args(SpeedOptions, "speed")  # channels_last, torch.compile, TF32, fused Adam
         parser.add_lightning_class_args(PredictionWriter, "predict_writer")  # predict's output images
         parser.set_defaults(
             {

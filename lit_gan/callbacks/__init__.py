@@ -5,6 +5,7 @@ from lit_gan.callbacks.divergence import DivergenceGuard, TrainingDiverged
 from lit_gan.callbacks.metrics import MetricsCallback, MetricsWarning
 from lit_gan.callbacks.predictions import PredictionWriter
 from lit_gan.callbacks.samples import SampleGridCallback
+from lit_gan.callbacks.speed import SpeedOptions
 
 __all__ = [
     "BestCheckpoint",
@@ -14,4 +15,5 @@ __all__ = [
     "MetricsWarning",
     "PredictionWriter",
     "SampleGridCallback",
+    "SpeedOptions",
 ]

@@ -41,6 +41,7 @@ class GANModule(pl.LightningModule):
         self.automatic_optimization = False
         self.ema: nn.ModuleDict | None = None
         self.step_losses: dict[str, Tensor] = {}  # the last training step's loss terms, for callbacks
+        self.adam_options: dict = {}  # Adam's implementation, e.g. {"fused": True}: torch's default when empty
         self._pools_restored = False
         self._rng_to_restore: dict | None = None
 
@@ -60,8 +61,9 @@ class GANModule(pl.LightningModule):
     def adam_pair(self, g_params, d_params):
         """One Adam over the generators' and one over the discriminators' parameters, with their schedulers."""
         hp = self.hparams
-        opt_g = torch.optim.Adam(list(g_params), lr=hp.lr, betas=tuple(hp.betas))
-        opt_d = torch.optim.Adam(list(d_params), lr=hp.lr, betas=tuple(hp.betas))
+        impl = self.adam_options  # fused, foreach... (set by the `speed` options)
+        opt_g = torch.optim.Adam(list(g_params), lr=hp.lr, betas=tuple(hp.betas), **impl)
+        opt_d = torch.optim.Adam(list(d_params), lr=hp.lr, betas=tuple(hp.betas), **impl)
         if hp.lr_policy == "plateau" and self.val_metric is None:
             raise ValueError(f"lr_policy 'plateau' needs a validation metric, which {type(self).__name__} lacks")
         schedule = LRSchedule(hp.lr_policy, hp.n_epochs, hp.n_epochs_decay, hp.lr_step_epochs)

@@ -1,0 +1,82 @@
+"""Speed settings that change how the networks run, not what they compute (up to float rounding)."""
+
+from typing import Literal
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.utilities import rank_zero_info
+from torch import nn
+
+
+class SpeedOptions(Callback):
+    """Applied when a stage starts (`setup`), to every network of the module; checkpoints are unchanged by any of
+    them. Mixed precision is Lightning's `trainer.precision` (`bf16-mixed`, `16-mixed`).
+
+    Args:
+        channels_last: keep the networks' weights, and so their activations, channels-last (NHWC): faster
+            convolutions on GPUs with tensor cores (mixed precision) and with oneDNN on many CPUs.
+        compile: compile every network with `torch.compile` (in place: parameter names and checkpoints stay the
+            same). The first steps are slower while it compiles, and every new input size compiles again.
+        compile_mode: `torch.compile`'s mode, e.g. "max-autotune" (longer compile, faster kernels on GPUs).
+        tf32: on GPUs that have it (Ampere and newer), run float32 matrix products and convolutions on
+            TensorFloat-32 cores (`torch.set_float32_matmul_precision("high")`): several times faster, with 10-bit
+            mantissas inside the products; false keeps full float32.
+        cudnn_benchmark: let cuDNN time the convolution algorithms for each input size once and keep the fastest
+            (fixed crop sizes: faster; changing sizes, e.g. preprocess "none": a new search per size).
+        adam: Adam's implementation: "fused" (one kernel per update; on GPUs and CPUs), "foreach" (one kernel per
+            operation over all tensors), "for-loop" (per tensor), or "default" (torch's choice: foreach on GPUs,
+            the loop on CPUs). The update is the same up to float rounding.
+    """
+
+    def __init__(
+        self,
+        channels_last: bool = False,
+        compile: bool = False,
+        compile_mode: str | None = None,
+        tf32: bool = True,
+        cudnn_benchmark: bool = True,
+        adam: Literal["default", "fused", "foreach", "for-loop"] = "fused",
+    ) -> None:
+        self.channels_last = channels_last
+        self.compile = compile
+        self.compile_mode = compile_mode
+        self.tf32 = tf32
+        self.cudnn_benchmark = cudnn_benchmark
+        self.adam = adam
+        self._applied: set[int] = set()
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if trainer.strategy.root_device.type == "cuda":  # on CPUs "high" may allow bf16 inside matmuls: leave them
+            self.apply_gpu_settings()
+        pl_module.adam_options = ADAM_OPTIONS[self.adam]  # read by configure_optimizers, which runs after setup
+        if id(pl_module) in self._applied:
+            return
+        self._applied.add(id(pl_module))
+        if self.channels_last:
+            pl_module.to(memory_format=torch.channels_last)
+        if self.compile:
+            names = [name for name, net in networks(pl_module)]
+            for _, net in networks(pl_module):
+                net.compile(mode=self.compile_mode)
+            rank_zero_info(f"speed: compiling {', '.join(names)} with torch.compile (the first steps are slower)")
+
+    def apply_gpu_settings(self) -> None:
+        """TF32 and cuDNN's algorithm search, process-wide (they are global settings of torch)."""
+        torch.set_float32_matmul_precision("high" if self.tf32 else "highest")
+        torch.backends.cudnn.allow_tf32 = self.tf32
+        torch.backends.cudnn.benchmark = self.cudnn_benchmark
+
+
+ADAM_OPTIONS = {"default": {}, "fused": {"fused": True}, "foreach": {"foreach": True}, "for-loop": {"foreach": False}}
+
+
+def networks(module: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The module's networks: its direct children that hold parameters (the EMA copies' inner networks included)."""
+    found = []
+    for name, child in module.named_children():
+        if isinstance(child, nn.ModuleDict):  # e.g. the EMA copies: {"G_A": AveragedModel(G_A), ...}
+            found += [(f"{name}.{key}", copy.module) for key, copy in child.items() if hasattr(copy, "module")]
+        elif any(True for _ in child.parameters()):
+            found.append((name, child))
+    return found
