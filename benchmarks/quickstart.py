@@ -1,0 +1,111 @@
+"""Quickstart cost: wall time and peak memory of `python -m lit_gan fit --config configs/quickstart.yaml`.
+
+The run is a subprocess in an empty working directory, as a new user's first run: W&B offline, and fresh caches
+(`LIT_GAN_CACHE`: the real images' Inception features are computed, not read from an earlier run). Reported per run:
+the wall time of the whole command (start-up, data, training, sample grids, FID/KID, W&B), the peak resident memory
+of the training process (`os.wait4`'s `ru_maxrss`), and, when it trains on a GPU, `torch.cuda.max_memory_allocated`.
+Arguments after `--` are passed to the CLI (e.g. `-- --trainer.max_steps 5` for a smoke test).
+
+    python benchmarks/quickstart.py [--config FILE] [--repeats R] [--out FILE] [-- CLI ARGS]
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+GPU_MEMORY_ENV = "QUICKSTART_GPU_MEMORY_FILE"
+# `python -m lit_gan ...`, writing the CUDA allocator's peak to a file at exit (read back by this script).
+RUN_LIT_GAN = f"""
+import atexit, os, runpy, torch
+
+def _peak():
+    if torch.cuda.is_initialized():
+        with open(os.environ["{GPU_MEMORY_ENV}"], "w") as f:
+            f.write(str(torch.cuda.max_memory_allocated()))
+
+atexit.register(_peak)
+runpy.run_module("lit_gan", run_name="__main__", alter_sys=True)
+"""
+
+
+def run_once(config: Path, cli_args: list[str], work: Path) -> dict:
+    """One `fit` in `work`: {"wall_s", "peak_rss_mib", "gpu_max_allocated_mib"}; raises with the log's tail on
+    failure."""
+    work.mkdir(parents=True)
+    gpu_file = work / "gpu_max_allocated"
+    env = {
+        **os.environ,
+        "WANDB_MODE": "offline",
+        "WANDB_DIR": str(work),
+        "LIT_GAN_CACHE": str(work / "cache"),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        GPU_MEMORY_ENV: str(gpu_file),
+    }
+    command = [sys.executable, "-c", RUN_LIT_GAN, "fit", "--config", str(config), *cli_args]
+    log = work / "output.log"
+    with log.open("w") as out:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)  # this child's own rusage (ru_maxrss in KiB on Linux)
+        wall = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        tail = "\n".join(log.read_text().splitlines()[-30:])
+        raise SystemExit(f"quickstart run failed (exit code {process.returncode}):\n{tail}")
+    gpu = int(gpu_file.read_text()) / 2**20 if gpu_file.exists() else None
+    return {"wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024, "gpu_max_allocated_mib": gpu}
+
+
+def machine() -> str:
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {gpu}"
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    cli_args = argv[argv.index("--") + 1 :] if "--" in argv else []
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "quickstart.yaml")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--out", type=Path, help="also write the results as JSON here")
+    args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = [run_once(args.config.resolve(), cli_args, Path(tmp) / f"run{i}") for i in range(args.repeats)]
+    config = os.path.relpath(args.config.resolve(), ROOT)
+    results = {
+        "command": " ".join(["python -m lit_gan fit --config", config, *cli_args]),
+        "repeats": args.repeats,
+        "wall_s": statistics.median(r["wall_s"] for r in runs),
+        "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
+        "gpu_max_allocated_mib": runs[0]["gpu_max_allocated_mib"],
+        "runs": runs,
+        "machine": machine(),
+        "versions": f"python {platform.python_version()}, torch {torch.__version__}, "
+        f"pytorch-lightning {pl.__version__}",
+    }
+    gpu = results["gpu_max_allocated_mib"]
+    print("| command | wall time (median) | peak RSS | GPU peak allocated |\n|---|---|---|---|")
+    print(
+        f"| `{results['command']}` | {results['wall_s']:.1f} s | {results['peak_rss_mib']:.0f} MiB | "
+        f"{'-' if gpu is None else f'{gpu:.0f} MiB'} |"
+    )
+    print(f"\n{results['machine']}; {results['versions']}")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

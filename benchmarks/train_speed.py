@@ -1,0 +1,375 @@
+"""Training speed: lit_gan's LightningModules under `pl.Trainer` against plain PyTorch loops, as paired ratios.
+
+For each model (CycleGAN, pix2pix, DCGAN) and image size, every round builds a fresh LightningModule from the
+networks and hyperparameters of the model's shipped config (configs/<model>.yaml) and times two sides on the same
+in-memory batches of fixed random images:
+
+- lit_gan: `Trainer.fit` of the module with what a user run has that matters for speed: every loss term and both
+  learning rates logged at every step (`log_every_n_steps` 1) to a W&B offline run (`--logger csv`: Lightning's
+  CSVLogger) and the divergence guard; no progress bar, checkpoints, sample grids or FID (pure training).
+- plain: a hand-written loop over deep copies of the module's networks (same architecture and initial weights), the
+  same `lit_gan.losses` GAN loss, L1 terms and lambdas, Adam settings, image pools, `requires_grad` freezing and
+  order of the G and D steps; at the same steps it reads every loss term back with `.item()`, checks it is finite
+  and writes the same metrics to a logger of the same class, as a user's loop that logs would.
+
+Both sides iterate a `DataLoader` (batch size of the config, no workers) over the same tensors. The time of
+`--steps` iterations after `--warmup` is taken between the starts of two iterations, so every timed iteration
+includes its data fetch, host-to-device copy, optimizer steps and logging (CUDA synchronised at both marks). The
+two sides alternate, and which goes first alternates by round, so drift on a shared machine hits both alike; each
+round's ratio (lit_gan it/s / plain it/s) is paired. Reported: median [min-max] over `--repeats` rounds.
+
+    python benchmarks/train_speed.py [--models M ...] [--sizes S ...] [--steps N] [--warmup W] [--repeats R]
+        [--batch-size B] [--device cpu|cuda] [--threads T] [--logger wandb|csv] [--out FILE]
+"""
+
+import argparse
+import copy
+import gc
+import importlib
+import json
+import logging
+import math
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+import yaml
+from plain_loops import PLAIN_LOOPS, PlainLoop  # this folder (the script's directory is on sys.path)
+from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.loggers import CSVLogger, Logger
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from lit_gan.callbacks import DivergenceGuard, SpeedOptions
+from lit_gan.callbacks.speed import ADAM_OPTIONS
+from lit_gan.loggers import WandbLogger
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+DEFAULT_SIZES = {"cyclegan": [64, 128, 256], "pix2pix": [64, 128, 256], "dcgan": [32, 64]}
+DOMAINS = {"cyclegan": ("A", "B"), "pix2pix": ("A", "B"), "dcgan": ("A",)}
+DISTINCT_IMAGES = 256  # distinct random images per domain; longer runs cycle over them
+
+
+# -- the model, as its shipped config builds it ---------------------------------------------------------------------
+
+
+def instantiate(spec: dict) -> object:
+    """The object a config's {class_path, init_args} describes."""
+    module, _, name = spec["class_path"].rpartition(".")
+    return getattr(importlib.import_module(module), name)(**spec.get("init_args", {}))
+
+
+def network_args(model: str, size: int, args: argparse.Namespace) -> tuple[dict, dict]:
+    """Overrides of the config's generator and discriminator init args: those the image size fixes, and the
+    scaling flags (--ngf, --ndf, --n-blocks) when given."""
+    g, d = {}, {}
+    if model == "pix2pix":
+        if size < 32 or size & (size - 1):
+            raise SystemExit(f"pix2pix: --sizes must be powers of two >= 32 (U-Net num_downs = log2(size)), got {size}")
+        g["num_downs"] = size.bit_length() - 1  # unet_256 at 256 px, unet_128 at 128 px, as the reference
+    if model == "dcgan":
+        g["image_size"] = d["image_size"] = size
+    if model == "cyclegan" and size % 4:
+        raise SystemExit(f"cyclegan: --sizes must be multiples of 4, got {size}")
+    if args.ngf is not None:
+        g["ngf"] = args.ngf
+    if args.ndf is not None:
+        d["ndf"] = args.ndf
+    if args.n_blocks is not None and model == "cyclegan":
+        g["n_blocks"] = args.n_blocks
+    return g, d
+
+
+def model_config(model: str, size: int, args: argparse.Namespace) -> tuple[dict, int]:
+    """configs/<model>.yaml's `model` section with the size's overrides applied, and its data batch size."""
+    config = yaml.safe_load((CONFIGS / f"{model}.yaml").read_text())
+    spec = copy.deepcopy(config["model"])
+    for key, overrides in zip(("generator", "discriminator"), network_args(model, size, args)):
+        spec["init_args"][key].setdefault("init_args", {}).update(overrides)
+    return spec, config["data"]["batch_size"]
+
+
+def build_module(spec: dict, seed: int) -> pl.LightningModule:
+    """The LightningModule of `spec`, built after `seed_everything(seed)` as the CLI does (`seed_everything: 0`)."""
+    pl.seed_everything(seed, verbose=False)
+    init = dict(spec["init_args"])
+    for key in ("generator", "discriminator"):  # built first, then copied and initialised by the module
+        init[key] = instantiate(init[key])
+    if "betas" in init:
+        init["betas"] = tuple(init["betas"])
+    return instantiate({"class_path": spec["class_path"], "init_args": init})
+
+
+def parameter_counts(module: nn.Module) -> str:
+    """'G 22.8M, D 5.5M': parameters of all generators and all discriminators."""
+    counts = {"G": 0, "D": 0}
+    for name, child in module.named_children():
+        if name[0] in counts:
+            counts[name[0]] += sum(p.numel() for p in child.parameters())
+    return ", ".join(f"{key} {n / 1e6:.1f}M" for key, n in counts.items())
+
+
+# -- data ------------------------------------------------------------------------------------------------------------
+
+
+class FixedImages(Dataset):
+    """`length` samples {domain: (C, S, S)} cycling over fixed random images in [-1, 1], one set per domain."""
+
+    def __init__(self, domains: tuple[str, ...], size: int, length: int, seed: int = 0) -> None:
+        rng = torch.Generator().manual_seed(seed)
+        n = min(length, DISTINCT_IMAGES)
+        self.images = {d: torch.rand(n, 3, size, size, generator=rng) * 2 - 1 for d in domains}  # (n, 3, S, S)
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        return {d: images[index % len(images)] for d, images in self.images.items()}
+
+
+# -- timing ----------------------------------------------------------------------------------------------------------
+
+
+class StepMarks:
+    """perf_counter() at the start of iteration `first` and of iteration `first + steps`: `steps` whole iterations."""
+
+    def __init__(self, first: int, steps: int, device: str) -> None:
+        self.first, self.steps, self.device = first, steps, device
+        self.times: dict[int, float] = {}
+
+    def at(self, iteration: int) -> None:
+        if iteration in (self.first, self.first + self.steps):
+            if self.device == "cuda":
+                torch.cuda.synchronize()
+            self.times[iteration] = time.perf_counter()
+
+    def rate(self) -> float:
+        """Iterations per second."""
+        return self.steps / (self.times[self.first + self.steps] - self.times[self.first])
+
+
+class StepTimer(Callback):
+    """Marks the start of training iterations (after the batch is fetched and moved to the device)."""
+
+    def __init__(self, marks: StepMarks) -> None:
+        self.marks = marks
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        self.marks.at(batch_idx)
+
+
+# -- the two sides ---------------------------------------------------------------------------------------------------
+
+
+def make_logger(kind: str, root: Path, name: str) -> Logger:
+    if kind == "wandb":
+        return WandbLogger(project="train_speed", save_dir=str(root), name=name, offline=True)
+    return CSVLogger(save_dir=str(root), name=name)
+
+
+Loaders = Callable[[], DataLoader]
+"""Makes a fresh DataLoader over the benchmark's fixed images, one per side and round."""
+
+
+def run_lit(module: pl.LightningModule, loaders: Loaders, logger: Logger, args: argparse.Namespace) -> float:
+    marks = StepMarks(args.warmup, args.steps, args.device)
+    callbacks = [DivergenceGuard()] if args.divergence_guard else []
+    # The speed options, on the lit_gan side only: "--adam default" and no flags compute what the plain loop does.
+    callbacks.append(SpeedOptions(channels_last=args.channels_last, compile=args.compile, adam=args.adam))
+    trainer = pl.Trainer(
+        accelerator="gpu" if args.device == "cuda" else "cpu", devices=1, max_steps=args.warmup + args.steps + 1,
+        logger=logger, log_every_n_steps=args.log_every_n_steps, callbacks=[*callbacks, StepTimer(marks)],
+        enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False, num_sanity_val_steps=0,
+        limit_val_batches=0, default_root_dir=str(args.work),
+    )  # fmt: skip
+    trainer.fit(module, train_dataloaders=loaders())
+    return marks.rate()
+
+
+def log_step(loop: PlainLoop, losses: dict[str, Tensor], logger: Logger, step: int) -> None:
+    """What a logging loop does: read every term back, stop on a non-finite one, write them with the learning rates
+    (the keys lit_gan logs, and the `epoch` Lightning adds) the way Lightning's logger connector does."""
+    metrics = {f"train/{name}": value.item() for name, value in losses.items()}
+    bad = [name for name, value in metrics.items() if not math.isfinite(value)]
+    if bad:
+        raise RuntimeError(f"plain loop diverged at step {step}: {bad}")
+    lrs = {"train/lr_G": loop.opt_g.param_groups[0]["lr"], "train/lr_D": loop.opt_d.param_groups[0]["lr"]}
+    logger.log_metrics({**metrics, **lrs, "epoch": 0}, step=step)
+    logger.save()
+
+
+def run_plain(loop: PlainLoop, loaders: Loaders, logger: Logger, args: argparse.Namespace) -> float:
+    marks = StepMarks(args.warmup, args.steps, args.device)
+    for i, batch in enumerate(loaders()):
+        batch = {key: value.to(args.device) for key, value in batch.items()}
+        marks.at(i)
+        losses = loop.step(batch)
+        if (i + 1) % args.log_every_n_steps == 0:
+            log_step(loop, losses, logger, i)
+    logger.finalize("success")
+    return marks.rate()
+
+
+# -- rounds and results ----------------------------------------------------------------------------------------------
+
+
+def one_round(model: str, spec: dict, loaders: Loaders, args: argparse.Namespace, lit_first: bool) -> dict:
+    """Both sides once, on a fresh module and fresh copies of its untrained networks: {side: it/s}, and the largest
+    difference between the two sides' weights at the end."""
+    module = build_module(spec, args.seed)
+    loop = PLAIN_LOOPS[model](module, args.device)  # copied before the module trains
+    sides: dict[str, Callable[[Logger], float]] = {
+        "lit_gan": lambda logger: run_lit(module, loaders, logger, args),
+        "plain": lambda logger: run_plain(loop, loaders, logger, args),
+    }
+    rates = {}
+    for side in ("lit_gan", "plain") if lit_first else ("plain", "lit_gan"):
+        gc.collect()
+        torch.manual_seed(args.seed + 1)  # the same noise, dropout and pool draws on both sides
+        rates[side] = sides[side](make_logger(args.logger, args.work, f"{model}-{side}"))
+    rates["weight_difference"] = loop.max_difference(module)  # the two sides did the same computation
+    return rates
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def measure(model: str, size: int, args: argparse.Namespace) -> dict:
+    spec, config_batch = model_config(model, size, args)
+    batch_size = args.batch_size or config_batch
+    iterations = args.warmup + args.steps + 1  # the last one is only started: its start ends the timing
+    data = FixedImages(DOMAINS[model], size, batch_size * iterations, seed=args.seed)
+
+    def loaders() -> DataLoader:
+        return DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=0)
+
+    lit, plain, gaps = [], [], []
+    for r in range(args.repeats):
+        rates = one_round(model, spec, loaders, args, lit_first=r % 2 == 0)
+        lit.append(rates["lit_gan"])
+        plain.append(rates["plain"])
+        gaps.append(rates["weight_difference"])
+        print(f"{model} {size} px, round {r + 1}/{args.repeats}: lit_gan {rates['lit_gan']:.4g} it/s, plain "
+              f"{rates['plain']:.4g} it/s, ratio {rates['lit_gan'] / rates['plain']:.3f}, weights differ by "
+              f"{rates['weight_difference']:.1e}", file=sys.stderr)  # fmt: skip
+    ratios = [a / b for a, b in zip(lit, plain)]
+    return {
+        "model": model, "size": size, "batch_size": batch_size,
+        "networks": parameter_counts(build_module(spec, args.seed)), "config": spec,
+        "lit_gan_its": lit, "plain_its": plain, "ratio": ratios, "max_weight_difference": max(gaps),
+        "lit_gan": spread(lit), "plain": spread(plain), "ratio_summary": spread(ratios),
+    }  # fmt: skip
+
+
+def cell(summary: dict[str, float], digits: str = ".3g") -> str:
+    return f"{summary['median']:{digits}} [{summary['min']:{digits}}-{summary['max']:{digits}}]"
+
+
+def markdown_table(results: list[dict]) -> str:
+    rows = [
+        "| model | size | batch | networks | lit_gan it/s | plain it/s | lit_gan / plain | weight diff. |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        rows.append(
+            f"| {r['model']} | {r['size']} | {r['batch_size']} | {r['networks']} | {cell(r['lit_gan'])} | "
+            f"{cell(r['plain'])} | **{cell(r['ratio_summary'], '.3f')}** | {r['max_weight_difference']:.1g} |"
+        )
+    return "\n".join(rows)
+
+
+def cpu_model() -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def machine_info(args: argparse.Namespace) -> dict:
+    import wandb
+
+    return {
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
+        "load_average": os.getloadavg(),
+        "versions": f"python {platform.python_version()}, torch {torch.__version__}, pytorch-lightning "
+        f"{pl.__version__}, wandb {wandb.__version__}",
+    }
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", choices=list(PLAIN_LOOPS), default=list(PLAIN_LOOPS))
+    parser.add_argument("--sizes", nargs="+", type=int, help=f"image sizes for every model (default {DEFAULT_SIZES})")
+    parser.add_argument("--steps", type=int, default=10, help="timed iterations per side and round")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed iterations before them")
+    parser.add_argument("--repeats", type=int, default=5, help="rounds; the sides alternate, and so does who starts")
+    parser.add_argument("--batch-size", type=int, help="default: the config's data.batch_size")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
+    parser.add_argument("--logger", choices=["wandb", "csv"], default="wandb", help="wandb: offline, as users run")
+    parser.add_argument("--log-every-n-steps", type=int, default=1, help="the CLI's default is 1")
+    parser.add_argument(
+        "--divergence-guard", action=argparse.BooleanOptionalAction, default=True, help="on in user runs (the CLI)"
+    )
+    parser.add_argument("--ngf", type=int, help="generator width (default: the config's)")
+    parser.add_argument("--ndf", type=int, help="discriminator width (default: the config's)")
+    parser.add_argument("--n-blocks", type=int, help="CycleGAN residual blocks (default: the config's, 9)")
+    parser.add_argument("--seed", type=int, default=0)
+    speed = parser.add_argument_group("lit_gan's speed options (lit_gan side only; the defaults compute as the loop)")
+    speed.add_argument("--adam", choices=list(ADAM_OPTIONS), default="default", help="Adam implementation")
+    speed.add_argument("--channels-last", action="store_true", help="networks channels-last (NHWC)")
+    speed.add_argument("--compile", action="store_true", help="torch.compile the networks")
+    parser.add_argument("--out", type=Path, help="also write the results as JSON here")
+    args = parser.parse_args()
+    if args.steps < 1 or args.warmup < 1 or args.repeats < 1:
+        parser.error("--steps, --warmup and --repeats must be >= 1")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available")
+    return args
+
+
+def quiet(work: Path) -> None:
+    """No Lightning info lines or warnings; W&B offline and silent, its files under `work`."""
+    warnings.filterwarnings("ignore")
+    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    logging.getLogger("lightning_fabric").setLevel(logging.ERROR)
+    os.environ.update(WANDB_MODE="offline", WANDB_SILENT="true", WANDB_DIR=str(work))
+
+
+def main() -> None:
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        args.work = Path(tmp)
+        quiet(args.work)
+        for model in args.models:
+            for size in args.sizes or DEFAULT_SIZES[model]:
+                results.append(measure(model, size, args))
+    info = machine_info(args)
+    options = {k: v for k, v in vars(args).items() if k not in ("work", "out")}
+    report = {"machine": info, "command": " ".join(["python", *sys.argv]), "options": options, "results": results}
+    print(markdown_table(results))
+    print(f"\n{info['cpu']}, {info['torch_threads']} threads, {info['device']}; {info['versions']}")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()
