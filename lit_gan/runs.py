@@ -92,7 +92,7 @@ def find_last_checkpoint(runs_folder: Path, model_class: type, run_name: str | N
         model = config.get("model") or {}
         logger = (config.get("trainer") or {}).get("logger") or {}
         name = (logger.get("init_args") or {}).get("name") if isinstance(logger, dict) else None
-        if _imports(model.get("class_path"), model_class) and (run_name is None or name == run_name):
+        if import_class(model.get("class_path")) is model_class and (run_name is None or name == run_name):
             candidates.append(ckpt)
     return max(candidates, key=lambda path: path.stat().st_mtime, default=None)
 
@@ -108,12 +108,12 @@ def checkpoint_summary(path: Path) -> dict[str, Any]:
     }
 
 
-def _imports(class_path: object, cls: type) -> bool:
-    """Whether the dotted `class_path` names `cls` (under any of its import paths)."""
+def import_class(class_path: object) -> object:
+    """The object a dotted `class_path` ("lit_gan.models.CycleGAN") names, or None when it names nothing importable."""
     if not isinstance(class_path, str) or "." not in class_path:
-        return False
+        return None
     module, _, name = class_path.rpartition(".")
     try:
-        return getattr(importlib.import_module(module), name, None) is cls
+        return getattr(importlib.import_module(module), name, None)
     except ImportError:
-        return False
+        return None

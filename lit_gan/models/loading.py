@@ -1,12 +1,12 @@
 """Loading a trained model from a checkpoint written by the CLI, for inference (predict, export)."""
 
-import importlib
 import os
 import pickle
 
 import torch
 
 from lit_gan.models.base import GANModule
+from lit_gan.runs import import_class
 
 
 class CheckpointError(ValueError):
@@ -36,17 +36,9 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[GANModule, dict]:
             "`python -m lit_gan fit`; load it with its class, e.g. CycleGAN.load_from_checkpoint(path, "
             "generator=..., discriminator=...)"
         )
-    cls = _import_class(class_path)
+    cls = import_class(class_path)
     if not (isinstance(cls, type) and issubclass(cls, GANModule)):
         raise CheckpointError(f"{path} holds a {class_path}, which is not a lit_gan GAN model")
     data_hparams = dict(checkpoint.get("datamodule_hyper_parameters") or {})
     del checkpoint
     return cls.load_from_checkpoint(path, map_location="cpu").eval(), data_hparams
-
-
-def _import_class(class_path: str) -> object:
-    module, _, name = class_path.rpartition(".")
-    try:
-        return getattr(importlib.import_module(module), name, None) if module else None
-    except ImportError:
-        return None
