@@ -139,13 +139,17 @@ class WGANGPLoss(GANLoss):
 def gradient_penalty(discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
     """E[(||grad_x D(x)||_2 - 1)^2] at x = eps * real + (1 - eps) * fake, one eps ~ U(0, 1) per sample.
 
-    The graph is kept (create_graph) so the penalty trains the discriminator.
+    The graph is kept (create_graph) so the penalty trains the discriminator. It is computed in float32 even under
+    mixed precision (autocast off): in float16 the double backward through the critic's normalisation layers
+    overflows, and the scaled loss of a GradScaler would need unscaling inside the penalty.
     """
+    real, fake = real.float(), fake.float()
     eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
-    x = (eps * real + (1 - eps) * fake).requires_grad_(True)  # (B, C, H, W)
-    pred = discriminator(x)
-    (grad,) = torch.autograd.grad(pred.sum(), x, create_graph=True)
-    return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+    with torch.autocast(real.device.type, enabled=False):
+        x = (eps * real + (1 - eps) * fake).requires_grad_(True)  # (B, C, H, W)
+        pred = discriminator(x)
+        (grad,) = torch.autograd.grad(pred.sum(), x, create_graph=True)
+        return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
 
 GANLossName = Literal["lsgan", "vanilla", "hinge", "wgangp"]

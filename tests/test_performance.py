@@ -1,0 +1,119 @@
+"""What the speed work relies on: mixed precision that trains correctly with manual optimization and every GAN loss,
+and a training step that never waits on the device (no host synchronisation outside logging steps)."""
+
+import collections
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.plugins.precision import MixedPrecision
+
+from lit_gan.cli import main
+from lit_gan.losses import gradient_penalty
+from lit_gan.networks import PatchGANDiscriminator
+from tests.helpers import fit, tiny_args
+
+MODELS = ["cyclegan", "pix2pix", "dcgan"]
+
+
+def finite_float32_weights(module: torch.nn.Module) -> bool:
+    params = list(module.parameters())
+    return all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in params)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_bf16_mixed_precision_trains_every_model(model):
+    args = tiny_args("--trainer.max_steps=3", "--metrics.enabled=false", model=model)
+    before = {name: p.detach().clone() for name, p in main(args, run=False).model.named_parameters()}
+    cli = fit([*args, "--trainer.precision=bf16-mixed"])
+    assert isinstance(cli.trainer.precision_plugin, MixedPrecision)
+    assert cli.trainer.global_step == 3
+    assert finite_float32_weights(cli.model)  # autocast computes in bf16, the weights and the updates stay float32
+    changed = [name for name, p in cli.model.named_parameters() if not torch.equal(p, before[name])]
+    assert any(name.startswith("G") for name in changed) and any(name.startswith("D") for name in changed)
+    losses = {k: float(v) for k, v in cli.trainer.logged_metrics.items() if k.startswith("train/")}
+    assert losses and all(torch.isfinite(torch.tensor(v)) for v in losses.values())
+
+
+@pytest.mark.parametrize("gan_mode", ["lsgan", "vanilla", "hinge", "wgangp"])
+def test_float16_with_a_grad_scaler_steps_both_optimizers(gan_mode):
+    """float16 autocast with a GradScaler (what `16-mixed` is on a GPU), run on the CPU: both optimizers step through
+    the scaler (which skips a step only when a gradient is inf or nan), the gradient penalty included."""
+    cli = main(tiny_args(f"--model.gan_mode={gan_mode}", "--metrics.enabled=false"), run=False)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    trainer = pl.Trainer(
+        accelerator="cpu", max_steps=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
+        plugins=[MixedPrecision("16-mixed", "cpu", scaler=scaler)],
+    )  # fmt: skip
+    before = {name: p.detach().clone() for name, p in cli.model.named_parameters()}
+    trainer.fit(cli.model, datamodule=cli.datamodule)
+    assert trainer.global_step == 3 and finite_float32_weights(cli.model)
+    assert scaler.get_scale() > 0
+    for prefix in ("G_A", "D_A"):  # both optimizers stepped
+        assert any(not torch.equal(p, before[n]) for n, p in cli.model.named_parameters() if n.startswith(prefix))
+
+
+def test_gradient_penalty_is_float32_under_float16_autocast():
+    """In float16 the double backward through instance norm gives non-finite gradients; the penalty runs in float32
+    under autocast and equals the float32 penalty."""
+    torch.manual_seed(0)
+    critic = PatchGANDiscriminator(ndf=4, n_layers=2)
+    real, fake = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    results = []
+    for dtype in (None, torch.float16):
+        torch.manual_seed(1)  # the same interpolation weights
+        with torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
+            penalty = gradient_penalty(critic, real, fake)
+        grads = torch.autograd.grad(penalty, [p for p in critic.parameters()][:-1])  # not the last bias: no effect
+        assert penalty.dtype == torch.float32 and all(torch.isfinite(g).all() for g in grads)
+        results.append((penalty.detach(), grads))
+    torch.testing.assert_close(results[1][0], results[0][0])
+    torch.testing.assert_close(results[1][1], results[0][1])
+
+
+# -- no host synchronisation in the hot loop ------------------------------------------------------------------------
+
+SYNCING = ["item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__", "__index__"]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_training_steps_do_not_read_tensors_back_between_logging_steps(model, monkeypatch):
+    """From each step's `on_train_batch_start` to its `on_train_batch_end` (the training step, both optimizer steps,
+    the EMA update, `self.log`, and every callback's batch-end hook, the divergence guard's included), no tensor is
+    read back to the host on steps that do not log: on a GPU each such read would stall the step until the device
+    finishes. (Image pools draw with a CPU generator, which does not wait on the device; they are off here so every
+    read that happens is one that would.)"""
+    reads: collections.Counter = collections.Counter()
+    watching = [False]
+    for name in SYNCING:
+        original = getattr(torch.Tensor, name)
+
+        def watched(self, *args, _name=name, _original=original, **kwargs):
+            if watching[0]:
+                reads[_name] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, watched)
+    extra = ["--model.pool_size=0"] if model == "cyclegan" else []
+    data = ["--data.synthetic_train_size=12"] if model == "dcgan" else []  # batch 2: 6 steps in an epoch
+    cli = main(
+        tiny_args("--trainer.max_steps=5", "--trainer.log_every_n_steps=100", "--metrics.enabled=false", *extra, *data,
+                  model=model),
+        run=False,
+    )  # fmt: skip
+    watched_steps = []
+
+    def start(batch, batch_idx):  # module hooks run after the callbacks' at batch start, and after them at batch end
+        watching[0] = 1 <= batch_idx <= 3
+        if watching[0]:
+            watched_steps.append(batch_idx)
+
+    def end(outputs, batch, batch_idx):
+        watching[0] = False
+
+    cli.model.on_train_batch_start = start
+    cli.model.on_train_batch_end = end
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    assert watched_steps == [1, 2, 3] and cli.trainer.global_step == 5
+    assert not reads, f"host reads of tensors inside training steps: {dict(reads)}"
