@@ -24,6 +24,11 @@ def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
             p.requires_grad_(flag)
 
 
+def detached(losses: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The loss terms without their graphs (kept for logging, as lit_gan keeps them)."""
+    return {name: value.detach() for name, value in losses.items()}
+
+
 class PlainLoop:
     """Copies of a module's networks `names` (same architecture and initial weights), its GAN loss, and one Adam
     over the generators and one over the discriminators with the module's lr and betas. `step` does one training
@@ -90,7 +95,7 @@ class PlainCycleGAN(PlainLoop):
             "D_B": self.gan.discriminator(D_B, real_A, self.pool_A.query(fake_A), weight=0.5),
         }
         self.update(self.opt_d, d["D_A"] + d["D_B"])
-        return {**g, **d}
+        return detached({**g, **d})
 
 
 class PlainPix2Pix(PlainLoop):
@@ -109,7 +114,7 @@ class PlainPix2Pix(PlainLoop):
         l1 = F.l1_loss(fake_out, real_out) * self.hp.lambda_L1
         g = {"G_GAN": self.gan.generator(D(torch.cat([real_in, fake_out], 1))), "G_L1": l1}
         self.update(self.opt_g, sum(g.values()))
-        return {**g, "D": d_loss}
+        return detached({**g, "D": d_loss})
 
 
 class PlainDCGAN(PlainLoop):
@@ -126,7 +131,7 @@ class PlainDCGAN(PlainLoop):
         set_requires_grad([D], False)
         g = {"G": self.gan.generator(D(fake))}
         self.update(self.opt_g, sum(g.values()))
-        return {**g, "D": d_loss}
+        return detached({**g, "D": d_loss})
 
 
 PLAIN_LOOPS: dict[str, type[PlainLoop]] = {"cyclegan": PlainCycleGAN, "pix2pix": PlainPix2Pix, "dcgan": PlainDCGAN}

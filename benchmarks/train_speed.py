@@ -20,6 +20,7 @@ round's ratio (lit_gan it/s / plain it/s) is paired. Reported: median [min-max] 
 
     python benchmarks/train_speed.py [--models M ...] [--sizes S ...] [--steps N] [--warmup W] [--repeats R]
         [--batch-size B] [--device cpu|cuda] [--threads T] [--logger wandb|csv] [--out FILE]
+        [--adam IMPL] [--channels-last] [--compile] [--precision P]   (speed options, on the lit_gan side only)
 """
 
 import argparse
@@ -189,7 +190,7 @@ def run_lit(module: pl.LightningModule, loaders: Loaders, logger: Logger, args: 
         accelerator="gpu" if args.device == "cuda" else "cpu", devices=1, max_steps=args.warmup + args.steps + 1,
         logger=logger, log_every_n_steps=args.log_every_n_steps, callbacks=[*callbacks, StepTimer(marks)],
         enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False, num_sanity_val_steps=0,
-        limit_val_batches=0, default_root_dir=str(args.work),
+        limit_val_batches=0, default_root_dir=str(args.work), precision=args.precision,
     )  # fmt: skip
     trainer.fit(module, train_dataloaders=loaders())
     return marks.rate()
@@ -333,6 +334,9 @@ def parse_args() -> argparse.Namespace:
     speed.add_argument("--adam", choices=list(ADAM_OPTIONS), default="default", help="Adam implementation")
     speed.add_argument("--channels-last", action="store_true", help="networks channels-last (NHWC)")
     speed.add_argument("--compile", action="store_true", help="torch.compile the networks")
+    speed.add_argument(
+        "--precision", default="32-true", help="Lightning's trainer.precision, e.g. bf16-mixed (the loop: float32)"
+    )
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
     args = parser.parse_args()
     if args.steps < 1 or args.warmup < 1 or args.repeats < 1:
