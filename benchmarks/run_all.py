@@ -14,6 +14,7 @@ already there.
 import argparse
 import json
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 OPTIMIZED = ["--adam", "fused", "--precision", "bf16-mixed"]  # what helps on CPUs with bf16 support (see README)
+TINY = "--models cyclegan pix2pix dcgan --sizes 32 --ngf 4 --ndf 4 --n-blocks 1".split()
 PROBE = ["--models", "cyclegan", "--sizes", "128", "--steps", "4", "--warmup", "2", "--repeats", "3"]
 
 
@@ -33,6 +35,10 @@ SUITE: dict[str, tuple[str, list[str]]] = {
     "cyclegan_64": ("train_speed", ["--models", "cyclegan", "--sizes", "64", *budget(10, 3, 5)]),
     "cyclegan_128": ("train_speed", ["--models", "cyclegan", "--sizes", "128", *budget(10, 3, 5)]),
     "cyclegan_256": ("train_speed", ["--models", "cyclegan", "--sizes", "256", *budget(2, 1, 3)]),  # ~15 s/it on CPU
+    # what the framework adds per iteration: tiny networks (ngf/ndf 4, 1 residual block) at 32 px, where the
+    # networks take milliseconds and everything else (trainer, hooks, logging, optimizer wrappers) is visible
+    "overhead_tiny": ("train_speed", [*TINY, *budget(50, 10, 5)]),
+    "overhead_tiny_log10": ("train_speed", [*TINY, *budget(50, 10, 5), "--log-every-n-steps", "10"]),
     # (b) pix2pix and DCGAN (batch 128)
     "pix2pix_64_128": ("train_speed", ["--models", "pix2pix", "--sizes", "64", "128", *budget(10, 3, 5)]),
     "pix2pix_256": ("train_speed", ["--models", "pix2pix", "--sizes", "256", *budget(3, 1, 3)]),
@@ -48,6 +54,7 @@ SUITE: dict[str, tuple[str, list[str]]] = {
     "probe_channels_last": ("train_speed", [*PROBE, "--channels-last"]),
     "probe_bf16_channels_last": ("train_speed", [*PROBE, "--precision", "bf16-mixed", "--channels-last"]),
     "probe_compile": ("train_speed", [*PROBE, "--compile"]),
+    "adam_impl": ("adam_impl", ["--repeats", "5", "--steps", "10"]),  # the optimizer update alone
     # (c) FID evaluation against torch-fidelity
     "fid_eval": ("fid_eval", []),
     # (d) the quickstart's wall time and peak memory
@@ -55,7 +62,7 @@ SUITE: dict[str, tuple[str, list[str]]] = {
     # data loading (decode, items, workers) against the training step
     "data_loading": ("data_loading", []),
 }
-DEVICE_SCRIPTS = {"train_speed", "data_loading"}  # take --device
+DEVICE_SCRIPTS = {"train_speed", "data_loading", "adam_impl"}  # take --device
 
 
 def run(names: list[str], out_dir: Path, device: str) -> None:
@@ -90,19 +97,34 @@ def options_text(options: dict) -> str:
     return ", ".join(parts) or "none"
 
 
+def logging_text(options: dict) -> str:
+    every = options.get("log_every_n_steps", 1)
+    return "every step" if every == 1 else f"every {every} steps"
+
+
+def extra_ms(result: dict) -> float:
+    """Milliseconds per iteration lit_gan takes beyond the plain loop: medians over the rounds of each round's
+    1/lit_gan - 1/plain (paired, like the ratios)."""
+    pairs = zip(result["lit_gan_its"], result["plain_its"])
+    return statistics.median(1e3 / lit - 1e3 / plain for lit, plain in pairs)
+
+
 def training_table(reports: dict[str, dict]) -> list[str]:
     rows = [
-        "| measurement | model | size | batch | networks | speed options (lit_gan side) | rounds x timed its | "
-        "lit_gan it/s | plain it/s | lit_gan / plain | weight diff. |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| measurement | model | size | batch | networks | speed options (lit_gan side) | logging | "
+        "rounds x timed its | lit_gan it/s | plain it/s | lit_gan / plain | ms per it, lit_gan - plain | "
+        "weight diff. |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, report in reports.items():
         options = report["options"]
         for r in report["results"]:
             rows.append(
                 f"| {name} | {r['model']} | {r['size']} | {r['batch_size']} | {r['networks']} | "
-                f"{options_text(options)} | {options['repeats']} x {options['steps']} | {cell(r['lit_gan'])} | "
-                f"{cell(r['plain'])} | **{cell(r['ratio_summary'], '.3f')}** | {r['max_weight_difference']:.1g} |"
+                f"{options_text(options)} | {logging_text(options)} | {options['repeats']} x {options['steps']} | "
+                f"{cell(r['lit_gan'])} | "
+                f"{cell(r['plain'])} | **{cell(r['ratio_summary'], '.3f')}** | {extra_ms(r):+.1f} | "
+                f"{r['max_weight_difference']:.1g} |"
             )
     return rows
 
@@ -126,6 +148,10 @@ def render(out_dir: Path) -> str:
             *training_table(training),
             "",
         ]
+    if "adam_impl" in reports:
+        from adam_impl import markdown_table as adam_table  # this folder
+
+        lines += ["## Adam's implementations (the update alone)", "", adam_table(reports["adam_impl"]), ""]
     if "fid_eval" in reports:
         r = reports["fid_eval"]
         all_ours, all_tf = r["ours_images_per_s_all"], r["torch_fidelity_images_per_s_all"]

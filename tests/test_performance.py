@@ -117,3 +117,24 @@ def test_training_steps_do_not_read_tensors_back_between_logging_steps(model, mo
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     assert watched_steps == [1, 2, 3] and cli.trainer.global_step == 5
     assert not reads, f"host reads of tensors inside training steps: {dict(reads)}"
+
+
+@pytest.mark.parametrize("every", [1, 3])
+def test_loss_terms_reach_the_logger_on_every_logging_step(every, monkeypatch):
+    """The loss terms are logged only on the steps Lightning writes (log_every_n_steps), and on each of them."""
+    from lit_gan.loggers import WandbLogger
+
+    written = []
+    original = WandbLogger.log_metrics
+
+    def spy(self, metrics, step=None):
+        if "train/G_A" in metrics:
+            written.append((step, sorted(metrics)))
+        return original(self, metrics, step)
+
+    monkeypatch.setattr(WandbLogger, "log_metrics", spy)
+    fit(tiny_args("--trainer.max_steps=6", f"--trainer.log_every_n_steps={every}", "--metrics.enabled=false"))
+    assert [step for step, _ in written] == [s for s in range(6) if (s + 1) % every == 0]
+    terms = {"train/G_A", "train/G_B", "train/cycle_A", "train/cycle_B", "train/idt_A", "train/idt_B", "train/D_A",
+             "train/D_B", "train/lr_G", "train/lr_D"}  # fmt: skip
+    assert all(terms <= set(keys) for _, keys in written)
