@@ -169,6 +169,13 @@ def render(out_dir: Path) -> str:
             f"| second evaluation, real features cached | {r['cached_second_evaluation_s']:.1f} s, "
             f"{r['cached_second_evaluation_encoded']} images encoded | | |",
             "",
+            "| at equal set sizes (50 vs 50) | FID | KID |",
+            "|---|---|---|",
+            f"| source (first 50) vs target (last 50): two domains | {r['fid_source_first50_vs_target_last50']:.1f} | "
+            f"{r['kid_source_first50_vs_target_last50']:.4f} |",
+            f"| target (first 50) vs target (last 50): one domain | {r['fid_target_first50_vs_target_last50']:.1f} | "
+            f"{r['kid_target_first50_vs_target_last50']:.4f} |",
+            "",
         ]
     if "quickstart" in reports:
         r = reports["quickstart"]
