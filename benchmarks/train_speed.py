@@ -335,7 +335,10 @@ def parse_args() -> argparse.Namespace:
     speed.add_argument("--channels-last", action="store_true", help="networks channels-last (NHWC)")
     speed.add_argument("--compile", action="store_true", help="torch.compile the networks")
     speed.add_argument(
-        "--precision", default="32-true", help="Lightning's trainer.precision, e.g. bf16-mixed (the loop: float32)"
+        "--precision",
+        default="32-true",
+        choices=["32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true"],
+        help="Lightning's trainer.precision (the loop: float32)",
     )
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
     args = parser.parse_args()
