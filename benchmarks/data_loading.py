@@ -60,11 +60,11 @@ def decode_ms(files: list[Path]) -> float:
 
 
 def item_ms(data: StyleDataModule, n: int) -> float:
-    items = data.train_dataloader().dataset  # SeededItems over the training set: what each worker calls
-    sampler_items = list(iter(data.train_dataloader().sampler))[:n]  # (index, item seed) pairs
+    loader = data.train_dataloader()
+    keys = list(loader.sampler)[:n]  # (index, item seed) pairs
     start = time.perf_counter()
-    for key in sampler_items:
-        items[key]
+    for key in keys:
+        loader.dataset[key]  # SeededItems over the training set: what each worker calls
     return (time.perf_counter() - start) / n * 1e3
 
 

@@ -95,16 +95,22 @@ def main() -> None:
         "versions": f"python {platform.python_version()}, torch {torch.__version__}, "
         f"pytorch-lightning {pl.__version__}",
     }
-    gpu = results["gpu_max_allocated_mib"]
-    print("| command | wall time (median) | peak RSS | GPU peak allocated |\n|---|---|---|---|")
-    print(
-        f"| `{results['command']}` | {results['wall_s']:.1f} s | {results['peak_rss_mib']:.0f} MiB | "
-        f"{'-' if gpu is None else f'{gpu:.0f} MiB'} |"
-    )
-    print(f"\n{results['machine']}; {results['versions']}")
+    print(markdown_table(results))
+    print(f"\n{results['versions']}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def markdown_table(results: dict) -> str:
+    """The command, its wall time (median over the repeats), peak memory and machine, as one table row."""
+    gpu = results["gpu_max_allocated_mib"]
+    return "\n".join([
+        "| command | wall time | peak RSS | GPU peak allocated | machine |",
+        "|---|---|---|---|---|",
+        f"| `{results['command']}` | {results['wall_s']:.0f} s | {results['peak_rss_mib']:.0f} MiB | "
+        f"{'-' if gpu is None else f'{gpu:.0f} MiB'} | {results['machine']} |",
+    ])  # fmt: skip
 
 
 if __name__ == "__main__":

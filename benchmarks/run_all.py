@@ -80,10 +80,6 @@ def run(names: list[str], out_dir: Path, device: str) -> None:
 # -- the report --------------------------------------------------------------------------------------------------------
 
 
-def cell(summary: dict, digits: str = ".3g") -> str:
-    return f"{summary['median']:{digits}} [{summary['min']:{digits}}-{summary['max']:{digits}}]"
-
-
 def options_text(options: dict) -> str:
     parts = []
     if options.get("adam", "default") != "default":
@@ -110,6 +106,8 @@ def extra_ms(result: dict) -> float:
 
 
 def training_table(reports: dict[str, dict]) -> list[str]:
+    from train_speed import cell  # this folder
+
     rows = [
         "| measurement | model | size | batch | networks | speed options (lit_gan side) | logging | "
         "rounds x timed its | lit_gan it/s | plain it/s | lit_gan / plain | ms per it, lit_gan - plain | "
@@ -178,17 +176,9 @@ def render(out_dir: Path) -> str:
             "",
         ]
     if "quickstart" in reports:
-        r = reports["quickstart"]
-        gpu = r["gpu_max_allocated_mib"]
-        lines += [
-            "## Quickstart cost",
-            "",
-            "| command | wall time | peak RSS | GPU peak allocated | machine |",
-            "|---|---|---|---|---|",
-            f"| `{r['command']}` | {r['wall_s']:.0f} s | {r['peak_rss_mib']:.0f} MiB | "
-            f"{'-' if gpu is None else f'{gpu:.0f} MiB'} | {r['machine']} |",
-            "",
-        ]
+        from quickstart import markdown_table as quickstart_table  # this folder
+
+        lines += ["## Quickstart cost", "", quickstart_table(reports["quickstart"]), ""]
     if "data_loading" in reports:
         from data_loading import markdown_table  # this folder
 

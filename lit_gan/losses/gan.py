@@ -140,8 +140,8 @@ def gradient_penalty(discriminator: Callable[[Tensor], Tensor], real: Tensor, fa
     """E[(||grad_x D(x)||_2 - 1)^2] at x = eps * real + (1 - eps) * fake, one eps ~ U(0, 1) per sample.
 
     The graph is kept (create_graph) so the penalty trains the discriminator. It is computed in float32 even under
-    mixed precision (autocast off): in float16 the double backward through the critic's normalisation layers
-    overflows, and the scaled loss of a GradScaler would need unscaling inside the penalty.
+    mixed precision (autocast off): in float16 the double backward through the critic's normalisation layers gives
+    inf/nan gradients, and a GradScaler would then skip every critic step.
     """
     real, fake = real.float(), fake.float()
     eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
