@@ -20,6 +20,7 @@ from lit_gan.data.predict import PredictDataset, PredictFile, SizeBatchSampler, 
 from lit_gan.data.sampling import ResumableSampler, SeededItems
 from lit_gan.data.sizes import NetworkSizes, check_network_sizes, check_settings, network_sizes
 from lit_gan.data.transforms import Preprocess, build_transform
+from lit_gan.resume import resume_position
 
 # Lightning warns on a mid-epoch resume unless the DataLoader itself is stateful; the training sampler here starts
 # at the batch after the last one trained instead (`train_dataloader`), which is exact.
@@ -278,15 +279,10 @@ class StyleDataModule(pl.LightningDataModule):
         if self._shuffle_seed is None:
             self._shuffle_seed = int(os.environ.get("PL_GLOBAL_SEED", 0))  # set by seed_everything, on every process
         sampler = ResumableSampler(self.train_set, self._shuffle_seed)
-        sampler.skip(self._batches_done_this_epoch() * self.hparams.batch_size)
+        if self.trainer is not None:
+            epoch, batches_done = resume_position(self.trainer.fit_loop)
+            sampler.resume_at(epoch, batches_done * self.hparams.batch_size)
         return self._loader(SeededItems(self.train_set), shuffle=True, sampler=sampler)
-
-    def _batches_done_this_epoch(self) -> int:
-        """Batches of the current epoch that a run resumed mid-epoch already trained on (0 otherwise)."""
-        loop = self.trainer.fit_loop if self.trainer is not None else None
-        if loop is None or not loop.restarting:
-            return 0
-        return loop.epoch_loop.batch_progress.current.ready
 
     def state_dict(self) -> dict:
         return {"shuffle_seed": self._shuffle_seed}

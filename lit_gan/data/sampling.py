@@ -20,7 +20,9 @@ class ResumableSampler(DistributedSampler):
     a distributed run, yielding `(index, seed)` pairs for `SeededItems`: every item's augmentation is drawn from its
     own seed, a function of (seed, epoch, position in the epoch's order), so it is the same with any number of
     workers and after a restart. `skip(n)` starts the next pass at the n-th item of this process's share (resuming
-    mid-epoch). Lightning calls `set_epoch` and, being a DistributedSampler already, leaves it in place under DDP.
+    mid-epoch). Lightning calls `set_epoch` and, being a DistributedSampler already, leaves it in place under DDP;
+    `resume_at` sets both before the first pass, since loader workers draw their first indices as soon as the
+    loader's iterator is created, which is before Lightning's `set_epoch`.
 
     Args:
         dataset: the training dataset.
@@ -42,6 +44,11 @@ class ResumableSampler(DistributedSampler):
     def skip(self, n: int) -> None:
         """Leave out the first `n` items of the next pass (only that one)."""
         self._skip = n
+
+    def resume_at(self, epoch: int, items_done: int) -> None:
+        """Make the next pass the rest of `epoch`'s order after its first `items_done` items (of this process)."""
+        self.set_epoch(epoch)
+        self.skip(items_done)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:  # type: ignore[override]
         indices = list(super().__iter__())  # this process's share, in order

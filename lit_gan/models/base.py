@@ -17,6 +17,7 @@ from lit_gan.distributed import broadcast_buffers, gather_from_ranks
 from lit_gan.image_pool import ImagePool
 from lit_gan.models.rank_state import rng_states, set_rng_states
 from lit_gan.models.schedules import LRSchedule, build_scheduler
+from lit_gan.resume import epoch_end_as_last_batch
 
 
 class GANModule(pl.LightningModule):
@@ -70,8 +71,12 @@ class GANModule(pl.LightningModule):
         return [opt_g, opt_d], [build_scheduler(opt, schedule) for opt in (opt_g, opt_d)]
 
     def on_train_epoch_start(self) -> None:
-        # Bring the per-epoch schedules to the current epoch. Doing it here rather than at epoch end keeps them
-        # right when an epoch is cut short by max_steps and resumed mid-epoch from a checkpoint.
+        self._schedules_to_current_epoch()
+
+    def _schedules_to_current_epoch(self) -> None:
+        """Bring the per-epoch schedules to the current epoch. Doing it at epoch start (and at train start: a run
+        resumed from an epoch's last batch begins the next epoch without `on_train_epoch_start`) rather than at epoch
+        end keeps them right when an epoch is cut short by max_steps and resumed from a checkpoint."""
         for scheduler in self.lr_schedulers() or []:
             if isinstance(scheduler, ReduceLROnPlateau):
                 continue  # stepped with its metric after validation
@@ -176,10 +181,12 @@ class GANModule(pl.LightningModule):
         if self._rng_to_restore is not None:
             set_rng_states(self._rng_to_restore)
             self._rng_to_restore = None
+        self._schedules_to_current_epoch()
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         state = {"rng": rng_states(), "pools": {name: pool.state_dict() for name, pool in self.image_pools().items()}}
         checkpoint["rank_states"] = gather_from_ranks(state)  # every process saves; only rank 0 writes the file
+        epoch_end_as_last_batch(checkpoint.get("loops") or {})  # restored exactly with max_steps too
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         states = checkpoint.get("rank_states")
