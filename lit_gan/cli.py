@@ -36,6 +36,7 @@ from lit_gan.runs import (
     run_dir,
     unfinished_writes,
 )
+from lit_gan.sweep.history import last_logged_steps, run_history
 
 
 class CheckpointNotFound(FileNotFoundError):
@@ -145,15 +146,17 @@ class LitGANCLI(LightningCLI):
         if not path.is_file():
             raise CheckpointNotFound(f"--ckpt_path {ckpt_path}: no such checkpoint file (or 'last' for the latest run)")
         summary = checkpoint_summary(path)
-        leftovers = unfinished_writes(path.parent)
-        for leftover in leftovers:  # a process killed while writing a checkpoint; the checkpoints are intact
+        run_folder = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+        leftovers = unfinished_writes(run_folder)
+        for leftover in leftovers:  # a process killed while writing a checkpoint or a grid; the files are intact
             leftover.unlink(missing_ok=True)
         if summary["run_id"]:
-            logger.continue_run(summary["run_id"])
+            # What the run logged before (its local W&B files, online runs' too): not logged twice (one history).
+            logger.continue_run(summary["run_id"], last_logged_steps(run_history(logger.save_dir, summary["run_id"])))
         rank_zero_info(
             f"Resuming {summary['run_id'] or 'a run'} from {path} at step {summary['step']} (epoch {summary['epoch']})"
             + (f"; W&B run {summary['run_id']} continues" if summary["run_id"] else "; a new W&B run")
-            + (f"; removed {len(leftovers)} unfinished checkpoint write(s)" if leftovers else "")
+            + (f"; removed {len(leftovers)} unfinished write(s)" if leftovers else "")
         )
 
 

@@ -2,6 +2,7 @@
 
 import netrc
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -64,15 +65,35 @@ class WandbLogger(_WandbLogger):
             **kwargs,
         )
         self._offline_mode = offline
+        self._logged_through: dict[str, int] = {}  # of a resumed run: the last step each key was logged at
         if self._wandb_init.get("anonymous") is None:  # W&B warns about the setting even when it is None
             self._wandb_init.pop("anonymous", None)
 
-    def continue_run(self, run_id: str) -> None:
-        """Log into the existing run `run_id` instead of a new one (resuming); call it before the run starts."""
+    def continue_run(self, run_id: str, logged_through: Mapping[str, int] | None = None) -> None:
+        """Log into the existing run `run_id` instead of a new one (resuming); call it before the run starts.
+
+        Args:
+            run_id: the W&B run id.
+            logged_through: the last step (`trainer/global_step`) the run already logged each key at. A run resumed
+                from a checkpoint trains the steps between the checkpoint and the interruption again, and computes
+                them exactly as before: those values are not logged a second time, so the run's history holds every
+                step once (`log_metrics`).
+        """
         if self._experiment is not None:
             raise RuntimeError(f"the W&B run {self._experiment.id} has already started; cannot switch to {run_id}")
         self._id = self._wandb_init["id"] = run_id
         self._wandb_init["resume"] = "allow"
+        self._logged_through = dict(logged_through or {})
+
+    @rank_zero_only
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Lightning's `log_metrics` (sample grids and tables go through it too), leaving out the keys a resumed run
+        already logged at this step or later (see `continue_run`)."""
+        if self._logged_through and step is not None:
+            metrics = {key: value for key, value in metrics.items() if step > self._logged_through.get(key, -1)}
+            if not metrics:
+                return
+        super().log_metrics(metrics, step)
 
     def finalize(self, status: str) -> None:
         super().finalize(status)

@@ -25,10 +25,13 @@ def resume_position(fit_loop: Any) -> tuple[int, int]:
     epoch = fit_loop.epoch_progress.current.processed  # the epoch Lightning passes to `set_epoch` next
     if not fit_loop.restarting:
         return epoch, 0
-    batches = fit_loop.epoch_loop.batch_progress
-    saved_in_batch_end = batches.total.completed == batches.total.processed - 1  # `completed` comes after the hooks
-    if saved_in_batch_end and batches.is_last_batch:
-        return epoch + 1, 0
+    # The restart stages of `FitLoop.update_restart_stage` and `_TrainingEpochLoop.update_restart_stage`, which
+    # Lightning computes later, from the same counters.
+    epochs, batches = fit_loop.epoch_progress.total, fit_loop.epoch_loop.batch_progress
+    mid_epoch = epochs.started == epochs.ready and epochs.processed == epochs.started - 1 == epochs.completed
+    in_batch_end = batches.total.completed == batches.total.processed - 1  # `completed` counts after the hooks
+    if in_batch_end and batches.is_last_batch:  # Lightning starts the batch count over ...
+        return (epoch + 1 if mid_epoch else epoch), 0  # ... in the next epoch, when it counts this one as done
     return epoch, batches.current.ready
 
 
@@ -59,3 +62,22 @@ def epoch_end_as_last_batch(loops: dict) -> None:
     for counts in (batches["total"], batches["current"]):
         counts["completed"] -= 1  # ... of which the last is in its `on_train_batch_end`
     stepped["_batches_that_stepped"] -= 1  # counted after that hook; Lightning adds it back on restore
+
+
+def count_epoch_started_after_last_batch(fit_loop: Any) -> None:
+    """After Lightning restored a checkpoint of an epoch's last batch (see `resume_position`), count the epoch it goes
+    on with as ready and started; call it in `on_train_start`.
+
+    Why: Lightning counts the restored epoch as finished and goes straight into the next epoch's batches, skipping
+    that epoch's `increment_ready`/`increment_started` (`FitLoop.on_advance_start` does not count a restart mid-epoch
+    again). The checkpoints written during that epoch then carry counters that read as "this epoch has ended": resumed
+    from one of them (max_epochs), Lightning trained the epoch a second time, and the run one epoch too many.
+    """
+    epoch_loop = fit_loop.epoch_loop
+    if (
+        fit_loop.restarted_mid_epoch
+        and epoch_loop.restarted_on_train_batch_end
+        and epoch_loop.batch_progress.is_last_batch
+    ):
+        fit_loop.epoch_progress.increment_ready()
+        fit_loop.epoch_progress.increment_started()

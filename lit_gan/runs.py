@@ -71,8 +71,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 def unfinished_writes(folder: Path) -> list[Path]:
-    """Temporary files that `atomic_write` left in `folder` when its process was killed mid-write."""
-    return sorted(Path(folder).glob(".*.tmp"))
+    """Temporary files that `atomic_write` left in `folder` or below (checkpoints, sample grids) when its process was
+    killed mid-write."""
+    return sorted(Path(folder).rglob(".*.tmp"))
 
 
 RUN_KEY = "lit_gan_run"

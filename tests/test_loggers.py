@@ -1,8 +1,10 @@
 import logging
+from pathlib import Path
 
 import pytest
 
 from lit_gan.loggers import WandbLogger, wandb_credentials_available
+from lit_gan.sweep.history import last_logged_steps, metric_curve, run_history, wandb_run_dirs
 
 
 @pytest.fixture
@@ -43,3 +45,30 @@ def test_offline_run_ends_with_one_sync_line(no_wandb_env, caplog):
     lines = [r.getMessage() for r in caplog.records if "wandb sync" in r.getMessage()]
     assert len(lines) == 1 and "runs/wandb/offline-run-" in lines[0]
     assert logger._experiment is None  # finished, so a later run in this process gets its own W&B run
+
+
+def test_a_resumed_run_logs_each_step_once(tmp_path):
+    # The first start logs steps 0-5 of a loss and a metric at step 3, then stops (as if killed after step 5, with its
+    # last checkpoint at step 2); the second start retrains steps 3-8 with the same values and evaluates at step 6.
+    first = WandbLogger(save_dir="runs", offline=True)
+    for step in range(6):
+        first.log_metrics({"train/loss": float(step)}, step=step)
+    first.log_metrics({"val/fid": 30.0}, step=3)
+    run_id = first.version
+    first.finalize("failed")
+
+    already = last_logged_steps(run_history(Path("runs"), run_id))
+    assert already == {"train/loss": 5, "val/fid": 3}
+    second = WandbLogger(save_dir="runs", offline=True)
+    second.continue_run(run_id, already)
+    for step in range(3, 9):
+        second.log_metrics({"train/loss": float(step), "train/lr": 0.1}, step=step)  # train/lr is new at every step
+    second.log_metrics({"val/fid": 30.0}, step=3)  # logged before: left out
+    second.log_metrics({"val/fid": 20.0}, step=6)
+    second.finalize("success")
+
+    rows = run_history(Path("runs"), run_id)
+    assert len(wandb_run_dirs(Path("runs"), run_id)) == 2
+    assert metric_curve(rows, "train/loss") == [(step, float(step)) for step in range(9)]  # each step once
+    assert metric_curve(rows, "train/lr") == [(step, 0.1) for step in range(3, 9)]
+    assert metric_curve(rows, "val/fid") == [(3, 30.0), (6, 20.0)]

@@ -56,6 +56,20 @@ def test_resuming_at_every_place_in_an_epoch_ends_as_the_uninterrupted_run(model
         where = f"resumed from {name} ({place})"
         assert resumed.trainer.global_step == straight.trainer.global_step == 18, where
         assert resumed.trainer.current_epoch == straight.trainer.current_epoch == 3, where
-        final = final_state(resumed)
-        for key, value in expected.items():  # EMA copies, pools' networks and batch-norm statistics included
-            torch.testing.assert_close(final[key], value, rtol=1e-4, atol=1e-6, msg=f"{key}, {where}")
+        assert_same_weights(final_state(resumed), expected, where)
+
+    # Resumed again from a checkpoint that a resumed run wrote on an epoch's last batch (its epoch counters are the
+    # ones Lightning left after the first resume).
+    first = fit(args, callbacks=[epoch_end_checkpoints()], ckpt_path=folder / "end-step0000006.ckpt")
+    second_folder = Path(first.trainer.checkpoint_callback.dirpath)
+    for name in ("step0000012", "end-step0000012"):
+        again = fit(args, callbacks=[epoch_end_checkpoints()], ckpt_path=second_folder / f"{name}.ckpt")
+        where = f"resumed from {name} of a resumed run"
+        assert (again.trainer.global_step, again.trainer.current_epoch) == (18, 3), where
+        assert_same_weights(final_state(again), expected, where)
+
+
+def assert_same_weights(final: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], where: str) -> None:
+    assert final.keys() == expected.keys(), where
+    for key, value in expected.items():  # EMA copies, pools' networks and batch-norm statistics included
+        torch.testing.assert_close(final[key], value, rtol=1e-4, atol=1e-6, msg=f"{key}, {where}")

@@ -17,7 +17,7 @@ from lit_gan.distributed import broadcast_buffers, gather_from_ranks
 from lit_gan.image_pool import ImagePool
 from lit_gan.models.rank_state import rng_states, set_rng_states
 from lit_gan.models.schedules import LRSchedule, build_scheduler
-from lit_gan.resume import epoch_end_as_last_batch
+from lit_gan.resume import count_epoch_started_after_last_batch, epoch_end_as_last_batch
 
 
 class GANModule(pl.LightningModule):
@@ -181,6 +181,7 @@ class GANModule(pl.LightningModule):
         if self._rng_to_restore is not None:
             set_rng_states(self._rng_to_restore)
             self._rng_to_restore = None
+        count_epoch_started_after_last_batch(self.trainer.fit_loop)
         self._schedules_to_current_epoch()
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

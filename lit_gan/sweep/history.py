@@ -19,6 +19,19 @@ def run_history(save_dir: Path, run_id: str) -> list[dict]:
     return [row for folder in wandb_run_dirs(save_dir, run_id) for row in wandb_history(folder)]
 
 
+def last_logged_steps(rows: list[dict]) -> dict[str, int]:
+    """The last `trainer/global_step` each key was logged at in the history `rows` (W&B's own `_` keys left out)."""
+    last: dict[str, int] = {}
+    for row in rows:
+        if "trainer/global_step" not in row:
+            continue
+        step = int(row["trainer/global_step"])
+        for key in row:
+            if not key.startswith("_") and key != "trainer/global_step":
+                last[key] = max(step, last.get(key, step))
+    return last
+
+
 def wandb_history(run_dir: Path) -> list[dict]:
     """Every row the run logged (`wandb.log` calls), read from its .wandb file; works while the run is writing."""
     wandb = shutil.which("wandb", path=str(Path(sys.executable).parent)) or shutil.which("wandb")
