@@ -10,7 +10,7 @@ import yaml
 from jsonargparse import lazy_instance
 from pytorch_lightning import LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from pytorch_lightning.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 from pytorch_lightning.utilities import rank_zero_info
 
@@ -30,9 +30,11 @@ from lit_gan.loggers import WandbLogger
 from lit_gan.runs import (
     RUN_KEY,
     AtomicCheckpointIO,
+    CheckpointError,
     atomic_write,
     checkpoint_summary,
     find_last_checkpoint,
+    read_checkpoint,
     run_dir,
     unfinished_writes,
 )
@@ -96,6 +98,25 @@ class LitGANCLI(LightningCLI):
                 callback.prepare(self.model)
 
     before_validate = before_test = before_predict = _check_run
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
+        """Parse the arguments, then make every checkpoint read weights-only: `weights_only` is set for the trainer,
+        and a `--ckpt_path` file is refused here, before anything else reads it (Lightning's reading of its
+        hyperparameters included), if it holds anything but tensors and plain values (see `read_checkpoint`)."""
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        if subcommand is None:
+            return
+        config = self.config[subcommand]
+        if config.get("weights_only") is False:
+            raise CheckpointError(
+                "--weights_only false: lit_gan reads every checkpoint weights-only (tensors and plain values), so "
+                "that no checkpoint can run code; leave --weights_only out"
+            )
+        config["weights_only"] = True
+        ckpt_path = config.get("ckpt_path")
+        if ckpt_path and Path(ckpt_path).is_file():
+            read_checkpoint(ckpt_path)
 
     def before_instantiate_classes(self) -> None:
         if self.subcommand == "predict":  # nothing to log or measure: no W&B run, no feature extractor to load
@@ -186,7 +207,7 @@ def main(args: list[str] | None = None, run: bool = True) -> LitGANCLI:
             run=run,
             auto_configure_optimizers=False,
         )
-    except (TrainingDiverged, CheckpointNotFound) as error:
+    except (TrainingDiverged, CheckpointNotFound, CheckpointError) as error:
         if args is not None:  # from Python: the exception is the interface
             raise
         print(f"error: {error}", file=sys.stderr)  # from the command line: the message, not a traceback

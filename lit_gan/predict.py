@@ -29,7 +29,7 @@ def stylize(
 
     Args:
         model: a trained image-to-image model (CycleGAN, Pix2Pix), or the path of a checkpoint written by the CLI,
-            from which `LightningModule.load_from_checkpoint` rebuilds the model.
+            read weights-only, from which `load_checkpoint` rebuilds the model.
         inputs: a folder of images (searched recursively) or one image file.
         output_dir: folder for the outputs.
         domain: the domain the images come from, "A" or "B".
@@ -41,6 +41,8 @@ def stylize(
         The writer: `written` lists the files written, `skipped` the (name, reason) of each file skipped.
 
     Raises:
+        CheckpointError: naming the file, before anything else, if the checkpoint is missing or not a lit_gan
+            checkpoint; `CheckpointRefused` if it holds objects that would run code when loaded.
         FileNotFoundError: naming data.predict_path, if `inputs` is missing or holds no readable image.
         ValueError: naming data.predict_domain, if the model does not translate images of `domain`.
     """

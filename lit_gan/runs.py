@@ -1,7 +1,8 @@
-"""Where a run's files go, and writing them (checkpoints included) atomically."""
+"""Where a run's files go, writing them (checkpoints included) atomically, and reading checkpoints weights-only."""
 
 import importlib
 import os
+import pickle
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -53,7 +54,16 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     temporary file beside its final path, flushed to disk and renamed over it, so the path holds either the previous
     complete checkpoint or the new complete one. (Lightning's own writer goes through an fsspec transaction that
     writes to the system temporary folder and moves the file afterwards, which is a copy, not a rename, when that
-    folder is on another file system.) Remote paths (`s3://...`) keep Lightning's writer."""
+    folder is on another file system.) Remote paths (`s3://...`) keep Lightning's writer.
+
+    Its reader (resuming, `validate`/`test`/`predict --ckpt_path`) is weights-only whatever `weights_only` says: see
+    `read_checkpoint`."""
+
+    def load_checkpoint(self, path: _PATH, map_location: Any = None, weights_only: bool | None = None) -> dict:
+        """The checkpoint at `path`, read weights-only onto the CPU (Lightning moves the states to the device)."""
+        if "://" in str(path):  # remote: Lightning's reader (fsspec), weights-only too
+            return super().load_checkpoint(path, weights_only=True)
+        return read_checkpoint(path, mmap=False)
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None) -> None:
         if "://" in str(path):
@@ -98,9 +108,54 @@ def find_last_checkpoint(runs_folder: Path, model_class: type, run_name: str | N
     return max(candidates, key=lambda path: path.stat().st_mtime, default=None)
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, unreadable or holds no lit_gan model."""
+
+
+class CheckpointRefused(CheckpointError):
+    """A checkpoint that holds something other than tensors and plain values: unpickling it could run code."""
+
+
+def read_checkpoint(path: _PATH, mmap: bool = True) -> dict[str, Any]:
+    """The contents of the checkpoint file `path`, read weights-only onto the CPU: tensors and plain values (dicts,
+    lists, strings, numbers...), which is all a lit_gan checkpoint holds; nothing in the file is run. With `mmap`, the
+    tensors are mapped from the file rather than read into memory (reading the hyperparameters costs nothing).
+
+    Raises:
+        CheckpointRefused: naming the file, if it holds anything else (objects whose unpickling would run code).
+        CheckpointError: naming the file, if it is missing, not a PyTorch checkpoint or not a dict.
+    """
+    if not Path(path).is_file():
+        raise CheckpointError(f"checkpoint {path} not found (e.g. runs/lit_gan/<id>/checkpoints/last.ckpt)")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", mmap=mmap, weights_only=True)
+    except pickle.UnpicklingError:  # torch's message suggests weights_only=False: not advice to pass on
+        raise CheckpointRefused(refusal(path)) from None
+    except (RuntimeError, EOFError, ValueError) as err:
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint: {err}") from err
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f"{path} holds a {type(checkpoint).__name__}, not a Lightning checkpoint")
+    return checkpoint
+
+
+def refusal(path: _PATH) -> str:
+    """Why the weights-only read of the checkpoint `path` failed, in one line, naming the objects that would run."""
+    find = getattr(torch.serialization, "get_unsafe_globals_in_checkpoint", None)  # torch >= 2.5
+    try:  # reads the pickle's opcodes, running nothing
+        names = find(str(path)) if find is not None else []
+    except (ValueError, RuntimeError, EOFError, pickle.UnpicklingError):
+        names = []
+    what = f"objects that would run code when loaded ({', '.join(names)})" if names else "other objects"
+    return (
+        f"checkpoint {path} refused: it holds {what}, so it is not a lit_gan checkpoint (lit_gan reads checkpoints "
+        "weights-only: tensors and plain values); load only checkpoints you trust"
+    )
+
+
 def checkpoint_summary(path: Path) -> dict[str, Any]:
-    """The run id, step and epoch a checkpoint was saved at, read without loading its tensors into memory."""
-    checkpoint = torch.load(path, map_location="cpu", mmap=True, weights_only=False)
+    """The run id, step and epoch a checkpoint was saved at, read weights-only without loading its tensors into memory
+    (see `read_checkpoint`)."""
+    checkpoint = read_checkpoint(path)
     run = checkpoint.get(RUN_KEY) or {}
     return {
         "run_id": run.get("logger_version"),

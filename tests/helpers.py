@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -81,6 +82,28 @@ def fit(args: list[str], callbacks=(), ckpt_path=None):
     cli.trainer.callbacks.extend(callbacks)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path)
     return cli
+
+
+_trained: dict[tuple[str, ...], Path] = {}
+
+
+def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory, model: str = "cyclegan", *extra: str) -> Path:
+    """The `last.ckpt` of a 2-step `python -m lit_gan fit` of tiny `model` (without metrics) with `extra` arguments,
+    trained once per test session in a folder of its own. Treat it as read-only: other tests share it."""
+    key = (model, *extra)
+    if key not in _trained:
+        from lit_gan.cli import main
+
+        folder = tmp_path_factory.mktemp(model)
+        with pytest.MonkeyPatch.context() as mp:  # what conftest's per-test fixture does, for this shared fit
+            mp.chdir(folder)
+            for var in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "LIT_GAN_CACHE"):
+                mp.setenv(var, str(folder / var.lower()))
+            (folder / "wandb_dir").mkdir()
+            fast = ["--trainer.max_steps=2", "--metrics.enabled=false", f"--trainer.logger.save_dir={folder}"]
+            main(["fit", *tiny_args(*fast, *extra, model=model)])
+        (_trained[key],) = folder.glob("lit_gan/*/checkpoints/last.ckpt")
+    return _trained[key]
 
 
 def write_images(folder: Path, n: int, size: int = 40, seed: int = 0, ext: str = "png") -> list[Path]:

@@ -15,11 +15,10 @@ from lit_gan.export import TOLERANCE, export_generator, export_model
 from lit_gan.models import CycleGAN, Pix2Pix
 from lit_gan.networks import PatchGANDiscriminator, ResnetGenerator, UnetGenerator
 from lit_gan.networks.norm import NORM_LAYERS
-from tests.helpers import TINY_MODELS, tiny_args
+from tests.helpers import TINY_MODELS, trained_checkpoint
 
 onnxruntime = pytest.importorskip("onnxruntime", reason="the export tests need the dev extra (onnx, onnxruntime)")
 
-FAST = ["--trainer.max_steps=2", "--metrics.enabled=false"]
 DROPOUT_NET = ["--model.generator.num_downs=6", "--data.load_size=72", "--data.crop_size=64"]  # has a Dropout layer
 EXTRA = {
     "cyclegan": ["--model.ema_decay=0.5"],  # the EMA generators are exported, not G_A and G_B
@@ -30,22 +29,11 @@ CASES: dict[str, tuple[str, list[str]]] = {  # name -> (tiny model, extra argume
     "pix2pix_dropout": ("pix2pix", [*DROPOUT_NET, "--model.dropout_at_inference=true"]),
 }
 
-_trained: dict[str, Path] = {}
-
 
 def trained(case: str, tmp_path_factory) -> Path:
     """The last checkpoint of a 2-step fit of `case` (trained once per test session)."""
-    if case not in _trained:
-        model, extra = CASES[case]
-        folder = tmp_path_factory.mktemp(case)
-        with pytest.MonkeyPatch.context() as mp:  # what conftest's per-test fixture does, for this shared fit
-            mp.chdir(folder)
-            for var in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "LIT_GAN_CACHE"):
-                mp.setenv(var, str(folder / var.lower()))
-            (folder / "wandb_dir").mkdir()
-            main(["fit", *tiny_args(*FAST, f"--trainer.logger.save_dir={folder}", *extra, model=model)])
-        (_trained[case],) = folder.glob("lit_gan/*/checkpoints/last.ckpt")
-    return _trained[case]
+    model, extra = CASES[case]
+    return trained_checkpoint(tmp_path_factory, model, *extra)
 
 
 @pytest.fixture(scope="module", params=list(CASES))
