@@ -9,7 +9,6 @@ from pathlib import Path
 import yaml
 from jsonargparse import lazy_instance
 from pytorch_lightning import LightningModule, Trainer
-from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 from pytorch_lightning.utilities import rank_zero_info
@@ -18,6 +17,7 @@ import lit_gan.models  # noqa: F401  (registers the LightningModules for `model.
 from lit_gan.callbacks import (
     BestCheckpoint,
     DivergenceGuard,
+    LatestCheckpoint,
     MetricsCallback,
     PredictionWriter,
     SampleGridCallback,
@@ -68,7 +68,7 @@ class LitGANCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(SampleGridCallback, "samples")
         parser.add_lightning_class_args(MetricsCallback, "metrics")
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")  # the latest state, for resuming
+        parser.add_lightning_class_args(LatestCheckpoint, "checkpoint")  # the latest state, for resuming
         parser.add_lightning_class_args(BestCheckpoint, "best_checkpoint")  # the best by FID
         parser.add_lightning_class_args(DivergenceGuard, "divergence")  # stop on NaN/Inf losses
         parser.add_lightning_class_args(SpeedOptions, "speed")  # channels_last, torch.compile, TF32, fused Adam

@@ -26,9 +26,9 @@ MOMENTS = {  # name -> the global step at which it fires (the step trained last,
     "mid_epoch": 4,  # at the start of step 5 of 6; the last checkpoint is step 3's
     "first_step_after_resume": 4,  # right after a resumed process's first step, before its checkpoint
     "writing_samples": 5,  # halfway through writing step 5's sample grid PNG
-    "writing_checkpoint": 6,  # halfway through writing step 6's checkpoint
-    "epoch_end": 6,  # in on_train_epoch_end of epoch 0, after its validation and metrics
-    "after_last_batch_checkpoint": 12,  # just after the checkpoint written on epoch 1's last batch
+    "writing_checkpoint": 6,  # halfway through writing step 6's checkpoint (the last batch's: at the epoch's end)
+    "epoch_end": 6,  # in on_train_epoch_end of epoch 0, after its validation and metrics, before its checkpoint
+    "after_last_batch_checkpoint": 12,  # just after the checkpoint of epoch 1's last batch, at the start of epoch 2
     "during_validation": 18,  # at the first validation batch after epoch 2
     "during_metrics": 24,  # while the metrics of epoch 3 encode images
 }
@@ -104,7 +104,7 @@ class KillAt(Callback):
             samples.save_image = save_image
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if self._at("mid_epoch", trainer):
+        if self._at("mid_epoch", trainer) or self._at("after_last_batch_checkpoint", trainer):
             kill_now(self.moment)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -118,8 +118,6 @@ class KillAt(Callback):
 
     def on_validation_start(self, trainer, pl_module) -> None:
         KillAt.step = None if trainer.sanity_checking else trainer.global_step
-        if self._at("after_last_batch_checkpoint", trainer):
-            kill_now(self.moment)
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         if self._at("during_validation", trainer):

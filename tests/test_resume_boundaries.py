@@ -11,9 +11,9 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from tests.helpers import fit, tiny_args
 
 STEPS_PER_EPOCH = 6
-# Checkpoints every 4 steps (step 4 is mid-epoch, 12 the last batch of epoch 1, saved in on_train_batch_end before
-# the epoch's validation) and, by a second ModelCheckpoint, at each epoch's end (end-step6, end-step12: saved in
-# on_train_epoch_end, after validation).
+# lit_gan's checkpoints every 4 steps (step 4 is mid-epoch; 12, the last batch of epoch 1, is written at the epoch's
+# end), Lightning's plain ModelCheckpoint every 4 steps (plain-step12: written in on_train_batch_end of the last
+# batch, before the epoch's validation, as a user's own checkpoint callback does) and at each epoch's end (end-step6).
 CHECKPOINTS = [
     "--checkpoint.every_n_train_steps=4",
     "--checkpoint.save_top_k=-1",
@@ -27,8 +27,12 @@ SIX_BATCHES = {"dcgan": ["--data.synthetic_train_size=12"]}  # batch size 2
 WORKERS = {"cyclegan": ["--data.num_workers=1"]}  # a worker draws its first indices before Lightning's set_epoch
 
 
-def epoch_end_checkpoints() -> ModelCheckpoint:
-    return ModelCheckpoint(filename="end-step{step:07d}", auto_insert_metric_name=False, save_top_k=-1)
+def extra_checkpoints() -> list[ModelCheckpoint]:
+    names = {"filename": "{step:07d}", "auto_insert_metric_name": False, "save_top_k": -1}
+    return [
+        ModelCheckpoint(**{**names, "filename": "end-step{step:07d}"}),
+        ModelCheckpoint(**{**names, "filename": "plain-step{step:07d}"}, every_n_train_steps=4),
+    ]
 
 
 def final_state(cli) -> dict[str, torch.Tensor]:
@@ -40,19 +44,27 @@ def final_state(cli) -> dict[str, torch.Tensor]:
 def test_resuming_at_every_place_in_an_epoch_ends_as_the_uninterrupted_run(model, limit):
     extra = [*LIMITS[limit], *CHECKPOINTS, *SIX_BATCHES.get(model, []), *WORKERS.get(model, [])]
     args = tiny_args(*extra, model=model)
-    straight = fit(args, callbacks=[epoch_end_checkpoints()])
+    straight = fit(args, callbacks=extra_checkpoints())
     assert straight.trainer.num_training_batches == STEPS_PER_EPOCH
     expected = final_state(straight)
     folder = Path(straight.trainer.checkpoint_callback.dirpath)
     assert {p.name for p in folder.glob("*step*.ckpt")} >= {"step0000004.ckpt", "end-step0000006.ckpt"}
+    # lit_gan's checkpoint of an epoch's last step comes after the epoch's validation, Lightning's plain one before.
+    validated = {
+        name: torch.load(folder / f"{name}.ckpt", weights_only=True)["loops"]["fit_loop"][
+            "epoch_loop.val_loop.batch_progress"
+        ]["total"]["completed"]
+        for name in ("step0000012", "plain-step0000012")
+    }
+    assert validated["step0000012"] > 0 and validated["plain-step0000012"] == 0, validated
 
     for name, place in [
         ("step0000004", "mid-epoch"),
         ("end-step0000006", "epoch end"),
-        ("step0000012", "last batch"),
-        ("end-step0000012", "epoch end after its last batch's checkpoint"),
+        ("plain-step0000012", "last batch, before validation"),
+        ("step0000012", "last batch, at the epoch's end"),
     ]:
-        resumed = fit(args, callbacks=[epoch_end_checkpoints()], ckpt_path=folder / f"{name}.ckpt")
+        resumed = fit(args, callbacks=extra_checkpoints(), ckpt_path=folder / f"{name}.ckpt")
         where = f"resumed from {name} ({place})"
         assert resumed.trainer.global_step == straight.trainer.global_step == 18, where
         assert resumed.trainer.current_epoch == straight.trainer.current_epoch == 3, where
@@ -60,10 +72,10 @@ def test_resuming_at_every_place_in_an_epoch_ends_as_the_uninterrupted_run(model
 
     # Resumed again from a checkpoint that a resumed run wrote on an epoch's last batch (its epoch counters are the
     # ones Lightning left after the first resume).
-    first = fit(args, callbacks=[epoch_end_checkpoints()], ckpt_path=folder / "end-step0000006.ckpt")
+    first = fit(args, callbacks=extra_checkpoints(), ckpt_path=folder / "end-step0000006.ckpt")
     second_folder = Path(first.trainer.checkpoint_callback.dirpath)
-    for name in ("step0000012", "end-step0000012"):
-        again = fit(args, callbacks=[epoch_end_checkpoints()], ckpt_path=second_folder / f"{name}.ckpt")
+    for name in ("plain-step0000012", "step0000012"):
+        again = fit(args, callbacks=extra_checkpoints(), ckpt_path=second_folder / f"{name}.ckpt")
         where = f"resumed from {name} of a resumed run"
         assert (again.trainer.global_step, again.trainer.current_epoch) == (18, 3), where
         assert_same_weights(final_state(again), expected, where)

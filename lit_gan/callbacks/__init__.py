@@ -1,6 +1,6 @@
 """Callbacks: side effects of training (sample grids, metrics, media, checkpoints)."""
 
-from lit_gan.callbacks.checkpoint import BestCheckpoint
+from lit_gan.callbacks.checkpoint import BestCheckpoint, LatestCheckpoint
 from lit_gan.callbacks.divergence import DivergenceGuard, TrainingDiverged
 from lit_gan.callbacks.metrics import MetricsCallback, MetricsWarning
 from lit_gan.callbacks.predictions import PredictionWriter
@@ -9,6 +9,7 @@ from lit_gan.callbacks.speed import SpeedOptions
 
 __all__ = [
     "BestCheckpoint",
+    "LatestCheckpoint",
     "DivergenceGuard",
     "TrainingDiverged",
     "MetricsCallback",

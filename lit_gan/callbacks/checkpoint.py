@@ -1,4 +1,5 @@
-"""`BestCheckpoint`: Lightning's ModelCheckpoint, tolerant of a metric that is not computed at every validation."""
+"""Lightning's ModelCheckpoint for lit_gan's two checkpoints: `LatestCheckpoint` (the latest state, for resuming) and
+`BestCheckpoint` (the best by a metric that is not computed at every validation)."""
 
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_warn
@@ -26,3 +27,26 @@ class BestCheckpoint(ModelCheckpoint):
                 f"(last.ckpt was). Set best_checkpoint.monitor to a logged metric, e.g. val/cycle (CycleGAN) or "
                 f"val/L1 (pix2pix), or best_checkpoint.save_top_k 0."
             )
+
+
+class LatestCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint (all its arguments) that writes a step checkpoint (`every_n_train_steps`, `train_time_interval`)
+    falling on an epoch's last batch at that epoch's end instead, after the epoch's validation, metrics and other
+    epoch-end work.
+
+    Why: written in the last batch's `on_train_batch_end`, as ModelCheckpoint does, the checkpoint comes before the
+    epoch's validation, and Lightning resumes it as a finished epoch: a run killed during that validation or the FID
+    evaluation, or any time before the next checkpoint, never evaluates that epoch (no val/fid, no best-checkpoint
+    update for it). Written at the epoch's end it holds the finished epoch; a kill before it resumes from the
+    previous checkpoint and evaluates the epoch. The step, the file name and what the checkpoint holds are the same.
+    """
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            return  # `on_train_epoch_end` writes it
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        super().on_train_epoch_end(trainer, pl_module)  # epoch-based checkpoints (`every_n_epochs`)
+        batch_idx = trainer.fit_loop.epoch_loop.batch_idx
+        super().on_train_batch_end(trainer, pl_module, None, None, batch_idx)  # the last batch's step checkpoint
