@@ -32,6 +32,11 @@ class LossRecorder(Callback):
         self.losses[trainer.global_step] = {name: float(value) for name, value in pl_module.step_losses.items()}
 
 
+def newest_step(folder: Path) -> int:
+    """The highest step of the `step<N>.ckpt` files under `folder`, -1 without any."""
+    return max((int(path.stem.removeprefix("step")) for path in folder.rglob("step*.ckpt")), default=-1)
+
+
 def run_folders(tmp_path: Path) -> list[Path]:
     return sorted(p for p in (tmp_path / "runs" / "lit_gan").iterdir() if p.is_dir())
 
@@ -74,7 +79,8 @@ def test_sigkill_then_ckpt_path_last_resumes_the_same_run_and_wandb_run(tmp_path
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "lit_gan", *args], cwd=tmp_path, env=env, stderr=subprocess.PIPE)
     deadline = time.time() + 120
-    while not list((tmp_path / "runs").rglob("step0000006.ckpt")) and proc.poll() is None and time.time() < deadline:
+    # Past step 6: each step's file replaces the previous one (save_top_k 1), so look for any step >= 6.
+    while newest_step(tmp_path / "runs") < 6 and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)  # no chance to clean up: maybe mid-step, maybe mid-checkpoint
     _, stderr = proc.communicate()
