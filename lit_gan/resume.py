@@ -1,11 +1,12 @@
 """Where a run resumed from a checkpoint continues, read from (and written into) Lightning's loop progress.
 
 Lightning restores its loops from the progress counters in a checkpoint and decides from them where training goes on.
-Two things here must agree with that decision: the training order (`resume_position`, read by the data module to
-skip the batches already trained) and the counters of checkpoints written at an epoch's end
-(`epoch_end_as_last_batch`, applied when a checkpoint is written), which Lightning misreads when training is limited
-by `max_steps`. Both are checked, for every model and every place a checkpoint can be written, by
-`tests/test_resume_boundaries.py`.
+What must agree with that decision: the training order (`resume_position`, read by the data module to skip the
+batches already trained); the counters of checkpoints written at an epoch's end (`epoch_end_as_last_batch`, applied
+when a checkpoint is written), which Lightning misreads when training is limited by `max_steps`; and the counters of
+the epoch a run resumed from an epoch's last batch goes on with (`count_epoch_started_after_last_batch`, which
+Lightning leaves short). Checked, for every model and every place a checkpoint can be written, by
+`tests/test_resume_boundaries.py` and, with real processes killed, `tests/test_fault_injection.py`.
 """
 
 from typing import Any
@@ -74,10 +75,7 @@ def count_epoch_started_after_last_batch(fit_loop: Any) -> None:
     from one of them (max_epochs), Lightning trained the epoch a second time, and the run one epoch too many.
     """
     epoch_loop = fit_loop.epoch_loop
-    if (
-        fit_loop.restarted_mid_epoch
-        and epoch_loop.restarted_on_train_batch_end
-        and epoch_loop.batch_progress.is_last_batch
-    ):
+    restored_last_batch = fit_loop.restarted_mid_epoch and epoch_loop.restarted_on_train_batch_end
+    if restored_last_batch and epoch_loop.batch_progress.is_last_batch and not fit_loop.done:
         fit_loop.epoch_progress.increment_ready()
         fit_loop.epoch_progress.increment_started()

@@ -85,3 +85,23 @@ def assert_same_weights(final: dict[str, torch.Tensor], expected: dict[str, torc
     assert final.keys() == expected.keys(), where
     for key, value in expected.items():  # EMA copies, pools' networks and batch-norm statistics included
         torch.testing.assert_close(final[key], value, rtol=1e-4, atol=1e-6, msg=f"{key}, {where}")
+
+
+@pytest.mark.parametrize("limit", ["max_epochs", "max_steps"])
+def test_a_finished_run_resumed_again_then_extended_ends_as_the_longer_run(limit):
+    # `--ckpt_path last` of a finished run does nothing but write last.ckpt again at its end; extending that run by an
+    # epoch must then train exactly the uninterrupted longer run's last epoch.
+    two, three = {"max_epochs": (["--trainer.max_epochs=2"], ["--trainer.max_epochs=3"])}.get(
+        limit,
+        (["--trainer.max_steps=12", "--trainer.max_epochs=-1"], ["--trainer.max_steps=18", "--trainer.max_epochs=-1"]),
+    )
+    args = [arg for arg in CHECKPOINTS if "every_n_train_steps" not in arg]  # lit_gan's default: at each epoch's end
+    longer = fit(tiny_args(*three, *args))
+    first = fit(tiny_args(*two, *args))
+    last = Path(first.trainer.checkpoint_callback.dirpath) / "last.ckpt"
+    again = fit(tiny_args(*two, *args), ckpt_path=last)
+    assert again.trainer.global_step == 12
+    last_again = Path(again.trainer.checkpoint_callback.dirpath) / "last.ckpt"
+    extended = fit(tiny_args(*three, *args), ckpt_path=last_again if last_again.exists() else last)
+    assert (extended.trainer.global_step, extended.trainer.current_epoch) == (18, 3)
+    assert_same_weights(final_state(extended), final_state(longer), f"extended ({limit})")
