@@ -1,4 +1,5 @@
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,9 @@ def test_a_resumed_run_logs_each_step_once(tmp_path):
     run_id = first.version
     first.finalize("failed")
 
+    # W&B names a start's folder by its start time, to the second: two starts of one run within a second (only possible
+    # in one process, as here; a real restart takes seconds) would share a folder.
+    time.sleep(1.1)
     already = last_logged_steps(run_history(Path("runs"), run_id))
     assert already == {"train/loss": 5, "val/fid": 3}
     second = WandbLogger(save_dir="runs", offline=True)
