@@ -11,7 +11,7 @@ from jsonargparse import lazy_instance
 from pytorch_lightning import LightningModule, Trainer
 from pytorch_lightning.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
 from pytorch_lightning.plugins.io import TorchCheckpointIO
-from pytorch_lightning.utilities import rank_zero_info
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
 
 import lit_gan.models  # noqa: F401  (registers the LightningModules for `model.class_path`)
 from lit_gan.callbacks import (
@@ -173,7 +173,11 @@ class LitGANCLI(LightningCLI):
             leftover.unlink(missing_ok=True)
         if summary["run_id"]:
             # What the run logged before (its local W&B files, online runs' too): not logged twice (one history).
-            logger.continue_run(summary["run_id"], last_logged_steps(run_history(logger.save_dir, summary["run_id"])))
+            # Read by the process that logs; the others' loggers log nothing.
+            logged = (
+                last_logged_steps(run_history(logger.save_dir, summary["run_id"])) if rank_zero_only.rank == 0 else {}
+            )
+            logger.continue_run(summary["run_id"], logged)
         rank_zero_info(
             f"Resuming {summary['run_id'] or 'a run'} from {path} at step {summary['step']} (epoch {summary['epoch']})"
             + (f"; W&B run {summary['run_id']} continues" if summary["run_id"] else "; a new W&B run")
