@@ -4,6 +4,7 @@ import importlib
 import os
 import pickle
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,11 @@ def read_checkpoint(path: _PATH, mmap: bool = True) -> dict[str, Any]:
     """
     if not Path(path).is_file():
         raise CheckpointError(f"checkpoint {path} not found (e.g. runs/lit_gan/<id>/checkpoints/last.ckpt)")
+    if not zipfile.is_zipfile(path):  # torch's own message for this is advice about mmap and torch.save options
+        raise CheckpointError(
+            f"{path} is not a PyTorch checkpoint: torch.save writes a zip archive and this file is not one "
+            "(a truncated copy, or another kind of file)"
+        )
     try:
         checkpoint = torch.load(path, map_location="cpu", mmap=mmap, weights_only=True)
     except pickle.UnpicklingError:  # torch's message suggests weights_only=False: not advice to pass on

@@ -193,3 +193,12 @@ def test_real_checkpoints_export(model, tmp_path, tmp_path_factory, capsys):
         main(["export", str(ckpt), "--format", "torchscript", "--out", str(tmp_path / "out")])
     assert exit_info.value.code == 0, capsys.readouterr().err
     assert list((tmp_path / "out").glob("*.pt"))
+
+
+def test_a_truncated_checkpoint_is_named_as_such(tmp_path):
+    path, marker = evil_checkpoint(tmp_path / "whole.ckpt", tmp_path / "MARKER"), tmp_path / "MARKER"
+    half = tmp_path / "half.ckpt"
+    half.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # a copy cut short
+    with pytest.raises(CheckpointError, match=r"half.ckpt is not a PyTorch checkpoint: .*not one \(a truncated copy"):
+        load_checkpoint(half)
+    assert not marker.exists()
