@@ -1,5 +1,6 @@
 """Small builders shared by the tests: tiny networks, tiny configs, image folders."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,43 +10,27 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-TINY_MODELS = {
-    "cyclegan": [
-        "--model=lit_gan.models.CycleGAN",
-        "--model.generator=lit_gan.networks.ResnetGenerator",
-        "--model.generator.ngf=4",
-        "--model.generator.n_blocks=1",
-        "--model.discriminator=lit_gan.networks.PatchGANDiscriminator",
-        "--model.discriminator.ndf=4",
-        "--model.discriminator.n_layers=2",
-        "--model.pool_size=3",
-    ],
-    "pix2pix": [
-        "--model=lit_gan.models.Pix2Pix",
-        "--model.generator=lit_gan.networks.UnetGenerator",
-        "--model.generator.num_downs=5",
-        "--model.generator.ngf=4",
-        "--model.discriminator=lit_gan.networks.PatchGANDiscriminator",
-        "--model.discriminator.in_channels=6",
-        "--model.discriminator.ndf=4",
-        "--model.discriminator.n_layers=2",
-        "--model.discriminator.norm=batch",
-    ],
-    "dcgan": [
-        "--model=lit_gan.models.DCGAN",
-        "--model.generator=lit_gan.networks.DCGANGenerator",
-        "--model.generator.nz=8",
-        "--model.generator.ngf=4",
-        "--model.generator.image_size=32",
-        "--model.discriminator=lit_gan.networks.DCGANDiscriminator",
-        "--model.discriminator.ndf=4",
-        "--model.discriminator.image_size=32",
-        "--model.sample_grid=2",
-        "--model.interpolation_rows=2",
-        "--model.interpolation_steps=3",
-    ],
-}
-TINY_MODEL = TINY_MODELS["cyclegan"]
+from lit_gan.models import MODELS
+
+def model_args(cls: type) -> list[str]:
+    """CLI arguments selecting model class `cls` as its `smoke_test` instance (tiny networks), and the data it needs."""
+    smoke = cls.smoke_test
+    config = {"class_path": f"{cls.__module__}.{cls.__name__}", "init_args": smoke.model}
+    return [f"--model={json.dumps(config)}", *(f"--data.{key}={value}" for key, value in smoke.data.items())]
+
+
+TINY_MODELS = {name.lower(): model_args(cls) for name, cls in MODELS.items() if cls.smoke_test is not None}
+"""The catalogue's models (`lit_gan.models.MODELS`) by lower-case name: the generic tests run each of them."""
+def model_class(model: str | type) -> type:
+    """The model class of a `TINY_MODELS` key (or the class itself)."""
+    return model if isinstance(model, type) else next(c for n, c in MODELS.items() if n.lower() == model)
+
+
+def batches_per_epoch(model: str | type, n: int) -> str:
+    """The data argument that gives `model`'s smoke test `n` training batches per epoch."""
+    return f"--data.synthetic_train_size={n * model_class(model).smoke_test.data.get('batch_size', 1)}"
+
+
 TINY_DATA = [
     "--data.name=synthetic",
     "--data.load_size=36",
@@ -54,11 +39,6 @@ TINY_DATA = [
     "--data.synthetic_train_size=6",
     "--data.synthetic_test_size=2",
 ]
-TINY_DATA_FOR = {
-    "cyclegan": TINY_DATA,
-    "pix2pix": [*TINY_DATA, "--data.mode=aligned"],
-    "dcgan": [*TINY_DATA, "--data.mode=single", "--data.load_size=32", "--data.batch_size=2"],
-}
 QUIET_TRAINER = [
     "--trainer.accelerator=cpu",
     "--trainer.enable_progress_bar=false",
@@ -68,10 +48,13 @@ QUIET_TRAINER = [
 ]
 
 
-def tiny_args(*extra: str, data: list[str] | None = None, model: str = "cyclegan") -> list[str]:
-    """CLI arguments for a tiny `model` ("cyclegan", "pix2pix" or "dcgan") on tiny synthetic data, plus `extra`."""
-    data = TINY_DATA_FOR[model] if data is None else data
-    return [*TINY_MODELS[model], *data, *QUIET_TRAINER, "--seed_everything=0", *extra]
+def tiny_args(*extra: str, data: list[str] | None = None, model: str | type = "cyclegan") -> list[str]:
+    """CLI arguments for a tiny `model` (a key of `TINY_MODELS`, or a model class with a `smoke_test`) on tiny
+    synthetic data (or `data`), plus `extra`."""
+    selected = TINY_MODELS[model] if isinstance(model, str) else model_args(model)
+    model_only = [arg for arg in selected if arg.startswith("--model")]
+    data = [*TINY_DATA, *(arg for arg in selected if arg.startswith("--data"))] if data is None else data
+    return [*model_only, *data, *QUIET_TRAINER, "--seed_everything=0", *extra]
 
 
 def fit(args: list[str], callbacks=(), ckpt_path=None):

@@ -16,10 +16,9 @@ import torch
 from lit_gan.models.loading import load_checkpoint
 from lit_gan.sweep.history import run_history
 from tests.fault_injection import DONE_FILE, EPOCHS, MOMENTS, PLAN_ENV, STEPS_PER_EPOCH
-from tests.helpers import tiny_args
+from tests.helpers import TINY_MODELS, batches_per_epoch, tiny_args
 
 REPO = Path(__file__).resolve().parents[1]
-SIX_BATCHES = {"dcgan": ["--data.synthetic_train_size=12"]}  # batch size 2
 
 
 def run_args(model: str) -> list[str]:
@@ -32,9 +31,9 @@ def run_args(model: str) -> list[str]:
             "--metrics.every_n_epochs=1",
             "--metrics.feature_extractor=tests.fault_injection.KillableExtractor",
             "--trainer.callbacks+=tests.fault_injection.KillAt",
-            "--model.n_epochs=2",  # the learning rate changes from epoch 2 on
-            "--model.n_epochs_decay=2",
-            *SIX_BATCHES.get(model, []),
+            "--model.lr_policy.n_epochs=2",  # the learning rate changes from epoch 2 on
+            "--model.lr_policy.n_epochs_decay=2",
+            batches_per_epoch(model, STEPS_PER_EPOCH),
             model=model,
         ),
         "--ckpt_path=last",  # as a preemptible job passes it every time: a new run when there is none
@@ -77,7 +76,7 @@ def history_by_key(folder: Path, run: Path) -> dict[str, list[tuple[int, object]
     return by_key
 
 
-@pytest.mark.parametrize("model", ["cyclegan", "pix2pix", "dcgan"])
+@pytest.mark.parametrize("model", list(TINY_MODELS))
 def test_killed_at_every_kind_of_moment_the_run_ends_as_the_uninterrupted_run(tmp_path, model):
     plan = list(MOMENTS)
     codes = run_until_done(tmp_path / "killed", model, plan)

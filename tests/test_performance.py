@@ -2,6 +2,7 @@
 and a training step that never waits on the device (no host synchronisation outside logging steps)."""
 
 import collections
+import inspect
 
 import pytest
 import pytorch_lightning as pl
@@ -11,9 +12,9 @@ from pytorch_lightning.plugins.precision import MixedPrecision
 from lit_gan.cli import main
 from lit_gan.losses import gradient_penalty
 from lit_gan.networks import PatchGANDiscriminator
-from tests.helpers import fit, tiny_args
+from tests.helpers import TINY_MODELS, batches_per_epoch, fit, model_class, tiny_args
 
-MODELS = ["cyclegan", "pix2pix", "dcgan"]
+MODELS = list(TINY_MODELS)
 
 
 def finite_float32_weights(module: torch.nn.Module) -> bool:
@@ -30,7 +31,7 @@ def test_bf16_mixed_precision_trains_every_model(model):
     assert cli.trainer.global_step == 3
     assert finite_float32_weights(cli.model)  # autocast computes in bf16, the weights and the updates stay float32
     changed = [name for name, p in cli.model.named_parameters() if not torch.equal(p, before[name])]
-    assert any(name.startswith("G") for name in changed) and any(name.startswith("D") for name in changed)
+    assert any(n.startswith("generators.") for n in changed) and any(n.startswith("discriminators.") for n in changed)
     losses = {k: float(v) for k, v in cli.trainer.logged_metrics.items() if k.startswith("train/")}
     assert losses and all(torch.isfinite(torch.tensor(v)) for v in losses.values())
 
@@ -50,7 +51,7 @@ def test_float16_with_a_grad_scaler_steps_both_optimizers(gan_mode):
     trainer.fit(cli.model, datamodule=cli.datamodule)
     assert trainer.global_step == 3 and finite_float32_weights(cli.model)
     assert scaler.get_scale() > 0
-    for prefix in ("G_A", "D_A"):  # both optimizers stepped
+    for prefix in ("generators.", "discriminators."):  # both optimizers stepped
         assert any(not torch.equal(p, before[n]) for n, p in cli.model.named_parameters() if n.startswith(prefix))
 
 
@@ -95,8 +96,9 @@ def test_training_steps_do_not_read_tensors_back_between_logging_steps(model, mo
             return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(torch.Tensor, name, watched)
-    extra = ["--model.pool_size=0"] if model == "cyclegan" else []
-    data = ["--data.synthetic_train_size=12"] if model == "dcgan" else []  # batch 2: 6 steps in an epoch
+    pools = "pool_size" in inspect.signature(model_class(model)).parameters
+    extra = ["--model.pool_size=0"] if pools else []
+    data = [batches_per_epoch(model, 6)]
     cli = main(
         tiny_args("--trainer.max_steps=5", "--trainer.log_every_n_steps=100", "--metrics.enabled=false", *extra, *data,
                   model=model),

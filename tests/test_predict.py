@@ -79,7 +79,7 @@ def test_both_directions_equal_the_generator_on_the_padded_image_cropped(run, tm
     model = CycleGAN.load_from_checkpoint(run / "checkpoints" / "last.ckpt").eval()
     image = save_image(tmp_path / "in" / "x.png", 37, 53)
     outputs = {}
-    for domain, generator in (("A", model.G_A), ("B", model.G_B)):
+    for domain, generator in (("A", model.generators["AtoB"]), ("B", model.generators["BtoA"])):
         writer = stylize(model, image, tmp_path / domain, domain=domain, accelerator="cpu")
         assert writer.written == [tmp_path / domain / "x.png"] and writer.skipped == []
         outputs[domain] = np.asarray(Image.open(writer.written[0]))

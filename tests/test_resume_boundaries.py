@@ -8,7 +8,7 @@ import pytest
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-from tests.helpers import fit, tiny_args
+from tests.helpers import TINY_MODELS, batches_per_epoch, fit, tiny_args
 
 STEPS_PER_EPOCH = 6
 # lit_gan's checkpoints every 4 steps (step 4 is mid-epoch; 12, the last batch of epoch 1, is written at the epoch's
@@ -19,11 +19,10 @@ CHECKPOINTS = [
     "--checkpoint.save_top_k=-1",
     "--samples.every_n_steps=0",
     "--metrics.enabled=false",
-    "--model.n_epochs=1",  # the learning rate changes every epoch: a resume one epoch off would show
-    "--model.n_epochs_decay=3",
+    "--model.lr_policy.n_epochs=1",  # the learning rate changes every epoch: a resume one epoch off would show
+    "--model.lr_policy.n_epochs_decay=3",
 ]
 LIMITS = {"max_epochs": ["--trainer.max_epochs=3"], "max_steps": ["--trainer.max_steps=18", "--trainer.max_epochs=-1"]}
-SIX_BATCHES = {"dcgan": ["--data.synthetic_train_size=12"]}  # batch size 2
 WORKERS = {"cyclegan": ["--data.num_workers=1"]}  # a worker draws its first indices before Lightning's set_epoch
 
 
@@ -40,9 +39,9 @@ def final_state(cli) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("limit", sorted(LIMITS))
-@pytest.mark.parametrize("model", ["cyclegan", "pix2pix", "dcgan"])
+@pytest.mark.parametrize("model", list(TINY_MODELS))
 def test_resuming_at_every_place_in_an_epoch_ends_as_the_uninterrupted_run(model, limit):
-    extra = [*LIMITS[limit], *CHECKPOINTS, *SIX_BATCHES.get(model, []), *WORKERS.get(model, [])]
+    extra = [*LIMITS[limit], *CHECKPOINTS, batches_per_epoch(model, STEPS_PER_EPOCH), *WORKERS.get(model, [])]
     args = tiny_args(*extra, model=model)
     straight = fit(args, callbacks=extra_checkpoints())
     assert straight.trainer.num_training_batches == STEPS_PER_EPOCH

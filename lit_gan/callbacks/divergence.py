@@ -8,6 +8,8 @@ import torch
 from pytorch_lightning.callbacks import Callback
 from torch import Tensor
 
+from lit_gan.contracts import ReportsStepLosses
+
 
 class TrainingDiverged(RuntimeError):
     """A loss or a weight became NaN or infinite."""
@@ -36,9 +38,9 @@ class DivergenceGuard(Callback):
         self._first_value: Tensor | None = None  # (T,) that value
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx) -> None:
-        losses = getattr(pl_module, "step_losses", None)
-        if not self.enabled or not losses:
+        if not self.enabled or not isinstance(pl_module, ReportsStepLosses) or not pl_module.step_losses:
             return
+        losses = pl_module.step_losses
         if list(losses) != self._names:  # the first step (or the terms changed): start recording afresh
             self._check(trainer, pl_module)
             self._names = list(losses)

@@ -9,6 +9,7 @@ from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from lit_gan.contracts import Direction, HeldOutData, ImageGenerator
 from lit_gan.distributed import broadcast_buffers
 from lit_gan.metrics.cache import cache_path, extractor_fingerprint, load_features, save_features
 from lit_gan.metrics.inception import URL_INCEPTION_V3, hub_cache_path, load_inception
@@ -22,7 +23,7 @@ class MetricsWarning(UserWarning):
 class MetricsCallback(pl.Callback):
     """Logs FID, KID and the Inception Score of generated images against the held-out images of the target domain.
 
-    The model says what to compare (`metric_directions`): CycleGAN translates the held-out A images and compares
+    The model says what to compare (`directions()`): CycleGAN translates the held-out A images and compares
     them with the held-out B images (and the other way round), pix2pix translates its inputs, DCGAN samples as
     many images from noise as there are real ones. Features come from the TF-Inception network (torch-fidelity's
     InceptionV3, see `lit_gan.metrics.inception`); the features of the real images are cached on disk, so only the
@@ -126,18 +127,20 @@ class MetricsCallback(pl.Callback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if not self.enabled:
             return
-        if not hasattr(trainer.datamodule, "held_out_images"):
+        if not isinstance(trainer.datamodule, HeldOutData):
             raise TypeError(
-                "metrics: need a data module with held_out_images(), e.g. StyleDataModule; or set metrics.enabled false"
+                "metrics: need a data module with held_out_images() and variable_sizes "
+                "(lit_gan.contracts.HeldOutData), e.g. StyleDataModule; or set metrics.enabled false"
             )
         self.prepare(pl_module)
 
-    def _selected(self, pl_module: pl.LightningModule) -> dict[str, tuple[str | None, str]]:
-        if not hasattr(pl_module, "metric_directions"):
+    def _selected(self, pl_module: pl.LightningModule) -> dict[str, Direction]:
+        if not isinstance(pl_module, ImageGenerator):
             raise TypeError(
-                f"metrics: {type(pl_module).__name__} has no metric_directions(); set metrics.enabled false"
+                f"metrics: {type(pl_module).__name__} does not make images the metrics can read "
+                "(lit_gan.contracts.ImageGenerator: directions(), generate()); set metrics.enabled false"
             )
-        available = pl_module.metric_directions()
+        available = pl_module.directions()
         unknown = sorted(set(self.directions or ()) - set(available))
         if unknown:
             raise ValueError(f"metrics.directions: {unknown} not among {type(pl_module).__name__}'s {list(available)}")
@@ -240,7 +243,7 @@ class MetricsCallback(pl.Callback):
         return _gather(trainer, features, len(dataset)) if world > 1 else features
 
     def _loader(self, trainer: pl.Trainer, dataset: Dataset) -> DataLoader:
-        one_by_one = getattr(trainer.datamodule, "variable_sizes", False)  # images of different sizes
+        one_by_one = trainer.datamodule.variable_sizes  # images of different sizes
         return DataLoader(dataset, batch_size=1 if one_by_one else self.batch_size, shuffle=False)
 
     def _encode(self, pl_module: pl.LightningModule, loader: DataLoader, inputs, generate: str | None = None):

@@ -46,12 +46,12 @@ class PredictionWriter(BasePredictionWriter):
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx):
         self.skipped += [tuple(failure) for failure in batch.get("failed", ())]
-        directions = pl_module.metric_directions()
+        directions = pl_module.directions()
         for direction, images in prediction.items():  # (B, C, h, w) in [-1, 1]
             if "name" in batch:  # data.predict_path: names relative to it
                 names = list(batch["name"])
             else:  # held-out images: file names of the source domain's images
-                names = [f"{direction}/{Path(p).name}" for p in batch[f"{directions[direction][0]}_path"]]
+                names = [f"{direction}/{Path(p).name}" for p in batch[f"{directions[direction].source}_path"]]
             for name, image in zip(names, images):
                 self.written.append(self.save(image, name))
 

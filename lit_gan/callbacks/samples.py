@@ -6,6 +6,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
+from lit_gan.contracts import ImageGenerator, SampleData
 from lit_gan.runs import atomic_write, run_dir
 
 
@@ -34,8 +35,11 @@ class SampleGridCallback(pl.Callback):
     def _sample_batch(self, trainer: pl.Trainer) -> dict[str, Tensor]:
         if self._batch is None:
             datamodule = trainer.datamodule
-            if not hasattr(datamodule, "sample_batch"):
-                raise TypeError(f"{type(self).__name__} needs a data module with a sample_batch(n) method")
+            if not isinstance(datamodule, SampleData):
+                raise TypeError(
+                    f"{type(self).__name__} needs a data module with a sample_batch(num_images) method "
+                    "(lit_gan.contracts.SampleData), e.g. StyleDataModule"
+                )
             self._batch = datamodule.sample_batch(self.num_images)
         return self._batch
 
@@ -46,6 +50,9 @@ class SampleGridCallback(pl.Callback):
         if step == self._last_step:
             return
         self._last_step = step
+        if not isinstance(pl_module, ImageGenerator):
+            name = type(pl_module).__name__
+            raise TypeError(f"{type(self).__name__}: {name} has no sample_images() (lit_gan.contracts.ImageGenerator)")
         batch = {k: v.to(pl_module.device) for k, v in self._sample_batch(trainer).items()}
         was_training = pl_module.training
         pl_module.eval()

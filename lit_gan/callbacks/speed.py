@@ -7,6 +7,7 @@ import torch
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.utilities import rank_zero_info
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 
 class SpeedOptions(Callback):
@@ -72,11 +73,12 @@ ADAM_OPTIONS = {"default": {}, "fused": {"fused": True}, "foreach": {"foreach": 
 
 
 def networks(module: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The module's networks: its direct children that hold parameters (the EMA copies' inner networks included)."""
+    """The module's networks: the entries of its `nn.ModuleDict`s (generators, discriminators, the EMA copies' inner
+    networks) and its other direct children that hold parameters."""
     found = []
     for name, child in module.named_children():
-        if isinstance(child, nn.ModuleDict):  # e.g. the EMA copies: {"G_A": AveragedModel(G_A), ...}
-            found += [(f"{name}.{key}", copy.module) for key, copy in child.items() if hasattr(copy, "module")]
+        if isinstance(child, nn.ModuleDict):  # e.g. {"AtoB": G, ...}, the EMA copies {"AtoB": AveragedModel(G)}
+            found += [(f"{name}.{key}", n.module if isinstance(n, AveragedModel) else n) for key, n in child.items()]
         elif any(True for _ in child.parameters()):
             found.append((name, child))
     return found

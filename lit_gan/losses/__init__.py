@@ -2,8 +2,12 @@
 
 from lit_gan.losses.feature_matching import discriminate_and_match, feature_matching_loss, intermediate_features
 from lit_gan.losses.gan import GAN_LOSSES, GANLoss, gan_loss, gradient_penalty, register_gan_loss
+from lit_gan.losses.terms import FeatureMatching, GeneratorLoss, GeneratorStep
 
 __all__ = [
+    "FeatureMatching",
+    "GeneratorLoss",
+    "GeneratorStep",
     "GAN_LOSSES",
     "GANLoss",
     "discriminate_and_match",

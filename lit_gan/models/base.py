@@ -1,74 +1,174 @@
-"""`GANModule`: what every GAN LightningModule here shares (manual optimization, Adam pairs, LR policies, EMA)."""
+"""`GANModule`: what every GAN LightningModule here shares (manual optimization, optimizers and LR policies, injected
+networks, EMA, the adversarial term and extra loss terms, evaluation steps, predict)."""
 
+import copy
 import inspect
+import math
 import warnings
 from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.cli import OptimizerCallable
 from pytorch_lightning.core.mixins.hparams_mixin import _given_hyperparameters
 from pytorch_lightning.trainer.states import TrainerFn
+from pytorch_lightning.utilities.parsing import collect_init_args
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from lit_gan.contracts import Direction, SizedNetwork
 from lit_gan.data.predict import crop_padding
 from lit_gan.distributed import broadcast_buffers, gather_from_ranks
 from lit_gan.image_pool import ImagePool
+from lit_gan.losses import GeneratorLoss, GeneratorStep, intermediate_features
+from lit_gan.models.optim import GANAdam
 from lit_gan.models.rank_state import rng_states, set_rng_states
-from lit_gan.models.schedules import LRSchedule, build_scheduler
+from lit_gan.models.schedules import LRPolicy, LRPolicyName, build_scheduler
+from lit_gan.networks.init import InitName, init_weights
 from lit_gan.resume import count_epoch_started_after_last_batch, epoch_end_as_last_batch
 
 
-class GANModule(pl.LightningModule):
-    """Base of the GAN LightningModules: training logic shared by CycleGAN, pix2pix and DCGAN.
+@dataclass(frozen=True)
+class SmokeTest:
+    """The smallest working instance of a model, for the tests generated from the model catalogue (fit, exact
+    resume, metrics, precision, DDP, export) and for quick smoke runs: init args in config form, and the data
+    settings it trains on (on top of a tiny `synthetic` dataset)."""
 
-    Subclasses save hyperparameters with at least `lr`, `betas`, `lr_policy`, `n_epochs`, `n_epochs_decay`,
-    `lr_step_epochs` and `ema_decay`, build their networks, call `init_ema(...)` with the names of their generators,
-    and implement `training_step` with `step_generator`/`step_discriminator`.
+    model: dict[str, Any]
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class GANModule(pl.LightningModule):
+    """Base of the GAN LightningModules: everything but a model's own networks, losses and step order.
+
+    A model passes its own arguments and `**kwargs` (the ones below) to `super().__init__`, hands its networks to
+    `add_networks` (copied, initialized, and kept in `generators`/`discriminators`, `nn.ModuleDict`s keyed by
+    direction and by the domain judged), and implements `training_step` (with `step_generator`,
+    `step_discriminator` and `generator_losses_against`), `evaluation_losses`, `directions` and `sample_images`.
 
     `global_step` counts iterations: the generator's optimizer step is counted, the discriminator's is not (it is
-    still run through the strategy, so precision plugins and DDP apply).
+    still run through the strategy, so precision plugins and DDP apply). Checkpoints also hold, per process, the
+    random generators and the image pools (`pools`), so a resumed run continues exactly; each process's pools draw
+    from their own seed.
 
-    Checkpoints also hold, per process, the random generators and the image pools (attributes that are `ImagePool`s),
-    so a resumed run continues exactly; each process's pools draw from their own seed.
+    Args:
+        lr: learning rate of the generators' and the discriminators' optimizers (one for both, as the references).
+        optimizer_G: the generators' optimizer, built with `lr` (default: Adam with betas (0.5, 0.999)); e.g.
+            `--model.optimizer_G torch.optim.AdamW --model.optimizer_G.weight_decay 0.01`.
+        optimizer_D: the discriminators' optimizer, built with `lr`.
+        lr_policy: how the learning rate changes per epoch (see `LRPolicy`), or just a policy's name (with
+            `LRPolicy`'s other defaults); null: the model's `default_lr_policy`.
+        ema_decay: keep an exponential moving average of the generators with this decay (e.g. 0.999) and use it
+            for samples, evaluation and inference; null disables it.
+        init_type: weight initialization of every network.
+        init_gain: scale of the weight initialization.
+        generator_losses: extra generator loss terms, each with its weight (see `lit_gan.losses.terms`), e.g.
+            `lit_gan.losses.FeatureMatching`; logged as `train/<name>`.
     """
 
-    val_metric: str | None = None
+    val_metric: ClassVar[str | None] = None
     """Validation metric the "plateau" LR policy monitors (lower is better)."""
+    default_lr_policy: ClassVar[LRPolicy] = LRPolicy()
+    """The LR policy when `lr_policy` is not given."""
+    smoke_test: ClassVar[SmokeTest | None] = None
+    """The model's tiny instance for the generated tests (see `SmokeTest`); None leaves the model out of them."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        lr: float = 2e-4,
+        optimizer_G: OptimizerCallable = GANAdam,
+        optimizer_D: OptimizerCallable = GANAdam,
+        lr_policy: LRPolicy | LRPolicyName | None = None,
+        ema_decay: float | None = None,
+        init_type: InitName = "normal",
+        init_gain: float = 0.02,
+        generator_losses: list[GeneratorLoss] | None = None,
+    ) -> None:
         super().__init__()
+        self._save_arguments(inspect.currentframe())
         self.automatic_optimization = False
+        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
+            raise ValueError(f"model.ema_decay must be in (0, 1) (e.g. 0.999) or null to disable, got {ema_decay}")
+        self.lr_policy = _lr_policy(lr_policy) or self.default_lr_policy
+        self.optimizer_G, self.optimizer_D = optimizer_G, optimizer_D
+        self.ema_decay, self.init_type, self.init_gain = ema_decay, init_type, init_gain
+        self.generators, self.discriminators = nn.ModuleDict(), nn.ModuleDict()
         self.ema: nn.ModuleDict | None = None
+        self.loss_terms = nn.ModuleList(generator_losses or [])
+        self.pools: dict[str, ImagePool] = {}  # fakes kept for the discriminators, saved per process in checkpoints
         self.step_losses: dict[str, Tensor] = {}  # the last training step's loss terms, for callbacks
         self.adam_options: dict = {}  # Adam's implementation, e.g. {"fused": True}: torch's default when empty
         self._pools_restored = False
         self._rng_to_restore: dict | None = None
 
-    def save_config(self, *networks: str) -> None:
-        """Save the constructor's arguments as hyperparameters (call it first thing in `__init__`).
+    def _save_arguments(self, frame) -> None:
+        """Save the constructor's arguments (the model's and these) as hyperparameters.
 
-        Built by the CLI, the `networks` arguments are saved as their configs (class path and init args), so that
-        `load_from_checkpoint(path)` rebuilds the whole model. Built in Python, they are network objects and are left
-        out (their weights are in the state dict): pass them again to `load_from_checkpoint(path, generator=...)`.
+        Built by the CLI, networks, optimizers and loss terms are saved as their configs (class path and init
+        args), so that `load_from_checkpoint(path)` rebuilds the whole model. Built in Python, they are objects and
+        are left out (their weights are in the state dict): pass them again to `load_from_checkpoint(path, ...)`.
         """
-        frame = inspect.currentframe().f_back
-        from_cli = _given_hyperparameters.get() is not None  # LightningCLI passes the parsed config
-        self.save_hyperparameters(ignore=None if from_cli else list(networks), frame=frame, logger=False)
+        if _given_hyperparameters.get() is None:  # built in Python, not by LightningCLI
+            given = {key: value for args in collect_init_args(frame, []) for key, value in args.items()}
+            self.save_hyperparameters(ignore=[k for k, v in given.items() if not _plain(v)], frame=frame, logger=False)
+            if isinstance(self.hparams.get("lr_policy"), LRPolicy):
+                self.hparams["lr_policy"] = asdict(self.hparams["lr_policy"])  # plain values: read weights-only
+        else:
+            self.save_hyperparameters(frame=frame, logger=False)
+
+    # -- networks -------------------------------------------------------------------------------------------------
+
+    def add_networks(self, generators: dict[str, nn.Module], discriminators: dict[str, nn.Module]) -> None:
+        """Copy each network, initialize it (`init_type`, `init_gain`), and keep it: generators by the direction
+        they make (keys of `directions()`), discriminators by the domain they judge. In this order, so that a seed
+        gives the same weights as before. Keeps an EMA copy of each generator when `ema_decay` is set."""
+        for name, net in generators.items():
+            self.generators[name] = init_weights(copy.deepcopy(net), self.init_type, self.init_gain)
+        for name, net in discriminators.items():
+            self.discriminators[name] = init_weights(copy.deepcopy(net), self.init_type, self.init_gain)
+        if self.ema_decay is not None:
+            average = get_ema_multi_avg_fn(self.ema_decay)
+            self.ema = nn.ModuleDict(
+                {name: AveragedModel(g, multi_avg_fn=average, use_buffers=True) for name, g in self.generators.items()}
+            )
+            self.ema.requires_grad_(False)
+
+    def translator(self, direction: str) -> nn.Module:
+        """The generator of `direction` used for samples, evaluation and inference: its EMA copy when EMA is on."""
+        return self.ema[direction].module if self.ema is not None else self.generators[direction]
+
+    def forward(self, x: Tensor, direction: str | None = None) -> Tensor:
+        """`direction`'s images from `x` (images in [-1, 1], or latents), by the inference generator; the model's
+        first direction by default."""
+        return self.translator(direction or next(iter(self.directions())))(x)
+
+    @property
+    def size_multiple(self) -> int:
+        """Image height and width must be multiples of this (read by the data module to validate crop sizes)."""
+        multiples = [g.size_multiple for g in self.generators.values() if isinstance(g, SizedNetwork)]
+        return math.lcm(*multiples) if multiples else 1
 
     # -- optimizers and learning rates ----------------------------------------------------------------------------
 
-    def adam_pair(self, g_params, d_params):
-        """One Adam over the generators' and one over the discriminators' parameters, with their schedulers."""
-        hp = self.hparams
-        impl = self.adam_options  # fused, foreach... (set by the `speed` options)
-        opt_g = torch.optim.Adam(list(g_params), lr=hp.lr, betas=tuple(hp.betas), **impl)
-        opt_d = torch.optim.Adam(list(d_params), lr=hp.lr, betas=tuple(hp.betas), **impl)
-        if hp.lr_policy == "plateau" and self.val_metric is None:
+    def configure_optimizers(self):
+        """`optimizer_G` over the generators' parameters and `optimizer_D` over the discriminators', both at `lr`,
+        each with a scheduler of `lr_policy`."""
+        if self.lr_policy.policy == "plateau" and self.val_metric is None:
             raise ValueError(f"lr_policy 'plateau' needs a validation metric, which {type(self).__name__} lacks")
-        schedule = LRSchedule(hp.lr_policy, hp.n_epochs, hp.n_epochs_decay, hp.lr_step_epochs)
-        return [opt_g, opt_d], [build_scheduler(opt, schedule) for opt in (opt_g, opt_d)]
+        opt_g = self._optimizer(self.optimizer_G, self.generators.parameters(), "optimizer_G")
+        opt_d = self._optimizer(self.optimizer_D, self.discriminators.parameters(), "optimizer_D")
+        return [opt_g, opt_d], [build_scheduler(opt, self.lr_policy) for opt in (opt_g, opt_d)]
+
+    def _optimizer(self, build: OptimizerCallable, params: Iterable[nn.Parameter], key: str) -> torch.optim.Optimizer:
+        try:
+            return build(list(params), lr=self.hparams.lr, **self.adam_options)  # fused, foreach: `speed.adam`
+        except TypeError as error:
+            if not self.adam_options:
+                raise
+            raise ValueError(f"speed.adam {self.adam_options} does not apply to model.{key}: {error}") from None
 
     def on_train_epoch_start(self) -> None:
         self._schedules_to_current_epoch()
@@ -85,7 +185,7 @@ class GANModule(pl.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         fitting = self.trainer.state.fn == TrainerFn.FITTING
-        if self.hparams.lr_policy != "plateau" or self.trainer.sanity_checking or not fitting:
+        if self.lr_policy.policy != "plateau" or self.trainer.sanity_checking or not fitting:
             return
         value = self.trainer.callback_metrics.get(self.val_metric)
         if value is None:
@@ -125,42 +225,47 @@ class GANModule(pl.LightningModule):
         self.manual_backward(loss)
         self.trainer.strategy.optimizer_step(opt_d.optimizer, closure=lambda: None)
 
-    # -- exponential moving average of the generators -------------------------------------------------------------
-
-    def init_ema(self, *names: str) -> None:
-        """Keep an EMA copy of each named generator when `ema_decay` is set (used for samples and evaluation)."""
-        decay = self.hparams.ema_decay
-        if decay is None:
-            return
-        if not 0.0 < decay < 1.0:
-            raise ValueError(f"model.ema_decay must be in (0, 1) (e.g. 0.999) or null to disable, got {decay}")
-        self.ema = nn.ModuleDict(
-            {
-                name: AveragedModel(getattr(self, name), multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
-                for name in names
-            }
-        )
-        for copy in self.ema.values():
-            copy.requires_grad_(False)
-
     @torch.no_grad()
     def update_ema(self) -> None:
         if self.ema is not None:
-            for name, copy in self.ema.items():
-                copy.update_parameters(getattr(self, name))
+            for name, average in self.ema.items():
+                average.update_parameters(self.generators[name])
 
-    def generator_name(self, direction: str) -> str:
-        """The name of the generator that makes `direction` (one of `metric_directions()`)."""
-        return "G"
+    # -- generator loss: the adversarial term and the configured extra terms --------------------------------------
 
-    def inference_generator(self, name: str) -> nn.Module:
-        """The generator used for samples, evaluation and inference: its EMA copy when EMA is on."""
-        return self.ema[name].module if self.ema is not None else getattr(self, name)
+    def generator_losses_against(self, step: GeneratorStep, adversarial: str, suffix: str = "") -> dict[str, Tensor]:
+        """The generator's adversarial loss against `step.discriminator` (one pass over `step.d_fake`), named
+        `adversarial`, and each extra term of `generator_losses` times its weight, named `<term.name><suffix>`."""
+        terms = [term for term in self.loss_terms if term.weight > 0]
+        if any(term.needs_discriminator_features for term in terms):
+            with intermediate_features(step.discriminator) as step.d_features:
+                pred = step.discriminator(step.d_fake)
+        else:
+            pred = step.discriminator(step.d_fake)
+        losses = {adversarial: self.gan_loss.generator(pred)}
+        for term in terms:
+            losses[f"{term.name}{suffix}"] = term(step) * term.weight
+        return losses
+
+    # -- validation and test: the model's evaluation losses, logged as val/<name> and test/<name> -----------------
+
+    def evaluation_losses(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Scalars measuring the inference generators on a held-out batch, logged as `val/<name>`/`test/<name>`."""
+        raise NotImplementedError(f"{type(self).__name__} does not define evaluation_losses()")
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._log_evaluation(batch, "val")
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._log_evaluation(batch, "test")
+
+    def _log_evaluation(self, batch: dict[str, Tensor], prefix: str) -> None:
+        size = next(v for v in batch.values() if isinstance(v, Tensor)).shape[0]
+        values = {f"{prefix}/{name}": value for name, value in self.evaluation_losses(batch).items()}
+        # sync_dist: the mean over every process's share, so all processes step the plateau policy alike
+        self.log_dict(values, batch_size=size, sync_dist=True)
 
     # -- per-process state in checkpoints (random generators, image pools) ----------------------------------------
-
-    def image_pools(self) -> dict[str, ImagePool]:
-        return {name: value for name, value in vars(self).items() if isinstance(value, ImagePool)}
 
     def on_fit_start(self) -> None:
         # Each process draws its own noise, dropout masks and pool choices (seed_everything gives them all the same
@@ -170,7 +275,7 @@ class GANModule(pl.LightningModule):
         if self._rng_to_restore is None:
             torch.manual_seed(torch.initial_seed() + 1_000_003 * self.global_rank)  # also seeds CUDA
         if not self._pools_restored:
-            for pool in self.image_pools().values():
+            for pool in self.pools.values():
                 pool.reseed(pool.seed + 1_000_003 * self.global_rank)
 
     def on_validation_epoch_start(self) -> None:
@@ -185,7 +290,7 @@ class GANModule(pl.LightningModule):
         self._schedules_to_current_epoch()
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        state = {"rng": rng_states(), "pools": {name: pool.state_dict() for name, pool in self.image_pools().items()}}
+        state = {"rng": rng_states(), "pools": {name: pool.state_dict() for name, pool in self.pools.items()}}
         checkpoint["rank_states"] = gather_from_ranks(state)  # every process saves; only rank 0 writes the file
         epoch_end_as_last_batch(checkpoint.get("loops") or {})  # restored exactly with max_steps too
 
@@ -195,7 +300,7 @@ class GANModule(pl.LightningModule):
             return
         world_size = self.trainer.world_size if self._trainer is not None else 1
         own = states[self.global_rank % len(states)]
-        for name, pool in self.image_pools().items():
+        for name, pool in self.pools.items():
             if name in own["pools"]:
                 pool.load_state_dict(own["pools"][name])
                 self._pools_restored = True
@@ -208,18 +313,22 @@ class GANModule(pl.LightningModule):
                 stacklevel=2,
             )
 
-    # -- what image-quality metrics compare (read by the metrics callback) ---------------------------------------
+    # -- what samples, metrics, predict and export read (`lit_gan.contracts.ImageGenerator`) --------------------
 
-    def metric_directions(self) -> dict[str, tuple[str | None, str]]:
-        """For FID/KID/IS: each direction's name -> (the held-out domain its generator translates, or None when it
-        generates from noise; the domain whose held-out images the results are compared with)."""
-        raise NotImplementedError(f"{type(self).__name__} does not define metric_directions()")
+    def directions(self) -> dict[str, Direction]:
+        """Each generator's direction (the keys of `generators`) -> the held-out domain it translates (None when it
+        generates from noise) and the domain its images are compared with (FID/KID/IS), e.g. CycleGAN's
+        {"AtoB": Direction("A", "B"), "BtoA": Direction("B", "A")}. Drives metrics, predict and export."""
+        raise NotImplementedError(f"{type(self).__name__} does not define directions()")
 
     def generate(self, direction: str, source: Tensor) -> Tensor:
-        """Images of `direction` in [-1, 1] for metrics, made by the inference generator: translations of the (B, C,
-        H, W) `source` images, or for a noise direction samples number `source` ((B,) int64): sample i is the same
-        on every call, whatever the batching or the number of processes."""
-        raise NotImplementedError(f"{type(self).__name__} does not define generate()")
+        """Images of `direction` in [-1, 1], made by the inference generator: translations of the (B, C, H, W)
+        `source` images (a model that generates from noise overrides this: `source` then numbers the samples)."""
+        return self(source, direction)
+
+    def sample_images(self, batch: dict[str, Tensor]) -> dict[str, list[Tensor]]:
+        """Columns of a sample grid per name, each (N, C, H, W) in [-1, 1]."""
+        raise NotImplementedError(f"{type(self).__name__} does not define sample_images()")
 
     # -- prediction: `python -m lit_gan predict`, `Trainer.predict` ------------------------------------------------
 
@@ -231,7 +340,7 @@ class GANModule(pl.LightningModule):
                 (DCGAN, which generates from noise).
         """
         name, domains = type(self).__name__, list(domains)
-        directions = {d: source for d, (source, _) in self.metric_directions().items() if source is not None}
+        directions = {d: source for d, (source, _) in self.directions().items() if source is not None}
         if not directions:
             raise ValueError(
                 f"{name} generates images from noise and translates none: predict (data.predict_path) needs an "
@@ -258,13 +367,6 @@ class GANModule(pl.LightningModule):
             for direction, source in self.predict_directions(domains).items()
         }
 
-    # -- what the data must satisfy -------------------------------------------------------------------------------
-
-    @property
-    def size_multiple(self) -> int:
-        """Image height and width must be multiples of this (read by the data module to validate crop sizes)."""
-        return 1
-
 
 def first_conv(net: nn.Module) -> nn.Conv2d | nn.ConvTranspose2d:
     """The first convolution of `net`, e.g. to read how many input channels it expects."""
@@ -280,3 +382,19 @@ def last_conv(net: nn.Module) -> nn.Conv2d | nn.ConvTranspose2d:
     if not convs:
         raise ValueError(f"{type(net).__name__} has no convolution")
     return convs[-1]
+
+
+def _plain(value: Any) -> bool:
+    """Whether `value` is a plain value that a weights-only checkpoint can hold (not a network, class or function)."""
+    if isinstance(value, dict):
+        return all(_plain(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return all(_plain(v) for v in value)
+    return value is None or isinstance(value, str | int | float | bool | LRPolicy)
+
+
+def _lr_policy(value: LRPolicy | str | dict | None) -> LRPolicy | None:
+    """`model.lr_policy` as an `LRPolicy`: given as one, by name, or as a dict (from a checkpoint's hyperparameters)."""
+    if isinstance(value, str):
+        return LRPolicy(value)
+    return LRPolicy(**value) if isinstance(value, dict) else value

@@ -1,52 +1,46 @@
 """CycleGAN (Zhu et al. 2017): unpaired image-to-image translation with cycle consistency."""
 
-import copy
-
 import torch
 import torch.nn.functional as F
 from jsonargparse import lazy_instance
 from torch import Tensor, nn
 
+from lit_gan.contracts import Direction
 from lit_gan.image_pool import ImagePool
-from lit_gan.losses import discriminate_and_match, gan_loss
+from lit_gan.losses import GeneratorStep, gan_loss
 from lit_gan.losses.gan import GANLossName
-from lit_gan.models.base import GANModule
-from lit_gan.models.schedules import LRPolicyName
-from lit_gan.networks import PatchGANDiscriminator, ResnetGenerator, init_weights
-from lit_gan.networks.init import InitName
+from lit_gan.models.base import GANModule, SmokeTest
+from lit_gan.networks import PatchGANDiscriminator, ResnetGenerator
+
+_TINY_D = {"class_path": "lit_gan.networks.PatchGANDiscriminator", "init_args": {"ndf": 4, "n_layers": 2}}
 
 
 class CycleGAN(GANModule):
-    """Two generators (G_A: A->B, G_B: B->A) and two discriminators (D_A judges domain B, D_B judges domain A).
+    """Two generators ("AtoB", "BtoA") and two discriminators ("B" judges domain B, "A" judges domain A).
 
-    Training follows the reference code: per iteration one Adam step over both generators (adversarial, cycle and
-    identity losses), then one Adam step over both discriminators on fakes drawn from image pools, each D loss
-    being (real + fake) / 2. `global_step` counts iterations (generator steps). Learning rates follow `lr_policy`,
-    one value per epoch.
+    Training follows the reference code: per iteration one optimizer step over both generators (adversarial, cycle
+    and identity losses), then one over both discriminators on fakes drawn from image pools, each D loss being
+    (real + fake) / 2. "plateau" LR policies monitor val/cycle. The shared arguments (lr, optimizers, lr_policy,
+    ema_decay, init_type, init_gain, generator_losses) are `GANModule`'s.
 
     Args:
-        generator: generator architecture; copied for G_A and G_B and initialized independently.
-        discriminator: discriminator architecture; copied for D_A and D_B and initialized independently.
+        generator: generator architecture; copied for both directions and initialized independently.
+        discriminator: discriminator architecture; copied for both domains and initialized independently.
         gan_mode: adversarial loss.
         lambda_A: weight of the cycle loss A -> B -> A.
         lambda_B: weight of the cycle loss B -> A -> B.
         lambda_identity: identity loss weight, relative to lambda_A/lambda_B (0 disables it).
-        lambda_feature_matching: weight of matching the discriminators' mean intermediate features of real and
-            translated images (0 disables it).
         pool_size: fakes kept in each image pool (0 disables the pools).
-        lr: initial Adam learning rate.
-        betas: Adam betas.
-        lr_policy: learning-rate policy (see `lit_gan.models.schedules`); "plateau" monitors val/cycle.
-        n_epochs: epochs at the initial learning rate ("linear"); n_epochs + n_epochs_decay is the run ("cosine").
-        n_epochs_decay: epochs over which the learning rate decays linearly towards zero ("linear").
-        lr_step_epochs: epochs between x0.1 decays ("step").
-        ema_decay: keep an exponential moving average of the generators with this decay (e.g. 0.999) and use it
-            for samples and evaluation; null disables it.
-        init_type: weight initialization of all four networks.
-        init_gain: scale of the weight initialization.
     """
 
     val_metric = "val/cycle"
+    smoke_test = SmokeTest(
+        model={
+            "generator": {"class_path": "lit_gan.networks.ResnetGenerator", "init_args": {"ngf": 4, "n_blocks": 1}},
+            "discriminator": _TINY_D,
+            "pool_size": 3,
+        }
+    )
 
     def __init__(
         self,
@@ -56,82 +50,43 @@ class CycleGAN(GANModule):
         lambda_A: float = 10.0,
         lambda_B: float = 10.0,
         lambda_identity: float = 0.5,
-        lambda_feature_matching: float = 0.0,
         pool_size: int = 50,
-        lr: float = 2e-4,
-        betas: tuple[float, float] = (0.5, 0.999),
-        lr_policy: LRPolicyName = "linear",
-        n_epochs: int = 100,
-        n_epochs_decay: int = 100,
-        lr_step_epochs: int = 50,
-        ema_decay: float | None = None,
-        init_type: InitName = "normal",
-        init_gain: float = 0.02,
+        **kwargs,
     ) -> None:
-        super().__init__()
-        self.save_config("generator", "discriminator")
-        self.G_A = init_weights(copy.deepcopy(generator), init_type, init_gain)
-        self.G_B = init_weights(copy.deepcopy(generator), init_type, init_gain)
-        self.D_A = init_weights(copy.deepcopy(discriminator), init_type, init_gain)
-        self.D_B = init_weights(copy.deepcopy(discriminator), init_type, init_gain)
+        super().__init__(**kwargs)
+        self.add_networks({"AtoB": generator, "BtoA": generator}, {"B": discriminator, "A": discriminator})
         self.gan_loss = gan_loss(gan_mode)
         seed = torch.initial_seed()  # the run's seed after seed_everything
-        self.pool_A = ImagePool(pool_size, seed=seed)  # fakes of domain A, for D_B
-        self.pool_B = ImagePool(pool_size, seed=seed + 1)  # fakes of domain B, for D_A
-        self.init_ema("G_A", "G_B")
+        self.pools = {"A": ImagePool(pool_size, seed=seed), "B": ImagePool(pool_size, seed=seed + 1)}  # fakes
 
-    @property
-    def size_multiple(self) -> int:
-        return getattr(self.G_A, "size_multiple", 1)
-
-    def forward(self, x: Tensor, direction: str = "AtoB") -> Tensor:
-        """Translate (B, 3, H, W) images in [-1, 1] from A to B ("AtoB") or from B to A ("BtoA")."""
-        return self.inference_generator(self.generator_name(direction))(x)
-
-    def generator_name(self, direction: str) -> str:
-        return {"AtoB": "G_A", "BtoA": "G_B"}[direction]
-
-    def metric_directions(self) -> dict[str, tuple[str | None, str]]:
-        return {"AtoB": ("A", "B"), "BtoA": ("B", "A")}
-
-    def generate(self, direction: str, source: Tensor) -> Tensor:
-        return self(source, direction)
-
-    def configure_optimizers(self):
-        return self.adam_pair(
-            [*self.G_A.parameters(), *self.G_B.parameters()], [*self.D_A.parameters(), *self.D_B.parameters()]
-        )
-
-    def adversarial(self, D: nn.Module, fake: Tensor, real: Tensor) -> dict[str, Tensor]:
-        """The generator's adversarial loss against `D`, plus feature matching against `real` when enabled."""
-        lam = self.hparams.lambda_feature_matching
-        if lam <= 0:
-            return {"gan": self.gan_loss.generator(D(fake))}
-        pred, fm = discriminate_and_match(D, fake, real, paired=False)
-        return {"gan": self.gan_loss.generator(pred), "fm": fm * lam}
+    def directions(self) -> dict[str, Direction]:
+        return {"AtoB": Direction("A", "B"), "BtoA": Direction("B", "A")}
 
     def generator_losses(self, real_A: Tensor, real_B: Tensor) -> tuple[dict[str, Tensor], Tensor, Tensor]:
         """Generator loss terms, and the fakes (fake_A, fake_B) for the discriminator step."""
-        hp = self.hparams
-        fake_B = self.G_A(real_A)  # (B, 3, H, W)
-        fake_A = self.G_B(real_B)
-        adv_A, adv_B = self.adversarial(self.D_A, fake_B, real_B), self.adversarial(self.D_B, fake_A, real_A)
+        hp, G, D = self.hparams, self.generators, self.discriminators
+        fake_B = G["AtoB"](real_A)  # (B, 3, H, W)
+        fake_A = G["BtoA"](real_B)
+        adv_A = self.generator_losses_against(self._step(D["B"], real_A, fake_B, real_B), "G_A", "_A")
+        adv_B = self.generator_losses_against(self._step(D["A"], real_B, fake_A, real_A), "G_B", "_B")
         losses = {
-            "G_A": adv_A["gan"],
-            "G_B": adv_B["gan"],
-            "cycle_A": F.l1_loss(self.G_B(fake_B), real_A) * hp.lambda_A,
-            "cycle_B": F.l1_loss(self.G_A(fake_A), real_B) * hp.lambda_B,
+            "G_A": adv_A.pop("G_A"),
+            "G_B": adv_B.pop("G_B"),
+            "cycle_A": F.l1_loss(G["BtoA"](fake_B), real_A) * hp.lambda_A,
+            "cycle_B": F.l1_loss(G["AtoB"](fake_A), real_B) * hp.lambda_B,
+            **adv_A,
+            **adv_B,
         }
-        if "fm" in adv_A:
-            losses["fm_A"], losses["fm_B"] = adv_A["fm"], adv_B["fm"]
         if hp.lambda_identity > 0:
-            losses["idt_A"] = F.l1_loss(self.G_A(real_B), real_B) * hp.lambda_B * hp.lambda_identity
-            losses["idt_B"] = F.l1_loss(self.G_B(real_A), real_A) * hp.lambda_A * hp.lambda_identity
+            losses["idt_A"] = F.l1_loss(G["AtoB"](real_B), real_B) * hp.lambda_B * hp.lambda_identity
+            losses["idt_B"] = F.l1_loss(G["BtoA"](real_A), real_A) * hp.lambda_A * hp.lambda_identity
         return losses, fake_A, fake_B
 
-    def discriminator_loss(self, D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
-        """(real + fake) / 2 for one discriminator, as the reference, plus the loss's penalty (WGAN-GP)."""
-        return self.gan_loss.discriminator(D, real, fake, weight=0.5)
+    @staticmethod
+    def _step(D: nn.Module, source: Tensor, fake: Tensor, real: Tensor) -> GeneratorStep:
+        return GeneratorStep(
+            fake=fake, real=real, source=source, discriminator=D, d_fake=fake, d_real=real, paired=False
+        )
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         real_A, real_B = batch["A"], batch["B"]
@@ -141,32 +96,25 @@ class CycleGAN(GANModule):
             g_losses, fake_A, fake_B = self.generator_losses(real_A, real_B)
             self.step_generator(opt_g, sum(g_losses.values()))
 
-        with opt_d.toggle_model():
+        with opt_d.toggle_model():  # (real + fake) / 2 per discriminator, as the reference, plus any penalty
+            D = self.discriminators
             d_losses = {
-                "D_A": self.discriminator_loss(self.D_A, real_B, self.pool_B.query(fake_B)),
-                "D_B": self.discriminator_loss(self.D_B, real_A, self.pool_A.query(fake_A)),
+                "D_A": self.gan_loss.discriminator(D["B"], real_B, self.pools["B"].query(fake_B), weight=0.5),
+                "D_B": self.gan_loss.discriminator(D["A"], real_A, self.pools["A"].query(fake_A), weight=0.5),
             }
             self.step_discriminator(opt_d, d_losses["D_A"] + d_losses["D_B"])
 
         self.log_losses({**g_losses, **d_losses}, batch_size=real_A.shape[0])
 
-    def _eval_step(self, batch: dict[str, Tensor], prefix: str) -> None:
+    def evaluation_losses(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         real_A, real_B = batch["A"], batch["B"]
-        G_A, G_B = self.inference_generator("G_A"), self.inference_generator("G_B")
+        G_A, G_B = self.translator("AtoB"), self.translator("BtoA")
         cycle_A, cycle_B = F.l1_loss(G_B(G_A(real_A)), real_A), F.l1_loss(G_A(G_B(real_B)), real_B)
-        metrics = {f"{prefix}/cycle_A": cycle_A, f"{prefix}/cycle_B": cycle_B, f"{prefix}/cycle": cycle_A + cycle_B}
-        # sync_dist: the mean over every process's share, so all processes step the plateau policy alike
-        self.log_dict(metrics, batch_size=real_A.shape[0], sync_dist=True)
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._eval_step(batch, "val")
-
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._eval_step(batch, "test")
+        return {"cycle_A": cycle_A, "cycle_B": cycle_B, "cycle": cycle_A + cycle_B}
 
     def sample_images(self, batch: dict[str, Tensor]) -> dict[str, list[Tensor]]:
         """Columns of a sample grid per direction: real | translated | reconstructed, each (N, 3, H, W)."""
         real_A, real_B = batch["A"], batch["B"]
-        G_A, G_B = self.inference_generator("G_A"), self.inference_generator("G_B")
+        G_A, G_B = self.translator("AtoB"), self.translator("BtoA")
         fake_B, fake_A = G_A(real_A), G_B(real_B)
         return {"AtoB": [real_A, fake_B, G_B(fake_B)], "BtoA": [real_B, fake_A, G_A(fake_A)]}

@@ -16,17 +16,20 @@ LRPolicyName = Literal["linear", "step", "plateau", "cosine", "constant"]
 
 
 @dataclass(frozen=True)
-class LRSchedule:
-    """Settings of a learning-rate policy, in epochs.
+class LRPolicy:
+    """How the learning rate changes, once per epoch (`model.lr_policy` in configs: e.g.
+    `--model.lr_policy.policy cosine` or `--model.lr_policy.n_epochs 50`).
 
     Args:
-        policy: one of `LR_POLICIES`.
+        policy: "linear" (the references': constant for `n_epochs`, then linear decay to zero over
+            `n_epochs_decay`), "step" (x0.1 every `step_epochs`), "plateau" (x0.2 when the model's validation metric
+            stops improving), "cosine" (cosine annealing to zero over `n_epochs + n_epochs_decay`) or "constant".
         n_epochs: epochs at the initial rate ("linear"); with `n_epochs_decay`, the length of the run ("cosine").
         n_epochs_decay: epochs of linear decay to zero after `n_epochs` ("linear").
         step_epochs: epochs between two x0.1 decays ("step"; the reference's lr_decay_iters, 50).
     """
 
-    policy: str = "linear"
+    policy: LRPolicyName = "linear"
     n_epochs: int = 100
     n_epochs_decay: int = 100
     step_epochs: int = 50
@@ -48,7 +51,7 @@ def linear_decay(optimizer: Optimizer, n_epochs: int, n_epochs_decay: int) -> LR
     return LambdaLR(optimizer, lambda epoch: linear_decay_factor(epoch, n_epochs, n_epochs_decay))
 
 
-LR_POLICIES: dict[str, Callable[[Optimizer, LRSchedule], LRScheduler | ReduceLROnPlateau]] = {
+LR_POLICIES: dict[str, Callable[[Optimizer, LRPolicy], LRScheduler | ReduceLROnPlateau]] = {
     "linear": lambda opt, s: linear_decay(opt, s.n_epochs, s.n_epochs_decay),
     "step": lambda opt, s: StepLR(opt, step_size=s.step_epochs, gamma=0.1),
     # The reference's settings; stepped with the monitored validation metric at the end of each validation.
@@ -58,14 +61,14 @@ LR_POLICIES: dict[str, Callable[[Optimizer, LRSchedule], LRScheduler | ReduceLRO
 }
 
 
-def build_scheduler(optimizer: Optimizer, schedule: LRSchedule) -> LRScheduler | ReduceLROnPlateau:
+def build_scheduler(optimizer: Optimizer, schedule: LRPolicy) -> LRScheduler | ReduceLROnPlateau:
     """The scheduler for `schedule.policy`.
 
     Raises:
         ValueError: naming the valid policies, if the policy is unknown.
     """
     if schedule.policy not in LR_POLICIES:
-        raise ValueError(f"unknown lr_policy {schedule.policy!r}; valid: {', '.join(sorted(LR_POLICIES))}")
+        raise ValueError(f"unknown lr_policy.policy {schedule.policy!r}; valid: {', '.join(sorted(LR_POLICIES))}")
     if schedule.step_epochs < 1:
-        raise ValueError(f"lr_step_epochs must be >= 1, got {schedule.step_epochs}")
+        raise ValueError(f"lr_policy.step_epochs must be >= 1, got {schedule.step_epochs}")
     return LR_POLICIES[schedule.policy](optimizer, schedule)

@@ -19,14 +19,14 @@ EVERY_STEP = ["--checkpoint.every_n_train_steps=1", "--samples.every_n_steps=0",
 
 
 class BreakWeights(Callback):
-    """Fills the first convolution of G_A with NaN: before step `at` (its losses are NaN), or, with `after`, once step
+    """Fills the first convolution of the A->B generator with NaN: before step `at` (its losses are NaN), or, with `after`, once step
     `at` is done (its losses are finite, the weights it leaves are not)."""
 
     def __init__(self, at: int, after: bool = False) -> None:
         self.at, self.after = at, after
 
     def _break(self, pl_module) -> None:
-        first_conv(pl_module.G_A).weight.data.fill_(float("nan"))
+        first_conv(pl_module.generators["AtoB"]).weight.data.fill_(float("nan"))
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if not self.after and trainer.global_step == self.at - 1:
@@ -62,7 +62,7 @@ def test_nan_loss_stops_the_run_naming_the_term_and_step_and_keeps_the_last_good
 
 def test_non_finite_weights_are_never_checkpointed():
     checkpoints, error = fit_until_diverged(breaker=BreakWeights(3, after=True))
-    assert "training diverged: weight 'G_A.model.1.weight' is not finite at step 3" in str(error)
+    assert "training diverged: weight 'generators.AtoB.model.1.weight' is not finite at step 3" in str(error)
     assert last_good_step(checkpoints) == 2
 
 

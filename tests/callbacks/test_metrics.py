@@ -6,7 +6,7 @@ import torch
 from lit_gan.callbacks import MetricsCallback
 from lit_gan.cli import main
 from lit_gan.metrics.cache import default_cache_dir
-from tests.helpers import TinyExtractor, fit, tiny_args
+from tests.helpers import TINY_MODELS, TinyExtractor, fit, tiny_args
 
 KEYS = ("fid", "kid_mean", "kid_std", "is_mean", "is_std")
 TEST_IMAGES = "--data.synthetic_test_size=5"
@@ -32,7 +32,7 @@ def test_cyclegan_logs_each_direction_and_their_mean_and_keeps_the_best_fid_chec
     ]
 
 
-@pytest.mark.parametrize("model", ["cyclegan", "pix2pix", "dcgan"])
+@pytest.mark.parametrize("model", list(TINY_MODELS))
 def test_results_do_not_depend_on_the_batch_size(model):
     cli = fit(tiny_args("--trainer.max_steps=2", TEST_IMAGES, "--metrics.enabled=false", model=model))
     results = []
@@ -84,7 +84,7 @@ def test_dcgan_compares_as_many_fixed_samples_as_real_images():
 
 def test_pix2pix_compares_translations_with_targets_in_its_direction():
     cli = fit(tiny_args("--trainer.max_epochs=1", TEST_IMAGES, "--model.direction=BtoA", model="pix2pix"))
-    assert cli.model.metric_directions() == {"BtoA": ("B", "A")}
+    assert cli.model.directions() == {"BtoA": ("B", "A")}
     assert {f"val/{k}" for k in KEYS} <= set(cli.trainer.callback_metrics)
 
 

@@ -28,7 +28,7 @@ def test_fused_is_the_default():
 
 def test_channels_last_trains_and_checkpoints_the_same_parameters(tmp_path):
     cli = fit(tiny_args("--trainer.max_steps=2", "--speed.channels_last=true", "--metrics.enabled=false"))
-    conv = cli.model.G_A.model[1].weight  # (C_out, C_in, 7, 7)
+    conv = cli.model.generators["AtoB"].model[1].weight  # (C_out, C_in, 7, 7)
     assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
     saved = torch.load(next((tmp_path / "runs").rglob("last.ckpt")), weights_only=False)["state_dict"]
     assert saved.keys() == cli.model.state_dict().keys()
@@ -39,7 +39,14 @@ def test_compile_compiles_every_network_in_place_keeping_parameter_names():
     cli = main(tiny_args("--speed.compile=true", "--model.ema_decay=0.9"), run=False)
     names_before = list(cli.model.state_dict())
     speed(cli).setup(cli.trainer, cli.model, "fit")  # compiles lazily: nothing runs until the first forward
-    assert [name for name, _ in networks(cli.model)] == ["G_A", "G_B", "D_A", "D_B", "ema.G_A", "ema.G_B"]
+    assert [name for name, _ in networks(cli.model)] == [
+        "generators.AtoB",
+        "generators.BtoA",
+        "discriminators.B",
+        "discriminators.A",
+        "ema.AtoB",
+        "ema.BtoA",
+    ]
     assert all(net._compiled_call_impl is not None for _, net in networks(cli.model))
     assert list(cli.model.state_dict()) == names_before  # checkpoints load with or without compile
 

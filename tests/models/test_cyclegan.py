@@ -22,9 +22,9 @@ class Snapshot(pl.Callback):
             "global_step": trainer.global_step,
             "opt": [copy.deepcopy(opt.optimizer.state_dict()) for opt in pl_module.optimizers()],
             "sched": [s.state_dict() for s in pl_module.lr_schedulers()],
-            "pool_A": [img.clone() for img in pl_module.pool_A.images],
-            "pool_B": [img.clone() for img in pl_module.pool_B.images],
-            "pool_rng": pl_module.pool_A.generator.get_state().clone(),
+            "pool_A": [img.clone() for img in pl_module.pools["A"].images],
+            "pool_B": [img.clone() for img in pl_module.pools["B"].images],
+            "pool_rng": pl_module.pools["A"].generator.get_state().clone(),
         }
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
@@ -63,13 +63,13 @@ def test_logs_every_loss_term_and_learning_rate():
 def test_learning_rate_follows_linear_policy_per_epoch():
     # 6 synthetic images per epoch; n_epochs=1, n_epochs_decay=2 -> factors 1, 2/3, 1/3.
     snap = Snapshot()
-    fit("--trainer.max_epochs=3", "--model.n_epochs=1", "--model.n_epochs_decay=2", callbacks=[snap])
+    fit("--trainer.max_epochs=3", "--model.lr_policy.n_epochs=1", "--model.lr_policy.n_epochs_decay=2", callbacks=[snap])
     assert [lr for lr, _ in snap.lrs] == pytest.approx([2e-4, 2e-4 * 2 / 3, 2e-4 / 3])
     assert all(g == d for g, d in snap.lrs)
 
 
 def test_resume_restores_optimizers_schedule_pools_and_step(tmp_path):
-    first = fit("--trainer.max_steps=8", "--model.n_epochs=1", "--model.n_epochs_decay=3", "--samples.every_n_steps=0")
+    first = fit("--trainer.max_steps=8", "--model.lr_policy.n_epochs=1", "--model.lr_policy.n_epochs_decay=3", "--samples.every_n_steps=0")
     ckpt = next((tmp_path / "runs").rglob("last.ckpt"))
     saved = torch.load(ckpt, weights_only=False)
     assert saved["global_step"] == 8
@@ -78,8 +78,8 @@ def test_resume_restores_optimizers_schedule_pools_and_step(tmp_path):
     snap = Snapshot()
     fit(
         "--trainer.max_steps=10",
-        "--model.n_epochs=1",
-        "--model.n_epochs_decay=3",
+        "--model.lr_policy.n_epochs=1",
+        "--model.lr_policy.n_epochs_decay=3",
         callbacks=[snap],
         ckpt_path=ckpt,
     )
@@ -93,14 +93,14 @@ def test_resume_restores_optimizers_schedule_pools_and_step(tmp_path):
     assert [s["last_epoch"] for s in start["sched"]] == [s.last_epoch for s in model.lr_schedulers()]
     # The schedule continues as in an uninterrupted run (8 steps stop mid-epoch: 6 images per epoch).
     straight = Snapshot()
-    fit("--trainer.max_steps=14", "--model.n_epochs=1", "--model.n_epochs_decay=3", callbacks=[straight])
+    fit("--trainer.max_steps=14", "--model.lr_policy.n_epochs=1", "--model.lr_policy.n_epochs_decay=3", callbacks=[straight])
     resumed = Snapshot()
-    fit("--trainer.max_steps=14", "--model.n_epochs=1", "--model.n_epochs_decay=3", callbacks=[resumed], ckpt_path=ckpt)
+    fit("--trainer.max_steps=14", "--model.lr_policy.n_epochs=1", "--model.lr_policy.n_epochs_decay=3", callbacks=[resumed], ckpt_path=ckpt)
     assert resumed.step_lrs == pytest.approx(straight.step_lrs[8:])
     assert sorted(set(straight.step_lrs)) == pytest.approx([1e-4, 1.5e-4, 2e-4])
     assert len(start["pool_A"]) == 3
-    for a, b in zip(start["pool_A"], model.pool_A.images, strict=True):
+    for a, b in zip(start["pool_A"], model.pools["A"].images, strict=True):
         assert torch.equal(a, b)
-    for a, b in zip(start["pool_B"], model.pool_B.images, strict=True):
+    for a, b in zip(start["pool_B"], model.pools["B"].images, strict=True):
         assert torch.equal(a, b)
-    assert torch.equal(start["pool_rng"], model.pool_A.generator.get_state())
+    assert torch.equal(start["pool_rng"], model.pools["A"].generator.get_state())

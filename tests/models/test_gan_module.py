@@ -1,35 +1,56 @@
-"""What the three models share (GANModule): EMA of the generators, LR policies through training."""
+"""What every model of the catalogue shares (GANModule): EMA of the generators, LR policies through training."""
 
 import math
 
 import pytest
 import torch
 
-from tests.helpers import fit, tiny_args
+from pytorch_lightning.callbacks import Callback
 
-MODELS = ["cyclegan", "pix2pix", "dcgan"]
-GENERATORS = {"cyclegan": ["G_A", "G_B"], "pix2pix": ["G"], "dcgan": ["G"]}
+from tests.helpers import TINY_MODELS, fit, tiny_args
+
+MODELS = list(TINY_MODELS)
+
+
+class GeneratorWeights(Callback):
+    """The live generators' parameters after every training step (after the EMA update)."""
+
+    def __init__(self) -> None:
+        self.steps: list[dict[str, torch.Tensor]] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.steps.append({k: v.detach().clone() for k, v in pl_module.generators.state_dict().items()})
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_ema_tracks_each_generator_and_is_saved(model, tmp_path):
-    cli = fit(tiny_args("--trainer.max_steps=3", "--model.ema_decay=0.9", model=model))
-    for name in GENERATORS[model]:
-        ema = cli.model.ema[name]
+def test_ema_follows_the_decay_formula_for_each_generator_and_is_saved(model, tmp_path):
+    decay, record = 0.9, GeneratorWeights()
+    cli = fit(tiny_args("--trainer.max_steps=3", f"--model.ema_decay={decay}", model=model), callbacks=[record])
+    # The first update copies the weights; each later one is ema = decay * ema + (1 - decay) * live.
+    expected = dict(record.steps[0])
+    for live in record.steps[1:]:
+        expected = {k: v.lerp(live[k], 1 - decay) for k, v in expected.items() if v.is_floating_point()}
+    for direction in cli.model.directions():
+        ema = cli.model.ema[direction]
         assert int(ema.n_averaged) == 3
-        assert cli.model.inference_generator(name) is ema.module
-        live, averaged = dict(getattr(cli.model, name).named_parameters()), dict(ema.module.named_parameters())
-        assert any(not torch.allclose(live[k], averaged[k]) for k in live)
-    ckpt = torch.load(next((tmp_path / "runs").rglob("last.ckpt")), weights_only=False)
-    assert any(key.startswith("ema.") for key in ckpt["state_dict"])
+        assert cli.model.translator(direction) is ema.module
+        averaged = ema.module.state_dict()
+        for key, value in averaged.items():
+            if not value.is_floating_point():
+                continue  # batch norm's step counter
+            torch.testing.assert_close(value, expected[f"{direction}.{key}"], msg=f"ema.{direction}.{key}")
+        live = record.steps[-1]
+        assert any(not torch.equal(live[f"{direction}.{k}"], v) for k, v in averaged.items())
+    ckpt = torch.load(next((tmp_path / "runs").rglob("last.ckpt")), weights_only=True)
+    assert {k for k in ckpt["state_dict"] if k.startswith("ema.")} >= {f"ema.{d}.n_averaged" for d in cli.model.ema}
 
 
 @pytest.mark.parametrize("model", MODELS)
 def test_ema_is_off_by_default(model):
     cli = fit(tiny_args("--trainer.max_steps=1", model=model))
     assert cli.model.ema is None
-    name = GENERATORS[model][0]
-    assert cli.model.inference_generator(name) is getattr(cli.model, name)
+    for direction in cli.model.directions():
+        assert cli.model.translator(direction) is cli.model.generators[direction]
 
 
 @pytest.mark.parametrize(("model", "metric"), [("cyclegan", "val/cycle"), ("pix2pix", "val/L1")])
@@ -42,7 +63,9 @@ def test_plateau_policy_steps_with_the_validation_metric(model, metric):
 
 @pytest.mark.parametrize("policy", ["step", "cosine", "constant"])
 def test_every_policy_trains(policy):
-    cli = fit(tiny_args("--trainer.max_epochs=2", f"--model.lr_policy={policy}", "--model.lr_step_epochs=1"))
+    cli = fit(
+        tiny_args("--trainer.max_epochs=2", f"--model.lr_policy.policy={policy}", "--model.lr_policy.step_epochs=1")
+    )
     lr = cli.model.optimizers()[0].param_groups[0]["lr"]  # in the second epoch
     expected = {"step": 2e-5, "cosine": 2e-4 * 0.5 * (1 + math.cos(math.pi / 200)), "constant": 2e-4}[policy]
     assert lr == pytest.approx(expected, rel=1e-6)

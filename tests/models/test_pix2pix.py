@@ -48,14 +48,22 @@ def test_dropout_at_inference_as_the_original(keep):
     with torch.no_grad():
         first, second = model(x), model(x)
     assert torch.equal(first, second) != keep
-    assert not model.G.training  # batch norm stays in eval mode either way
+    assert not model.generators["AtoB"].training  # batch norm stays in eval mode either way
     model.train()
     assert all(m.training for m in model.modules())
 
 
-def test_feature_matching_adds_its_term():
-    cli = fit(pix2pix("--trainer.max_steps=2", "--model.lambda_feature_matching=10"))
-    assert "train/G_FM" in cli.trainer.logged_metrics
+def test_feature_matching_is_logged_and_in_the_generator_loss():
+    fm = '--model.generator_losses=[{"class_path": "lit_gan.losses.FeatureMatching", "init_args": {"weight": 10}}]'
+    cli = main(pix2pix("--trainer.max_steps=2", fm), run=False)
+    stepped = []
+    original = cli.model.step_generator
+    cli.model.step_generator = lambda opt, loss: (stepped.append(loss.detach()), original(opt, loss))[1]
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    terms = {k: v for k, v in cli.model.step_losses.items() if k != "train/D"}
+    assert set(terms) == {"train/G_GAN", "train/G_L1", "train/feature_matching"}
+    assert float(terms["train/feature_matching"]) > 0
+    torch.testing.assert_close(stepped[-1], sum(terms.values()))  # what the generator's optimizer stepped on
 
 
 @pytest.mark.parametrize("gan_mode", ["lsgan", "hinge", "wgangp"])

@@ -7,7 +7,7 @@ import torch
 from lit_gan.models.schedules import (
     LR_POLICIES,
     LRPolicyName,
-    LRSchedule,
+    LRPolicy,
     build_scheduler,
     linear_decay,
     linear_decay_factor,
@@ -38,7 +38,7 @@ def test_linear_policy_matches_reference_formula(n_epochs, n_epochs_decay):
 
 def lrs(policy: str, epochs: int, **settings) -> list[float]:
     opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched = build_scheduler(opt, LRSchedule(policy, **settings))
+    sched = build_scheduler(opt, LRPolicy(policy, **settings))
     out = []
     for _ in range(epochs):
         out.append(opt.param_groups[0]["lr"])
@@ -61,7 +61,7 @@ def test_step_cosine_and_constant_policies():
 
 def test_plateau_policy_uses_the_reference_settings():
     opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched = build_scheduler(opt, LRSchedule("plateau"))
+    sched = build_scheduler(opt, LRPolicy("plateau"))
     for _ in range(7):  # patience 5: the 7th epoch without a 1% improvement cuts the rate by 0.2
         sched.step(1.0)
     assert opt.param_groups[0]["lr"] == pytest.approx(0.2)
@@ -69,5 +69,5 @@ def test_plateau_policy_uses_the_reference_settings():
 
 def test_unknown_policy_is_named():
     opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    with pytest.raises(ValueError, match="unknown lr_policy 'warmup'; valid: constant, cosine, linear"):
-        build_scheduler(opt, LRSchedule("warmup"))
+    with pytest.raises(ValueError, match="unknown lr_policy.policy 'warmup'; valid: constant, cosine, linear"):
+        build_scheduler(opt, LRPolicy("warmup"))

@@ -1,0 +1,80 @@
+"""What the callbacks, predict and export need from a model and from a data module, as typed `Protocol`s.
+
+A model or data module of another kind (your own LightningModule, a data module of your own) works with lit_gan's
+callbacks when it has these methods; `isinstance(x, Protocol)` checks it (the callbacks fail early, naming what is
+missing, instead of failing at the first missing attribute mid-run).
+"""
+
+from typing import NamedTuple, Protocol, runtime_checkable
+
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+
+class Direction(NamedTuple):
+    """What one of a model's generators does, for metrics, predict and export."""
+
+    source: str | None
+    """The domain ("A", "B") whose images it translates; None when it generates from noise."""
+    target: str
+    """The domain whose held-out images its outputs are compared with."""
+
+
+@runtime_checkable
+class ImageGenerator(Protocol):
+    """A model that makes images: sample grids, FID/KID/IS, predict and export read it through these methods."""
+
+    def directions(self) -> dict[str, Direction]:
+        """Each direction's name (e.g. "AtoB", "samples") -> what it translates and what it is compared with."""
+        ...
+
+    def translator(self, direction: str) -> nn.Module:
+        """The network that makes `direction`'s images for samples, evaluation and inference (an EMA copy when
+        the model keeps one)."""
+        ...
+
+    def generate(self, direction: str, source: Tensor) -> Tensor:
+        """Images of `direction` in [-1, 1]: translations of (B, C, H, W) `source` images, or, from noise, the samples
+        numbered `source` ((B,) int64; sample i is the same on every call)."""
+        ...
+
+    def sample_images(self, batch: dict[str, Tensor]) -> dict[str, list[Tensor]]:
+        """Columns of a sample grid per name, each (N, C, H, W) in [-1, 1]."""
+        ...
+
+
+@runtime_checkable
+class ReportsStepLosses(Protocol):
+    """A model that keeps its last training step's loss terms, for callbacks (the divergence guard)."""
+
+    step_losses: dict[str, Tensor]
+    """{"train/<name>": detached scalar} of the last training step."""
+
+
+@runtime_checkable
+class SizedNetwork(Protocol):
+    """A network whose input height and width must be multiples of `size_multiple`."""
+
+    size_multiple: int
+
+
+@runtime_checkable
+class SampleData(Protocol):
+    """A data module that gives the fixed images of the sample grids."""
+
+    def sample_batch(self, num_images: int) -> dict[str, Tensor]:
+        """`num_images` fixed held-out images per domain, {"A": (N, C, H, W), ...} in [-1, 1]."""
+        ...
+
+
+@runtime_checkable
+class HeldOutData(Protocol):
+    """A data module that gives the held-out images metrics are computed on."""
+
+    variable_sizes: bool
+    """True when held-out images keep their own sizes (no crop): they are then evaluated one by one."""
+
+    def held_out_images(self, domain: str, max_images: int | None = None) -> tuple[Dataset, str]:
+        """The held-out images of `domain`, each once (items {"A": (C, H, W), ...}), and a fingerprint of exactly
+        these images and their preprocessing (it keys caches of their features)."""
+        ...
