@@ -3,8 +3,8 @@ batched with images of the same size; unreadable files travel through the batche
 the run.
 
 A batch holds `{domain: (B, 3, H, W) padded images in [-1, 1], "name": relative names, "size": (B, 2) original
-(height, width), "padding": (B, 4) (left, right, top, bottom), "failed": [(name, reason), ...]}`; `crop_padding`
-undoes the padding on the network's output.
+(height, width), "padding": (B, 4) (left, right, top, bottom), "failed": [(name, reason), ...]}`; padding and its
+undoing on the network's output are `lit_gan.networks.shapes.pad_to_multiple` and `crop_padding`.
 """
 
 import os
@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 from torch.utils.data import BatchSampler, Dataset, Sampler, default_collate
 from torchvision.transforms.v2 import functional as TF
 
 from lit_gan.data.images import find_files, read_image, read_problem
+from lit_gan.networks.shapes import pad_to_multiple
 
 KEY = "data.predict_path"
 EXIF_ORIENTATION = 0x0112
@@ -95,42 +95,6 @@ def to_model_input(img: Image.Image) -> Tensor:
     """An RGB PIL image -> (3, H, W) float32 in [-1, 1], as the training transforms (`build_transform`) end."""
     x = TF.to_dtype(TF.to_image(img), torch.float32, scale=True)
     return TF.normalize(x, [0.5] * 3, [0.5] * 3)
-
-
-def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int, int, int]]:
-    """Pad (C, H, W) `x` to the next multiples of `multiple`, split evenly around the image, by reflection (repeated
-    for images smaller than the padding; edge pixels for a side of 1 px); returns the padding (left, right, top,
-    bottom) for `crop_padding`."""
-    h, w = x.shape[-2:]
-    pad_h, pad_w = -h % multiple, -w % multiple
-    padding = (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2)
-    remaining = list(padding)
-    while any(remaining):  # reflection pads less than the side it mirrors: grow step by step
-        h, w = x.shape[-2:]
-        if min(h, w) == 1:
-            x = F.pad(x[None], remaining, mode="replicate")[0]
-            break
-        step = [min(p, w - 1) for p in remaining[:2]] + [min(p, h - 1) for p in remaining[2:]]
-        x = F.pad(x[None], step, mode="reflect")[0]
-        remaining = [p - s for p, s in zip(remaining, step)]
-    return x, padding
-
-
-def crop_padding(images: Tensor, padding: Tensor | None) -> Tensor:
-    """(B, C, H, W) network outputs cropped back to their images' original size, undoing `pad_to_multiple`.
-
-    Args:
-        images: outputs of the padded images of one batch.
-        padding: (B, 4) (left, right, top, bottom) per image, all equal (the batch holds one image size); None: no
-            padding to undo.
-    """
-    if padding is None or len(images) == 0:
-        return images
-    if not bool((padding == padding[0]).all()):
-        raise ValueError("crop_padding: the images of one batch must share a size (use SizeBatchSampler)")
-    left, right, top, bottom = padding[0].tolist()
-    height, width = images.shape[-2:]
-    return images[..., top : height - bottom, left : width - right]
 
 
 class PredictDataset(Dataset):

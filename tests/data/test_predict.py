@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from lightning_fabric.utilities.data import _replace_dunder_methods
 from PIL import Image
 from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSamplerWrapper
@@ -20,10 +19,8 @@ from lit_gan.data.predict import (
     PredictDataset,
     SizeBatchSampler,
     collate_predict,
-    crop_padding,
     find_predict_files,
     header_size,
-    pad_to_multiple,
     to_model_input,
 )
 from lit_gan.data.transforms import build_transform
@@ -97,23 +94,6 @@ def test_images_load_as_rgb_normalised_like_training(tmp_path, mode):
     training = build_transform("none", 16, 16, flip=False, train=False, multiple=1)
     assert item["B"].shape == (3, 12, 16) and torch.equal(item["B"], training(read_image(path)))
     assert item["name"] == f"{mode}.png" and item["size"].tolist() == [12, 16]
-
-
-@pytest.mark.parametrize(("height", "width"), [(37, 53), (300, 200), (32, 32), (1, 7), (5, 1), (3, 70)])
-@pytest.mark.parametrize("multiple", [4, 32])
-def test_padding_reaches_the_multiple_and_crops_back_exactly(height, width, multiple):
-    x = torch.rand(3, height, width)
-    padded, padding = pad_to_multiple(x, multiple)
-    assert padded.shape[1] % multiple == 0 and padded.shape[2] % multiple == 0
-    assert padded.shape[1] - height < multiple and padded.shape[2] - width < multiple
-    assert torch.equal(crop_padding(padded[None], torch.tensor([padding]))[0], x)
-
-
-def test_small_padding_is_a_reflection():
-    x = torch.rand(3, 37, 53)
-    padded, padding = pad_to_multiple(x, 4)
-    assert padding == (1, 2, 1, 2)
-    assert torch.equal(padded, F.pad(x[None], padding, mode="reflect")[0])
 
 
 def test_unreadable_files_come_out_as_failures_of_their_batch(tmp_path):
