@@ -16,6 +16,7 @@ from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
 from lit_gan.data import StyleDataModule
 from lit_gan.data.images import read_image
 from lit_gan.data.predict import (
+    PredictData,
     PredictDataset,
     SizeBatchSampler,
     collate_predict,
@@ -133,6 +134,35 @@ def test_datamodule_predicts_without_training_data(tmp_path):
         StyleDataModule()
     with pytest.raises(ValueError, match="data.predict_domain"):
         StyleDataModule(predict_path=str(images), predict_domain="C")
+
+
+class Translator:
+    """A stand-in model: the size multiple its networks need, and the domains it translates."""
+
+    size_multiple = 8
+
+    def __init__(self, domains: tuple[str, ...]) -> None:
+        self.domains, self.asked = domains, []
+
+    def predict_directions(self, domains: list[str]) -> None:
+        self.asked.append(domains)
+        if not set(domains) <= set(self.domains):
+            raise ValueError(f"data.predict_domain {domains[0]}: not translated")
+
+
+def test_predict_data_checks_the_model_and_pads_for_it(tmp_path, caplog):
+    data = PredictData(str(mixed_folder(tmp_path / "in")), "B", batch_size=2)
+    with pytest.raises(RuntimeError, match="call setup first"):
+        data.dataloader()
+    model = Translator(("A", "B"))
+    with caplog.at_level("INFO"):
+        dataset = data.setup(model)
+    assert model.asked == [["B"]] and data.dataset is dataset and dataset.multiple == 8
+    assert "1 file(s) without an image extension ignored: notes.txt" in caplog.text
+    shapes = [tuple(batch["B"].shape) for batch in data.dataloader() if "B" in batch]
+    assert shapes == [(2, 3, 40, 56), (1, 3, 304, 200), (1, 3, 32, 32)]
+    with pytest.raises(ValueError, match="data.predict_domain B"):
+        data.check(Translator(("A",)))
 
 
 def test_without_predict_path_predict_serves_the_held_out_images():
