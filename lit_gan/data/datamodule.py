@@ -2,7 +2,6 @@
 
 import hashlib
 import os
-import warnings
 from typing import get_args
 
 import pytorch_lightning as pl
@@ -17,14 +16,10 @@ from lit_gan.data.datasets import SingleDataset, make_dataset
 from lit_gan.data.images import PairHalf
 from lit_gan.data.layouts import Domain, Mode, Splits, download_layout, find_splits, synthetic_splits
 from lit_gan.data.predict import PredictData, PredictDataset
-from lit_gan.data.sampling import ResumableSampler, SeededItems
+from lit_gan.data.sampling import ResumableDataLoader, ResumableSampler, SeededItems
 from lit_gan.data.sizes import NetworkSizes, check_network_sizes, check_settings, network_sizes
 from lit_gan.data.transforms import Preprocess, build_transform
 from lit_gan.resume import resume_position
-
-# Lightning warns on a mid-epoch resume unless the DataLoader itself is stateful; the training sampler here starts
-# at the batch after the last one trained instead (`train_dataloader`), which is exact.
-warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
 
 
 class StyleDataModule(pl.LightningDataModule):
@@ -241,7 +236,8 @@ class StyleDataModule(pl.LightningDataModule):
 
     def _loader(self, dataset: Dataset, shuffle: bool, sampler: ResumableSampler | None = None) -> DataLoader:
         hp = self.hparams
-        return DataLoader(
+        loader = DataLoader if sampler is None else ResumableDataLoader  # training: resumes where the sampler starts
+        return loader(
             dataset,
             batch_size=hp.batch_size,
             shuffle=shuffle if sampler is None else None,
