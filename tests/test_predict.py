@@ -13,9 +13,10 @@ from lit_gan.callbacks import PredictionWriter
 from lit_gan.cli import CheckpointNotFound, main
 from lit_gan.data import StyleDataModule
 from lit_gan.data.images import read_image
-from lit_gan.data.predict import crop_padding, pad_to_multiple, to_model_input
+from lit_gan.data.predict import to_model_input
 from lit_gan.models import DCGAN, CycleGAN, Pix2Pix
 from lit_gan.networks import DCGANDiscriminator, DCGANGenerator, PatchGANDiscriminator, UnetGenerator
+from lit_gan.networks.shapes import crop_padding, pad_to_multiple
 from lit_gan.predict import stylize
 from tests.data.test_predict import mixed_folder, save_image
 from tests.helpers import fit, make_unaligned, tiny_args

@@ -2,31 +2,24 @@
 
 import hashlib
 import os
-import warnings
 from typing import get_args
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
+from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, SequentialSampler, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from lit_gan.data import download
 from lit_gan.data.checks import MAX_LISTED, ImageCheckWarning, ImageReport, check_files, unusable_sources
 from lit_gan.data.datasets import SingleDataset, make_dataset
 from lit_gan.data.images import PairHalf
-from lit_gan.data.layouts import Domain, Mode, Splits, find_splits, synthetic_splits
-from lit_gan.data.predict import PredictDataset, PredictFile, SizeBatchSampler, collate_predict, find_predict_files
-from lit_gan.data.sampling import ResumableSampler, SeededItems
+from lit_gan.data.layouts import Domain, Mode, Splits, download_layout, find_splits, synthetic_splits
+from lit_gan.data.predict import PredictData, PredictDataset
+from lit_gan.data.sampling import ResumableDataLoader, ResumableSampler, SeededItems
 from lit_gan.data.sizes import NetworkSizes, check_network_sizes, check_settings, network_sizes
 from lit_gan.data.transforms import Preprocess, build_transform
 from lit_gan.resume import resume_position
-
-# Lightning warns on a mid-epoch resume unless the DataLoader itself is stateful; the training sampler here starts
-# at the batch after the last one trained instead (`train_dataloader`), which is exact.
-warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
-
-DATASET_NAMES = ("synthetic",)  # built-in datasets (rendered, no download); `valid_dataset_names` adds the downloads
 
 
 class StyleDataModule(pl.LightningDataModule):
@@ -122,7 +115,9 @@ class StyleDataModule(pl.LightningDataModule):
         self._fingerprints: dict[tuple, str] = {}  # of the held-out images, by domain and settings
         self._shuffle_seed: int | None = None  # of the training order; kept in checkpoints
         self._layout: str | None = None  # of a standard dataset to download
-        self._predict_files: list[PredictFile] | None = None  # the predict_path images, once scanned
+        self._predict: PredictData | None = None  # the predict_path images, which predict then runs on alone
+        if predict_path is not None:
+            self._predict = PredictData(predict_path, predict_domain, batch_size, num_workers, pin_memory)
         # None: a download, located in prepare_data/setup; or, with predict_path, found when first needed (`predict`
         # then runs without the training data).
         self._splits: Splits | None = self._find_now() if predict_path is None else None
@@ -169,7 +164,7 @@ class StyleDataModule(pl.LightningDataModule):
         Args:
             model: the LightningModule that will use the data, or None to check the files only.
             stage: the stage about to run; for "predict" with `predict_path`, only those images are checked (see
-                `_check_predict`) and None is returned.
+                `PredictData.check`) and None is returned.
 
         Returns:
             The report of the file check, or None if the dataset is not downloaded yet.
@@ -179,7 +174,7 @@ class StyleDataModule(pl.LightningDataModule):
                 and some are unreadable or too small; naming the folder, if a split has no readable image.
         """
         if self._predicting_files(stage):
-            self._check_predict(model)
+            self._predict.check(model)
             return None
         if model is not None:
             self._sizes = network_sizes(model)
@@ -206,26 +201,7 @@ class StyleDataModule(pl.LightningDataModule):
 
     def _predicting_files(self, stage: str | None) -> bool:
         """Whether `stage` uses the `predict_path` images only (and not the training data)."""
-        return stage == "predict" and self.hparams.predict_path is not None
-
-    def _check_predict(self, model: object | None) -> None:
-        """Find the predict_path images (once; their sizes from the headers) and check that `model` translates
-        images of predict_domain (its `predict_directions`), before the model is loaded or run.
-
-        Raises:
-            FileNotFoundError: naming data.predict_path, if it does not exist or holds no readable image.
-            ValueError: naming data.predict_domain, if the model does not translate images of that domain.
-        """
-        hp = self.hparams
-        if self._predict_files is None:
-            self._predict_files, ignored = find_predict_files(hp.predict_path)
-            if ignored:
-                names = ", ".join(str(p.relative_to(hp.predict_path)) for p in ignored[:3])
-                rank_zero_info(f"data.predict_path: {len(ignored)} file(s) without an image extension ignored: {names}")
-        if model is not None:
-            self._sizes = network_sizes(model)
-            if callable(getattr(model, "predict_directions", None)):
-                model.predict_directions([hp.predict_domain])
+        return stage == "predict" and self._predict is not None
 
     def _usable_splits(self) -> Splits:
         """The splits without the files the check found unreadable."""
@@ -244,8 +220,7 @@ class StyleDataModule(pl.LightningDataModule):
     def setup(self, stage: str) -> None:
         model = self.trainer.lightning_module if self.trainer is not None else None
         if self._predicting_files(stage):
-            self.check(model, stage)
-            self.predict_set = PredictDataset(self._predict_files, self.hparams.predict_domain, self._sizes.multiple)
+            self.predict_set = self._predict.setup(model)
             return
         self._find(fetch=True)
         self.check(model)
@@ -261,7 +236,8 @@ class StyleDataModule(pl.LightningDataModule):
 
     def _loader(self, dataset: Dataset, shuffle: bool, sampler: ResumableSampler | None = None) -> DataLoader:
         hp = self.hparams
-        return DataLoader(
+        loader = DataLoader if sampler is None else ResumableDataLoader  # training: resumes where the sampler starts
+        return loader(
             dataset,
             batch_size=hp.batch_size,
             shuffle=shuffle if sampler is None else None,
@@ -297,18 +273,11 @@ class StyleDataModule(pl.LightningDataModule):
         return self._loader(self.test_set, shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
-        """The `predict_path` images, batched by size (`lit_gan.data.predict`); without predict_path the held-out
-        images, or for mode single on a plain folder of images, all of them."""
-        if not isinstance(self.predict_set, PredictDataset):
-            return self._loader(self.predict_set, shuffle=False)
-        hp, images = self.hparams, self.predict_set
-        return DataLoader(
-            images,
-            batch_sampler=SizeBatchSampler(SequentialSampler(images), hp.batch_size, images.sizes),
-            collate_fn=collate_predict,
-            num_workers=hp.num_workers,
-            pin_memory=hp.pin_memory and torch.cuda.is_available(),
-        )
+        """The `predict_path` images, batched by size (`PredictData`); without predict_path the held-out images, or
+        for mode single on a plain folder of images, all of them."""
+        if self._predict is not None and isinstance(self.predict_set, PredictDataset):
+            return self._predict.dataloader()
+        return self._loader(self.predict_set, shuffle=False)
 
     @property
     def variable_sizes(self) -> bool:
@@ -355,27 +324,3 @@ class StyleDataModule(pl.LightningDataModule):
         items = [dataset[i] for i in range(min(num_images, len(dataset)))]
         keys = [key for key, value in items[0].items() if isinstance(value, Tensor)]
         return {key: torch.stack([item[key] for item in items]) for key in keys}  # (N, 3, H, W)
-
-
-def valid_dataset_names(mode: Mode) -> list[str]:
-    """The valid `name`s for `mode`: "synthetic" and the standard datasets of that layout."""
-    layouts = {"unaligned": ("unaligned",), "aligned": ("aligned",), "single": ("unaligned", "aligned")}[mode]
-    return [*DATASET_NAMES, *sorted({n for layout in layouts for n in download.dataset_names(layout)})]
-
-
-def download_layout(name: str, mode: Mode) -> str:
-    """The layout to download `name` in for `mode` (single prefers the unaligned one).
-
-    Raises:
-        ValueError: naming data.name and listing the valid names, with a hint when the name fits another mode.
-    """
-    if name not in valid_dataset_names(mode):
-        other = next((m for m in ("unaligned", "aligned") if m != mode and name in valid_dataset_names(m)), None)
-        hint = f" {name} is a dataset for data.mode {other}." if other else ""
-        raise ValueError(
-            f"data.name: unknown dataset {name!r} for data.mode {mode}.{hint} "
-            f"valid names: {', '.join(valid_dataset_names(mode))}; or give a dataset folder with data.root"
-        )
-    if mode == "single":
-        return "unaligned" if name in download.dataset_names("unaligned") else "aligned"
-    return mode

@@ -6,7 +6,9 @@
 - single (DCGAN, prediction): `root/train{domain}` (and `test{domain}`) of a CycleGAN-layout folder, else
   `root/train` (and `val` or `test`), else every image under `root`.
 
-Without a held-out folder, validation and sample grids use the first `HELD_OUT_FALLBACK` training images.
+Without a held-out folder, validation and sample grids use the first `HELD_OUT_FALLBACK` training images. Which
+dataset names each mode accepts, and the layout a standard dataset is downloaded in: `valid_dataset_names`,
+`download_layout`.
 """
 
 from collections.abc import Sequence
@@ -16,11 +18,13 @@ from typing import Literal
 
 from pytorch_lightning.utilities import rank_zero_warn
 
+from lit_gan.data import download
 from lit_gan.data.images import FileImages, PairedFileImages, SyntheticImages, SyntheticPairs
 
 Mode = Literal["unaligned", "aligned", "single"]
 Domain = Literal["A", "B"]
 HELD_OUT_FALLBACK = 50  # training images reused as the held-out split when a dataset has none
+DATASET_NAMES = ("synthetic",)  # built-in datasets (rendered, no download); `valid_dataset_names` adds the downloads
 
 
 @dataclass(frozen=True)
@@ -151,3 +155,27 @@ def synthetic_splits(mode: Mode, seed: int, size: int, train_size: int, test_siz
         return (SyntheticImages(seed, split, domain, size, n),)
 
     return Splits(sources("train", train_size), sources("test", test_size))
+
+
+def valid_dataset_names(mode: Mode) -> list[str]:
+    """The valid `name`s for `mode`: "synthetic" and the standard datasets of that layout."""
+    layouts = {"unaligned": ("unaligned",), "aligned": ("aligned",), "single": ("unaligned", "aligned")}[mode]
+    return [*DATASET_NAMES, *sorted({n for layout in layouts for n in download.dataset_names(layout)})]
+
+
+def download_layout(name: str, mode: Mode) -> str:
+    """The layout to download `name` in for `mode` (single prefers the unaligned one).
+
+    Raises:
+        ValueError: naming data.name and listing the valid names, with a hint when the name fits another mode.
+    """
+    if name not in valid_dataset_names(mode):
+        other = next((m for m in ("unaligned", "aligned") if m != mode and name in valid_dataset_names(m)), None)
+        hint = f" {name} is a dataset for data.mode {other}." if other else ""
+        raise ValueError(
+            f"data.name: unknown dataset {name!r} for data.mode {mode}.{hint} "
+            f"valid names: {', '.join(valid_dataset_names(mode))}; or give a dataset folder with data.root"
+        )
+    if mode == "single":
+        return "unaligned" if name in download.dataset_names("unaligned") else "aligned"
+    return mode

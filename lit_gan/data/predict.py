@@ -3,8 +3,8 @@ batched with images of the same size; unreadable files travel through the batche
 the run.
 
 A batch holds `{domain: (B, 3, H, W) padded images in [-1, 1], "name": relative names, "size": (B, 2) original
-(height, width), "padding": (B, 4) (left, right, top, bottom), "failed": [(name, reason), ...]}`; `crop_padding`
-undoes the padding on the network's output.
+(height, width), "padding": (B, 4) (left, right, top, bottom), "failed": [(name, reason), ...]}`; padding and its
+undoing on the network's output are `lit_gan.networks.shapes.pad_to_multiple` and `crop_padding`.
 """
 
 import os
@@ -14,13 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from PIL import Image
+from pytorch_lightning.utilities import rank_zero_info
 from torch import Tensor
-from torch.utils.data import BatchSampler, Dataset, Sampler, default_collate
+from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler, SequentialSampler, default_collate
 from torchvision.transforms.v2 import functional as TF
 
 from lit_gan.data.images import find_files, read_image, read_problem
+from lit_gan.data.sizes import network_sizes
+from lit_gan.networks.shapes import pad_to_multiple
 
 KEY = "data.predict_path"
 EXIF_ORIENTATION = 0x0112
@@ -95,42 +97,6 @@ def to_model_input(img: Image.Image) -> Tensor:
     """An RGB PIL image -> (3, H, W) float32 in [-1, 1], as the training transforms (`build_transform`) end."""
     x = TF.to_dtype(TF.to_image(img), torch.float32, scale=True)
     return TF.normalize(x, [0.5] * 3, [0.5] * 3)
-
-
-def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int, int, int]]:
-    """Pad (C, H, W) `x` to the next multiples of `multiple`, split evenly around the image, by reflection (repeated
-    for images smaller than the padding; edge pixels for a side of 1 px); returns the padding (left, right, top,
-    bottom) for `crop_padding`."""
-    h, w = x.shape[-2:]
-    pad_h, pad_w = -h % multiple, -w % multiple
-    padding = (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2)
-    remaining = list(padding)
-    while any(remaining):  # reflection pads less than the side it mirrors: grow step by step
-        h, w = x.shape[-2:]
-        if min(h, w) == 1:
-            x = F.pad(x[None], remaining, mode="replicate")[0]
-            break
-        step = [min(p, w - 1) for p in remaining[:2]] + [min(p, h - 1) for p in remaining[2:]]
-        x = F.pad(x[None], step, mode="reflect")[0]
-        remaining = [p - s for p, s in zip(remaining, step)]
-    return x, padding
-
-
-def crop_padding(images: Tensor, padding: Tensor | None) -> Tensor:
-    """(B, C, H, W) network outputs cropped back to their images' original size, undoing `pad_to_multiple`.
-
-    Args:
-        images: outputs of the padded images of one batch.
-        padding: (B, 4) (left, right, top, bottom) per image, all equal (the batch holds one image size); None: no
-            padding to undo.
-    """
-    if padding is None or len(images) == 0:
-        return images
-    if not bool((padding == padding[0]).all()):
-        raise ValueError("crop_padding: the images of one batch must share a size (use SizeBatchSampler)")
-    left, right, top, bottom = padding[0].tolist()
-    height, width = images.shape[-2:]
-    return images[..., top : height - bottom, left : width - right]
 
 
 class PredictDataset(Dataset):
@@ -213,3 +179,73 @@ class SizeBatchSampler(BatchSampler):
     def __len__(self) -> int:
         round_up = 0 if self.drop_last else self.batch_size - 1
         return sum((len(group) + round_up) // self.batch_size for group in self._groups())
+
+
+class PredictData:
+    """The images of `data.predict_path` that `predict` stylizes instead of the held-out ones: found and checked
+    before the model is loaded or run, then served in batches of one image size (`StyleDataModule` delegates its
+    predict stage here; predict then needs no training data).
+
+    Args:
+        path: a folder of images (searched recursively) or one image file.
+        domain: the domain the images come from, "A" or "B".
+        batch_size: most images per batch (only images of one size share a batch).
+        num_workers: data-loading worker processes (0 loads in the main process).
+        pin_memory: pin host memory for faster copies to a GPU.
+    """
+
+    def __init__(
+        self, path: str, domain: str, batch_size: int = 1, num_workers: int = 0, pin_memory: bool = False
+    ) -> None:
+        self.path, self.domain = path, domain
+        self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
+        self.multiple = 1  # the size multiple the network needs, read by `check(model)`
+        self.dataset: PredictDataset | None = None  # built by `setup`
+        self._files: list[PredictFile] | None = None
+
+    def find(self) -> list[PredictFile]:
+        """The files, found on the first call (their sizes from the headers); files without an image extension are
+        reported once, as info.
+
+        Raises:
+            FileNotFoundError: naming data.predict_path, if it does not exist or holds no readable image.
+        """
+        if self._files is None:
+            self._files, ignored = find_predict_files(self.path)
+            if ignored:
+                names = ", ".join(str(p.relative_to(self.path)) for p in ignored[:3])
+                rank_zero_info(f"{KEY}: {len(ignored)} file(s) without an image extension ignored: {names}")
+        return self._files
+
+    def check(self, model: object | None = None) -> None:
+        """Find the images (once) and check that `model` translates images of `domain` (its `predict_directions`),
+        before the model is loaded or run; take the size multiple the model needs.
+
+        Raises:
+            FileNotFoundError: naming data.predict_path, if it does not exist or holds no readable image.
+            ValueError: naming data.predict_domain, if the model does not translate images of that domain.
+        """
+        self.find()
+        if model is not None:
+            self.multiple = network_sizes(model).multiple
+            if callable(getattr(model, "predict_directions", None)):
+                model.predict_directions([self.domain])
+
+    def setup(self, model: object | None = None) -> PredictDataset:
+        """`check` with `model`, then build (and return) the dataset of the images, padded for the model."""
+        self.check(model)
+        self.dataset = PredictDataset(self.find(), self.domain, self.multiple)
+        return self.dataset
+
+    def dataloader(self) -> DataLoader:
+        """The images in order, in batches of one size, unreadable files as each batch's "failed" (see the module
+        docstring)."""
+        if self.dataset is None:
+            raise RuntimeError("PredictData.dataloader: call setup first, which builds the dataset")
+        return DataLoader(
+            self.dataset,
+            batch_sampler=SizeBatchSampler(SequentialSampler(self.dataset), self.batch_size, self.dataset.sizes),
+            collate_fn=collate_predict,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory and torch.cuda.is_available(),
+        )

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import torch
 import torch.distributed as dist
-from torch.utils.data import Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 
 def item_seed(seed: int, epoch: int, position: int) -> int:
@@ -73,3 +73,19 @@ class SeededItems(Dataset):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             return self.dataset[index]
+
+
+class ResumableDataLoader(DataLoader):
+    """The training DataLoader, declared resumable to Lightning (it has `state_dict` and `load_state_dict`) because
+    it is: its `ResumableSampler` starts at the batch after the last one trained, set from the restored loop progress
+    when the loader is built (`StyleDataModule.train_dataloader`), so it has no state of its own to save or load.
+    Without this, Lightning warns on every mid-epoch resume that the loader is not resumable and results may be
+    unreliable, which is not so here.
+    """
+
+    def state_dict(self) -> dict:
+        """Empty: where the loader resumes comes from the loop progress in the checkpoint (`resume_position`)."""
+        return {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Nothing to load (see `state_dict`); the sampler was placed when the loader was built."""

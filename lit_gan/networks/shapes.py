@@ -1,6 +1,8 @@
-"""Input checks that give a clear error instead of a shape mismatch deep inside a network."""
+"""Image shapes the networks accept: input checks that give a clear error instead of a shape mismatch deep inside a
+network, and padding images of any size to a size multiple (and cropping the outputs back)."""
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -17,3 +19,39 @@ def check_size_multiple(x: Tensor, multiple: int, network: str) -> None:
             f"{network} needs height and width that are multiples of {multiple}, "
             f"got {x.shape[-2]}x{x.shape[-1]}: resize or crop the input"
         )
+
+
+def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int, int, int]]:
+    """Pad (C, H, W) `x` to the next multiples of `multiple`, split evenly around the image, by reflection (repeated
+    for images smaller than the padding; edge pixels for a side of 1 px); returns the padding (left, right, top,
+    bottom) for `crop_padding`."""
+    h, w = x.shape[-2:]
+    pad_h, pad_w = -h % multiple, -w % multiple
+    padding = (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2)
+    remaining = list(padding)
+    while any(remaining):  # reflection pads less than the side it mirrors: grow step by step
+        h, w = x.shape[-2:]
+        if min(h, w) == 1:
+            x = F.pad(x[None], remaining, mode="replicate")[0]
+            break
+        step = [min(p, w - 1) for p in remaining[:2]] + [min(p, h - 1) for p in remaining[2:]]
+        x = F.pad(x[None], step, mode="reflect")[0]
+        remaining = [p - s for p, s in zip(remaining, step)]
+    return x, padding
+
+
+def crop_padding(images: Tensor, padding: Tensor | None) -> Tensor:
+    """(B, C, H, W) network outputs cropped back to their images' original size, undoing `pad_to_multiple`.
+
+    Args:
+        images: outputs of the padded images of one batch.
+        padding: (B, 4) (left, right, top, bottom) per image, all equal (the batch holds one image size); None: no
+            padding to undo.
+    """
+    if padding is None or len(images) == 0:
+        return images
+    if not bool((padding == padding[0]).all()):
+        raise ValueError("crop_padding: the images of one batch must share a size (use SizeBatchSampler)")
+    left, right, top, bottom = padding[0].tolist()
+    height, width = images.shape[-2:]
+    return images[..., top : height - bottom, left : width - right]

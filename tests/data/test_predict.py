@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from lightning_fabric.utilities.data import _replace_dunder_methods
 from PIL import Image
 from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSamplerWrapper
@@ -17,13 +16,12 @@ from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
 from lit_gan.data import StyleDataModule
 from lit_gan.data.images import read_image
 from lit_gan.data.predict import (
+    PredictData,
     PredictDataset,
     SizeBatchSampler,
     collate_predict,
-    crop_padding,
     find_predict_files,
     header_size,
-    pad_to_multiple,
     to_model_input,
 )
 from lit_gan.data.transforms import build_transform
@@ -99,23 +97,6 @@ def test_images_load_as_rgb_normalised_like_training(tmp_path, mode):
     assert item["name"] == f"{mode}.png" and item["size"].tolist() == [12, 16]
 
 
-@pytest.mark.parametrize(("height", "width"), [(37, 53), (300, 200), (32, 32), (1, 7), (5, 1), (3, 70)])
-@pytest.mark.parametrize("multiple", [4, 32])
-def test_padding_reaches_the_multiple_and_crops_back_exactly(height, width, multiple):
-    x = torch.rand(3, height, width)
-    padded, padding = pad_to_multiple(x, multiple)
-    assert padded.shape[1] % multiple == 0 and padded.shape[2] % multiple == 0
-    assert padded.shape[1] - height < multiple and padded.shape[2] - width < multiple
-    assert torch.equal(crop_padding(padded[None], torch.tensor([padding]))[0], x)
-
-
-def test_small_padding_is_a_reflection():
-    x = torch.rand(3, 37, 53)
-    padded, padding = pad_to_multiple(x, 4)
-    assert padding == (1, 2, 1, 2)
-    assert torch.equal(padded, F.pad(x[None], padding, mode="reflect")[0])
-
-
 def test_unreadable_files_come_out_as_failures_of_their_batch(tmp_path):
     files, _ = find_predict_files(mixed_folder(tmp_path / "in"))
     dataset = PredictDataset(files, "A", multiple=4)
@@ -153,6 +134,35 @@ def test_datamodule_predicts_without_training_data(tmp_path):
         StyleDataModule()
     with pytest.raises(ValueError, match="data.predict_domain"):
         StyleDataModule(predict_path=str(images), predict_domain="C")
+
+
+class Translator:
+    """A stand-in model: the size multiple its networks need, and the domains it translates."""
+
+    size_multiple = 8
+
+    def __init__(self, domains: tuple[str, ...]) -> None:
+        self.domains, self.asked = domains, []
+
+    def predict_directions(self, domains: list[str]) -> None:
+        self.asked.append(domains)
+        if not set(domains) <= set(self.domains):
+            raise ValueError(f"data.predict_domain {domains[0]}: not translated")
+
+
+def test_predict_data_checks_the_model_and_pads_for_it(tmp_path, caplog):
+    data = PredictData(str(mixed_folder(tmp_path / "in")), "B", batch_size=2)
+    with pytest.raises(RuntimeError, match="call setup first"):
+        data.dataloader()
+    model = Translator(("A", "B"))
+    with caplog.at_level("INFO"):
+        dataset = data.setup(model)
+    assert model.asked == [["B"]] and data.dataset is dataset and dataset.multiple == 8
+    assert "1 file(s) without an image extension ignored: notes.txt" in caplog.text
+    shapes = [tuple(batch["B"].shape) for batch in data.dataloader() if "B" in batch]
+    assert shapes == [(2, 3, 40, 56), (1, 3, 304, 200), (1, 3, 32, 32)]
+    with pytest.raises(ValueError, match="data.predict_domain B"):
+        data.check(Translator(("A",)))
 
 
 def test_without_predict_path_predict_serves_the_held_out_images():
