@@ -5,6 +5,7 @@ callbacks when it has these methods; `isinstance(x, Protocol)` checks it (the ca
 missing, instead of failing at the first missing attribute mid-run).
 """
 
+from collections.abc import Iterable
 from typing import NamedTuple, Protocol, runtime_checkable
 
 from torch import Tensor, nn
@@ -56,6 +57,23 @@ class SizedNetwork(Protocol):
     """A network whose input height and width must be multiples of `size_multiple`."""
 
     size_multiple: int
+
+
+@runtime_checkable
+class FixedSizeNetwork(Protocol):
+    """A network (or model) that makes or takes images of exactly `image_size` x `image_size` pixels."""
+
+    image_size: int
+
+
+@runtime_checkable
+class PredictsDomains(Protocol):
+    """A model that translates images of given domains (predict's folder data checks it before loading images)."""
+
+    def predict_directions(self, domains: Iterable[str]) -> dict[str, str]:
+        """{direction: its source domain} for the directions translating images of `domains`; a ValueError naming
+        data.predict_domain when there is none."""
+        ...
 
 
 @runtime_checkable

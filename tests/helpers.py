@@ -12,6 +12,7 @@ from torch import nn
 
 from lit_gan.models import MODELS
 
+
 def model_args(cls: type) -> list[str]:
     """CLI arguments selecting model class `cls` as its `smoke_test` instance (tiny networks), and the data it needs."""
     smoke = cls.smoke_test

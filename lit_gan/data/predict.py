@@ -20,6 +20,7 @@ from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler, SequentialSampler, default_collate
 from torchvision.transforms.v2 import functional as TF
 
+from lit_gan.contracts import PredictsDomains
 from lit_gan.data.images import find_files, read_image, read_problem
 from lit_gan.data.sizes import network_sizes
 from lit_gan.networks.shapes import pad_to_multiple
@@ -228,7 +229,7 @@ class PredictData:
         self.find()
         if model is not None:
             self.multiple = network_sizes(model).multiple
-            if callable(getattr(model, "predict_directions", None)):
+            if isinstance(model, PredictsDomains):
                 model.predict_directions([self.domain])
 
     def setup(self, model: object | None = None) -> PredictDataset:

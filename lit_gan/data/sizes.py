@@ -4,6 +4,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from lit_gan.contracts import FixedSizeNetwork, SizedNetwork
+
 DEFAULT_MULTIPLE = 4  # "none" rounds to this when no model states its own multiple (the reference's base=4)
 SYNTHETIC_MIN_SIZE = 16  # the renderer's smallest image
 
@@ -32,13 +34,16 @@ class NetworkSizes:
 
 def network_sizes(model: object) -> NetworkSizes:
     """The size rules of `model`: its `size_multiple` and `image_size` attributes, where it has them."""
-    multiple, image_size = getattr(model, "size_multiple", None), getattr(model, "image_size", None)
+    multiple = model.size_multiple if isinstance(model, SizedNetwork) else None
+    image_size = model.image_size if isinstance(model, FixedSizeNetwork) else None
     network = type(model).__name__
     if isinstance(model, nn.Module):  # name the sub-network that sets the rule, e.g. the generator
-        key = "size_multiple" if multiple is not None else "image_size"
-        value = multiple if multiple is not None else image_size
-        child = next((m for m in model.children() if getattr(m, key, None) == value), None)
-        if value is not None and child is not None:
+        inner = [m for m in model.modules() if m is not model]
+        if multiple is not None:
+            child = next((m for m in inner if isinstance(m, SizedNetwork) and m.size_multiple == multiple), None)
+        else:
+            child = next((m for m in inner if isinstance(m, FixedSizeNetwork) and m.image_size == image_size), None)
+        if child is not None:
             network = f"{type(child).__name__} in {network}"
     image_size = None if image_size is None else int(image_size)
     return NetworkSizes(int(multiple or 1), image_size, network, stated=multiple is not None)

@@ -20,7 +20,6 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from lit_gan.contracts import Direction, SizedNetwork
-from lit_gan.data.predict import crop_padding
 from lit_gan.distributed import broadcast_buffers, gather_from_ranks
 from lit_gan.image_pool import ImagePool
 from lit_gan.losses import GeneratorLoss, GeneratorStep, intermediate_features
@@ -28,6 +27,7 @@ from lit_gan.models.optim import GANAdam
 from lit_gan.models.rank_state import rng_states, set_rng_states
 from lit_gan.models.schedules import LRPolicy, LRPolicyName, build_scheduler
 from lit_gan.networks.init import InitName, init_weights
+from lit_gan.networks.shapes import crop_padding
 from lit_gan.resume import count_epoch_started_after_last_batch, epoch_end_as_last_batch
 
 

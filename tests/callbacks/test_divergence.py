@@ -19,8 +19,8 @@ EVERY_STEP = ["--checkpoint.every_n_train_steps=1", "--samples.every_n_steps=0",
 
 
 class BreakWeights(Callback):
-    """Fills the first convolution of the A->B generator with NaN: before step `at` (its losses are NaN), or, with `after`, once step
-    `at` is done (its losses are finite, the weights it leaves are not)."""
+    """Fills the first convolution of the A->B generator with NaN: before step `at` (its losses are NaN), or, with
+    `after`, once step `at` is done (its losses are finite, the weights it leaves are not)."""
 
     def __init__(self, at: int, after: bool = False) -> None:
         self.at, self.after = at, after

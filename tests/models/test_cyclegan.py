@@ -36,6 +36,10 @@ class Snapshot(pl.Callback):
             self.lrs.append([opt.param_groups[0]["lr"] for opt in pl_module.optimizers()])
 
 
+def schedule(n_epochs: int, n_epochs_decay: int) -> list[str]:
+    return [f"--model.lr_policy.n_epochs={n_epochs}", f"--model.lr_policy.n_epochs_decay={n_epochs_decay}"]
+
+
 def fit(*extra, callbacks=(), ckpt_path=None):
     cli = main(tiny_args(*extra), run=False)
     cli.trainer.callbacks.extend(callbacks)
@@ -63,13 +67,13 @@ def test_logs_every_loss_term_and_learning_rate():
 def test_learning_rate_follows_linear_policy_per_epoch():
     # 6 synthetic images per epoch; n_epochs=1, n_epochs_decay=2 -> factors 1, 2/3, 1/3.
     snap = Snapshot()
-    fit("--trainer.max_epochs=3", "--model.lr_policy.n_epochs=1", "--model.lr_policy.n_epochs_decay=2", callbacks=[snap])
+    fit("--trainer.max_epochs=3", *schedule(1, 2), callbacks=[snap])
     assert [lr for lr, _ in snap.lrs] == pytest.approx([2e-4, 2e-4 * 2 / 3, 2e-4 / 3])
     assert all(g == d for g, d in snap.lrs)
 
 
 def test_resume_restores_optimizers_schedule_pools_and_step(tmp_path):
-    first = fit("--trainer.max_steps=8", "--model.lr_policy.n_epochs=1", "--model.lr_policy.n_epochs_decay=3", "--samples.every_n_steps=0")
+    first = fit("--trainer.max_steps=8", *schedule(1, 3), "--samples.every_n_steps=0")
     ckpt = next((tmp_path / "runs").rglob("last.ckpt"))
     saved = torch.load(ckpt, weights_only=False)
     assert saved["global_step"] == 8
@@ -93,9 +97,9 @@ def test_resume_restores_optimizers_schedule_pools_and_step(tmp_path):
     assert [s["last_epoch"] for s in start["sched"]] == [s.last_epoch for s in model.lr_schedulers()]
     # The schedule continues as in an uninterrupted run (8 steps stop mid-epoch: 6 images per epoch).
     straight = Snapshot()
-    fit("--trainer.max_steps=14", "--model.lr_policy.n_epochs=1", "--model.lr_policy.n_epochs_decay=3", callbacks=[straight])
+    fit("--trainer.max_steps=14", *schedule(1, 3), callbacks=[straight])
     resumed = Snapshot()
-    fit("--trainer.max_steps=14", "--model.lr_policy.n_epochs=1", "--model.lr_policy.n_epochs_decay=3", callbacks=[resumed], ckpt_path=ckpt)
+    fit("--trainer.max_steps=14", *schedule(1, 3), callbacks=[resumed], ckpt_path=ckpt)
     assert resumed.step_lrs == pytest.approx(straight.step_lrs[8:])
     assert sorted(set(straight.step_lrs)) == pytest.approx([1e-4, 1.5e-4, 2e-4])
     assert len(start["pool_A"]) == 3

@@ -58,7 +58,7 @@ def test_wgangp_penalty_changes_the_critics_update():
     model = tiny_dcgan(gan_mode="wgangp")
     real, fake = torch.randn(4, 3, 32, 32), torch.randn(4, 3, 32, 32)
     model.D.zero_grad()
-    model.discriminator_loss(real, fake).backward()
+    model.gan_loss.discriminator(model.D, real, fake).backward()
     with_gp = [p.grad.clone() for p in model.D.parameters()]
     model.D.zero_grad()
     (model.gan_loss.real(model.D(real)) + model.gan_loss.fake(model.D(fake))).backward()

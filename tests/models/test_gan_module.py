@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-
 from pytorch_lightning.callbacks import Callback
 
 from tests.helpers import TINY_MODELS, fit, tiny_args

@@ -6,8 +6,8 @@ import torch
 
 from lit_gan.models.schedules import (
     LR_POLICIES,
-    LRPolicyName,
     LRPolicy,
+    LRPolicyName,
     build_scheduler,
     linear_decay,
     linear_decay_factor,
