@@ -6,12 +6,12 @@ from collections.abc import Iterable
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.core.mixins.hparams_mixin import _given_hyperparameters
 from pytorch_lightning.trainer.states import TrainerFn
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from lit_gan import compat
 from lit_gan.data.predict import crop_padding
 from lit_gan.distributed import broadcast_buffers, gather_from_ranks
 from lit_gan.image_pool import ImagePool
@@ -54,7 +54,7 @@ class GANModule(pl.LightningModule):
         out (their weights are in the state dict): pass them again to `load_from_checkpoint(path, generator=...)`.
         """
         frame = inspect.currentframe().f_back
-        from_cli = _given_hyperparameters.get() is not None  # LightningCLI passes the parsed config
+        from_cli = compat.hyperparameters_given_by_cli()  # LightningCLI passes the parsed config
         self.save_hyperparameters(ignore=None if from_cli else list(networks), frame=frame, logger=False)
 
     # -- optimizers and learning rates ----------------------------------------------------------------------------
@@ -106,8 +106,7 @@ class GANModule(pl.LightningModule):
         1 ms of host time (Lightning moves a result object per key), which on the other steps would buy nothing but a
         fresher `trainer.callback_metrics`."""
         self.step_losses = {f"train/{name}": value.detach() for name, value in losses.items()}
-        connector = self.trainer._logger_connector  # Lightning's own test, the one its logging step applies
-        if connector.should_update_logs or self.trainer.fast_dev_run:
+        if compat.should_log_this_step(self.trainer) or self.trainer.fast_dev_run:  # Lightning's own test
             self.log_dict({**self.step_losses, **self.learning_rates()}, batch_size=batch_size)
 
     # -- optimizer steps ------------------------------------------------------------------------------------------
@@ -193,7 +192,8 @@ class GANModule(pl.LightningModule):
         states = checkpoint.get("rank_states")
         if not states:
             return
-        world_size = self.trainer.world_size if self._trainer is not None else 1
+        trainer = compat.attached_trainer(self)
+        world_size = trainer.world_size if trainer is not None else 1
         own = states[self.global_rank % len(states)]
         for name, pool in self.image_pools().items():
             if name in own["pools"]:
@@ -201,7 +201,7 @@ class GANModule(pl.LightningModule):
                 self._pools_restored = True
         if len(states) == world_size:
             self._rng_to_restore = own["rng"]
-        elif self.global_rank == 0 and self._trainer is not None and self.trainer.state.fn == TrainerFn.FITTING:
+        elif self.global_rank == 0 and trainer is not None and trainer.state.fn == TrainerFn.FITTING:
             warnings.warn(
                 f"the checkpoint was written by {len(states)} processes and this run has {world_size}: training "
                 "resumes, but random draws (noise, dropout) will not continue exactly as before",
