@@ -156,7 +156,7 @@ class LitGANCLI(LightningCLI):
             return
         if ckpt_path == "last":
             runs_folder = Path(logger.save_dir) / logger.name
-            found = find_last_checkpoint(runs_folder, type(self.model), logger._wandb_init.get("name"))
+            found = find_last_checkpoint(runs_folder, type(self.model), logger.run_name)
             if found is None:
                 model = type(self.model).__name__
                 rank_zero_info(f"--ckpt_path last: no last.ckpt of a {model} run under {runs_folder}: a new run")

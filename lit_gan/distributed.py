@@ -6,6 +6,8 @@ import torch.distributed as dist
 from pytorch_lightning.strategies import DDPStrategy, Strategy
 from torch import nn
 
+from lit_gan.compat import ddp_kwargs
+
 
 def find_unused_parameters_by_default(strategy: Strategy) -> None:
     """Turn on DDP's `find_unused_parameters` for a DDP strategy that does not set it (`ddp`, or `auto` with several
@@ -22,7 +24,7 @@ def find_unused_parameters_by_default(strategy: Strategy) -> None:
     networks the compute dominates.
     """
     if isinstance(strategy, DDPStrategy):
-        strategy._ddp_kwargs.setdefault("find_unused_parameters", True)
+        ddp_kwargs(strategy).setdefault("find_unused_parameters", True)
 
 
 def broadcast_buffers(module: nn.Module, src: int = 0) -> None:

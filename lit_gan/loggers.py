@@ -9,6 +9,8 @@ from urllib.parse import urlparse
 from pytorch_lightning.loggers import WandbLogger as _WandbLogger
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
 
+from lit_gan.compat import forget_wandb_run, set_wandb_run_id, started_wandb_run, wandb_init_settings
+
 
 def wandb_credentials_available() -> bool:
     """Whether W&B has an API key: `WANDB_API_KEY`, or a netrc entry for its host (what `wandb login` writes)."""
@@ -64,10 +66,12 @@ class WandbLogger(_WandbLogger):
             log_model=log_model,
             **kwargs,
         )
+        self.run_name = name  # the display name it was given (Lightning's `name` is the project)
         self._offline_mode = offline
         self._logged_through: dict[str, int] = {}  # of a resumed run: the last step each key was logged at
-        if self._wandb_init.get("anonymous") is None:  # W&B warns about the setting even when it is None
-            self._wandb_init.pop("anonymous", None)
+        settings = wandb_init_settings(self)
+        if settings.get("anonymous") is None:  # W&B warns about the setting even when it is None
+            settings.pop("anonymous", None)
 
     def continue_run(self, run_id: str, logged_through: Mapping[str, int] | None = None) -> None:
         """Log into the existing run `run_id` instead of a new one (resuming); call it before the run starts.
@@ -79,10 +83,11 @@ class WandbLogger(_WandbLogger):
                 them exactly as before: those values are not logged a second time, so the run's history holds every
                 step once (`log_metrics`).
         """
-        if self._experiment is not None:
-            raise RuntimeError(f"the W&B run {self._experiment.id} has already started; cannot switch to {run_id}")
-        self._id = self._wandb_init["id"] = run_id
-        self._wandb_init["resume"] = "allow"
+        run = started_wandb_run(self)
+        if run is not None:
+            raise RuntimeError(f"the W&B run {run.id} has already started; cannot switch to {run_id}")
+        set_wandb_run_id(self, run_id)
+        wandb_init_settings(self)["resume"] = "allow"
         self._logged_through = dict(logged_through or {})
 
     @rank_zero_only
@@ -97,13 +102,14 @@ class WandbLogger(_WandbLogger):
 
     def finalize(self, status: str) -> None:
         super().finalize(status)
-        if self._experiment is None or rank_zero_only.rank != 0:
+        run = started_wandb_run(self)
+        if run is None or rank_zero_only.rank != 0:
             return
-        run_folder = Path(os.path.relpath(Path(self._experiment.dir).parent))
+        run_folder = Path(os.path.relpath(Path(run.dir).parent))
         # Finish the W&B run so that the next fit/validate in this process gets a run of its own (or resumes this
         # one by id) instead of silently reusing it.
-        self._experiment.finish(exit_code=0 if status == "success" else 1)
-        self._experiment = None
+        run.finish(exit_code=0 if status == "success" else 1)
+        forget_wandb_run(self)
         if self._offline_mode:
             rank_zero_info(
                 f"W&B: logged offline (not logged in) to {run_folder}; upload it with: wandb sync {run_folder}"

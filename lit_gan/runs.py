@@ -12,8 +12,9 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 import yaml
-from lightning_fabric.utilities.types import _PATH
 from pytorch_lightning.plugins.io import TorchCheckpointIO
+
+StrPath = str | os.PathLike  # a local path, or a remote one (`s3://...`) as a string
 
 
 def run_dir(trainer: pl.Trainer) -> Path:
@@ -60,13 +61,13 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     Its reader (resuming, `validate`/`test`/`predict --ckpt_path`) is weights-only whatever `weights_only` says: see
     `read_checkpoint`."""
 
-    def load_checkpoint(self, path: _PATH, map_location: Any = None, weights_only: bool | None = None) -> dict:
+    def load_checkpoint(self, path: StrPath, map_location: Any = None, weights_only: bool | None = None) -> dict:
         """The checkpoint at `path`, read weights-only onto the CPU (Lightning moves the states to the device)."""
         if "://" in str(path):  # remote: Lightning's reader (fsspec), weights-only too
             return super().load_checkpoint(path, weights_only=True)
         return read_checkpoint(path, mmap=False)
 
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None) -> None:
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: StrPath, storage_options: Any | None = None) -> None:
         if "://" in str(path):
             return super().save_checkpoint(checkpoint, path, storage_options)
         if storage_options is not None:
@@ -117,7 +118,7 @@ class CheckpointRefused(CheckpointError):
     """A checkpoint that holds something other than tensors and plain values: unpickling it could run code."""
 
 
-def read_checkpoint(path: _PATH, mmap: bool = True) -> dict[str, Any]:
+def read_checkpoint(path: StrPath, mmap: bool = True) -> dict[str, Any]:
     """The contents of the checkpoint file `path`, read weights-only onto the CPU: tensors and plain values (dicts,
     lists, strings, numbers...), which is all a lit_gan checkpoint holds; nothing in the file is run. With `mmap`, the
     tensors are mapped from the file rather than read into memory (reading the hyperparameters costs nothing).
@@ -144,7 +145,7 @@ def read_checkpoint(path: _PATH, mmap: bool = True) -> dict[str, Any]:
     return checkpoint
 
 
-def refusal(path: _PATH) -> str:
+def refusal(path: StrPath) -> str:
     """Why the weights-only read of the checkpoint `path` failed, in one line, naming the objects that would run."""
     find = getattr(torch.serialization, "get_unsafe_globals_in_checkpoint", None)  # torch >= 2.5
     try:  # reads the pickle's opcodes, running nothing

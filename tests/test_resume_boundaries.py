@@ -1,6 +1,6 @@
 """Resuming from a checkpoint written at each place in an epoch (mid-epoch, on the epoch's last batch, at the epoch's
 end) continues as the uninterrupted run, with `max_epochs` and with `max_steps`: same final step and epoch, same
-weights. The places are those of `lit_gan.resume`; SIGKILLs at these and other moments are in test_fault_injection."""
+weights. The places are those of `lit_gan.compat.resume_position`; SIGKILLs at other moments: test_fault_injection."""
 
 from pathlib import Path
 

@@ -4,20 +4,29 @@
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_warn
 
+from lit_gan.compat import is_last_batch, train_batch_idx
+
 
 class BestCheckpoint(ModelCheckpoint):
     """ModelCheckpoint (all its arguments) that keeps the best checkpoints by `monitor`.
 
     Unlike ModelCheckpoint, a validation that did not log `monitor` skips the update instead of failing the run:
     FID (`val/fid`, the monitor of lit_gan's `best_checkpoint`) is computed every `metrics.every_n_epochs` epochs
-    only, and not at all with `metrics.enabled false`. The CLI's other checkpoint (`checkpoint`) keeps the latest
-    state and `last.ckpt` regardless.
+    only, and not at all with `metrics.enabled false`. Such a validation leaves this callback idle (its `save_last`
+    too); the CLI's other checkpoint (`checkpoint`) keeps the latest state and `last.ckpt` regardless.
     """
 
-    def _save_topk_checkpoint(self, trainer, monitor_candidates) -> None:
-        if self.monitor is not None and self.monitor not in monitor_candidates:
-            return  # not computed at this validation; `on_train_end` says so if it never was
-        super()._save_topk_checkpoint(trainer, monitor_candidates)
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if self._monitor_logged(trainer):  # else not computed at this validation; `on_train_end` says so if never
+            super().on_validation_end(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if self._monitor_logged(trainer):
+            super().on_train_epoch_end(trainer, pl_module)
+
+    def _monitor_logged(self, trainer) -> bool:
+        """Whether `monitor` is among the values ModelCheckpoint compares (its logged metrics, `epoch`, `step`)."""
+        return self.monitor is None or self.monitor in trainer.callback_metrics or self.monitor in ("epoch", "step")
 
     def on_train_end(self, trainer, pl_module) -> None:
         super().on_train_end(trainer, pl_module)
@@ -42,11 +51,11 @@ class LatestCheckpoint(ModelCheckpoint):
     """
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+        if is_last_batch(trainer):
             return  # `on_train_epoch_end` writes it
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         super().on_train_epoch_end(trainer, pl_module)  # epoch-based checkpoints (`every_n_epochs`)
-        batch_idx = trainer.fit_loop.epoch_loop.batch_idx
+        batch_idx = train_batch_idx(trainer)
         super().on_train_batch_end(trainer, pl_module, None, None, batch_idx)  # the last batch's step checkpoint

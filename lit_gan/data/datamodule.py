@@ -10,6 +10,7 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from lit_gan.compat import resume_position
 from lit_gan.data import download
 from lit_gan.data.checks import MAX_LISTED, ImageCheckWarning, ImageReport, check_files, unusable_sources
 from lit_gan.data.datasets import SingleDataset, make_dataset
@@ -19,7 +20,6 @@ from lit_gan.data.predict import PredictData, PredictDataset
 from lit_gan.data.sampling import ResumableDataLoader, ResumableSampler, SeededItems
 from lit_gan.data.sizes import NetworkSizes, check_network_sizes, check_settings, network_sizes
 from lit_gan.data.transforms import Preprocess, build_transform
-from lit_gan.resume import resume_position
 
 
 class StyleDataModule(pl.LightningDataModule):

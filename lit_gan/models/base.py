@@ -12,13 +12,14 @@ from typing import Any, ClassVar
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.cli import OptimizerCallable
-from pytorch_lightning.core.mixins.hparams_mixin import _given_hyperparameters
 from pytorch_lightning.trainer.states import TrainerFn
 from pytorch_lightning.utilities.parsing import collect_init_args
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from lit_gan import compat
+from lit_gan.compat import count_epoch_started_after_last_batch, epoch_end_as_last_batch
 from lit_gan.contracts import Direction, SizedNetwork
 from lit_gan.distributed import broadcast_buffers, gather_from_ranks
 from lit_gan.image_pool import ImagePool
@@ -28,7 +29,6 @@ from lit_gan.models.rank_state import rng_states, set_rng_states
 from lit_gan.models.schedules import LRPolicy, LRPolicyName, build_scheduler
 from lit_gan.networks.init import InitName, init_weights
 from lit_gan.networks.shapes import crop_padding
-from lit_gan.resume import count_epoch_started_after_last_batch, epoch_end_as_last_batch
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ class GANModule(pl.LightningModule):
         args), so that `load_from_checkpoint(path)` rebuilds the whole model. Built in Python, they are objects and
         are left out (their weights are in the state dict): pass them again to `load_from_checkpoint(path, ...)`.
         """
-        if _given_hyperparameters.get() is None:  # built in Python, not by LightningCLI
+        if not compat.hyperparameters_given_by_cli():  # built in Python, not by LightningCLI
             given = {key: value for args in collect_init_args(frame, []) for key, value in args.items()}
             self.save_hyperparameters(ignore=[k for k, v in given.items() if not _plain(v)], frame=frame, logger=False)
             if isinstance(self.hparams.get("lr_policy"), LRPolicy):
@@ -206,8 +206,7 @@ class GANModule(pl.LightningModule):
         1 ms of host time (Lightning moves a result object per key), which on the other steps would buy nothing but a
         fresher `trainer.callback_metrics`."""
         self.step_losses = {f"train/{name}": value.detach() for name, value in losses.items()}
-        connector = self.trainer._logger_connector  # Lightning's own test, the one its logging step applies
-        if connector.should_update_logs or self.trainer.fast_dev_run:
+        if compat.should_log_this_step(self.trainer) or self.trainer.fast_dev_run:  # Lightning's own test
             self.log_dict({**self.step_losses, **self.learning_rates()}, batch_size=batch_size)
 
     # -- optimizer steps ------------------------------------------------------------------------------------------
@@ -298,7 +297,8 @@ class GANModule(pl.LightningModule):
         states = checkpoint.get("rank_states")
         if not states:
             return
-        world_size = self.trainer.world_size if self._trainer is not None else 1
+        trainer = compat.attached_trainer(self)
+        world_size = trainer.world_size if trainer is not None else 1
         own = states[self.global_rank % len(states)]
         for name, pool in self.pools.items():
             if name in own["pools"]:
@@ -306,7 +306,7 @@ class GANModule(pl.LightningModule):
                 self._pools_restored = True
         if len(states) == world_size:
             self._rng_to_restore = own["rng"]
-        elif self.global_rank == 0 and self._trainer is not None and self.trainer.state.fn == TrainerFn.FITTING:
+        elif self.global_rank == 0 and trainer is not None and trainer.state.fn == TrainerFn.FITTING:
             warnings.warn(
                 f"the checkpoint was written by {len(states)} processes and this run has {world_size}: training "
                 "resumes, but random draws (noise, dropout) will not continue exactly as before",

@@ -3,7 +3,9 @@
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
-from torch.nn.utils.parametrizations import _SpectralNorm, spectral_norm
+from torch.nn.utils.parametrizations import spectral_norm
+
+from lit_gan.compat import spectral_power_iterations
 
 POWER_ITERATIONS_AFTER_INIT = 15  # as many as `spectral_norm` runs when it is registered
 
@@ -30,7 +32,4 @@ def refresh_spectral_norm(module: nn.Module) -> None:
     """
     if not parametrize.is_parametrized(module, "weight"):
         return
-    original = module.parametrizations.weight.original
-    for norm in module.parametrizations.weight:
-        if isinstance(norm, _SpectralNorm) and original.ndim > 1:
-            norm._power_method(norm._reshape_weight_to_matrix(original), POWER_ITERATIONS_AFTER_INIT)
+    spectral_power_iterations(module, POWER_ITERATIONS_AFTER_INIT)
