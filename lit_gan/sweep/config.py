@@ -15,6 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from lit_gan.lightning_cli import lightning_cli
+
 PLACEHOLDERS = ("${env}", "${interpreter}", "${program}", "${args}", "${args_no_hyphens}", "${args_json}")
 
 
@@ -111,12 +113,10 @@ def _values(spec: dict) -> list:
 
 
 def _parse(path: Path, args: list[str]) -> None:
-    from lit_gan.cli import main
-
     out, err = io.StringIO(), io.StringIO()
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            main(args)
+            lightning_cli(args)
     except SystemExit as exit:
         if exit.code not in (0, None):
             reason = _reason(err.getvalue()) or f"exit code {exit.code}"
