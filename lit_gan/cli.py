@@ -14,7 +14,7 @@ from types import NoneType, UnionType
 from typing import Union, get_args, get_origin, get_type_hints
 
 from docstring_parser import parse as parse_docstring
-from jsonargparse import ArgumentParser
+from jsonargparse import ArgumentError, ArgumentParser
 
 from lit_gan.callbacks import TrainingDiverged
 from lit_gan.data.images import ImageReadError
@@ -25,6 +25,7 @@ from lit_gan.lightning_cli import (
     DataNotFound,
     LitGANCLI,
     RunConfigCallback,
+    argument_error_reason,
     lightning_cli,
 )
 from lit_gan.runs import CheckpointError
@@ -67,23 +68,34 @@ def main(args: list[str] | None = None, run: bool = True) -> LitGANCLI:
     Returns:
         The LitGANCLI of fit, validate, test and predict; the other commands exit with their code (SystemExit).
     """
-    argv = sys.argv[1:] if args is None else args
+    if args is not None:  # from Python: the exception is the interface (jsonargparse's errors exit with code 2)
+        return dispatch(args, run)
     try:
-        return dispatch(argv, run)
+        return dispatch(None, run, exit_on_error=False)
+    except ArgumentError as error:  # from the command line: the message, not the usage or a traceback
+        print(f"error: {argument_error_reason(str(error))}", file=sys.stderr)
+        raise SystemExit(2) from None
     except USER_ERRORS as error:
-        if args is not None:  # from Python: the exception is the interface
-            raise
-        print(f"error: {one_line(error)}", file=sys.stderr)  # from the command line: the message, not a traceback
+        print(f"error: {one_line(error)}", file=sys.stderr)
         raise SystemExit(1) from None
 
 
-def dispatch(argv: list[str], run: bool = True) -> LitGANCLI:
-    """Run the command `argv[0]` from `COMMANDS` on `argv`; without a known command, print the command map."""
+def dispatch(args: list[str] | None, run: bool = True, exit_on_error: bool = True) -> LitGANCLI:
+    """Run the command `args[0]` from `COMMANDS` on `args`; without a known command, print the command map.
+
+    Args:
+        args: the command and its arguments (`sys.argv[1:]` when None).
+        run: see `main`.
+        exit_on_error: on a bad argument, print the usage and the error and exit (code 2), as jsonargparse does;
+            if false, raise `jsonargparse.ArgumentError`.
+    """
+    argv = sys.argv[1:] if args is None else args
     name = argv[0] if argv else None
     if name in LIGHTNING_COMMANDS:
-        return lightning_cli(argv, run)
+        return lightning_cli(args, run, exit_on_error)
     if name in FUNCTION_COMMANDS:
-        raise SystemExit(call_function(FUNCTION_COMMANDS[name], argv[1:], f"python -m lit_gan {name}"))
+        prog = f"python -m lit_gan {name}"
+        raise SystemExit(call_function(FUNCTION_COMMANDS[name], argv[1:], prog, exit_on_error))
     print(usage(), file=sys.stdout if name in ("-h", "--help") else sys.stderr)
     if name in ("-h", "--help"):
         raise SystemExit(0)
@@ -113,16 +125,18 @@ def one_line(error: Exception) -> str:
 # -- function commands: typed signatures parsed by jsonargparse ------------------------------------------------------
 
 
-def call_function(function: Callable[..., int], argv: list[str], prog: str) -> int:
-    """Parse `argv` against `function`'s signature and call it; returns its exit code."""
-    config = function_parser(function, prog).parse_args(argv)
+def call_function(function: Callable[..., int], argv: list[str], prog: str, exit_on_error: bool = True) -> int:
+    """Parse `argv` against `function`'s signature (see `dispatch` for `exit_on_error`) and call it; returns its exit
+    code."""
+    config = function_parser(function, prog, exit_on_error).parse_args(argv)
     return function(**{name: config[name] for name in signature(function).parameters})
 
 
-def function_parser(function: Callable, prog: str) -> ArgumentParser:
+def function_parser(function: Callable, prog: str, exit_on_error: bool = True) -> ArgumentParser:
     """A parser for `function`'s typed, documented signature, parameters without defaults positional. A list
     parameter takes one or more values (`--formats pt2 onnx`, `compare RUN RUN`), like argparse's nargs="+"."""
-    parser = ArgumentParser(prog=prog, description=parse_docstring(function.__doc__ or "").short_description)
+    description = parse_docstring(function.__doc__ or "").short_description
+    parser = ArgumentParser(prog=prog, description=description, exit_on_error=exit_on_error)
     lists = {name: item for name, hint in get_type_hints(function).items() if (item := list_item(hint)) is not None}
     parser.add_function_arguments(function, as_positional=True, skip=set(lists))
     docs = {param.arg_name: param.description for param in parse_docstring(function.__doc__ or "").params}

@@ -214,9 +214,10 @@ class LitGANCLI(LightningCLI):
         )
 
 
-def lightning_cli(args: ArgsType = None, run: bool = True) -> LitGANCLI:
+def lightning_cli(args: ArgsType = None, run: bool = True, exit_on_error: bool = True) -> LitGANCLI:
     """Parse `args` (`sys.argv[1:]` when None), e.g. `["fit", "--config", "configs/quickstart.yaml"]`, into a
-    `LitGANCLI`, and run its subcommand when `run`."""
+    `LitGANCLI`, and run its subcommand when `run`; a bad argument prints jsonargparse's usage and error and exits
+    with code 2, or with `exit_on_error` false raises `jsonargparse.ArgumentError`."""
     return LitGANCLI(
         LightningModule,
         StyleDataModule,
@@ -226,4 +227,14 @@ def lightning_cli(args: ArgsType = None, run: bool = True) -> LitGANCLI:
         args=args,
         run=run,
         auto_configure_optimizers=False,
+        parser_kwargs={"exit_on_error": exit_on_error},
     )
+
+
+def argument_error_reason(message: str) -> str:
+    """The informative lines of a jsonargparse error (without usage, union bookkeeping and NoneType), on one line."""
+    lines = message.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("error:")), 0)
+    noise = ("Subtypes:", "Errors:", "Does not validate", "NoneType", "Given value")
+    kept = [line.strip(" -") for line in lines[start:] if line.strip() and not any(n in line for n in noise)]
+    return " ".join(kept).removeprefix("error: ")
