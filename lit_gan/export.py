@@ -241,11 +241,10 @@ def prepare(model: GANModule, direction: str, size: tuple[int, int], explicit: b
         raise ExportError(
             f"height and width must be positive multiples of {m} for {type(net).__name__}, got {size[0]}x{size[1]}"
         )
-    h, w = (-(-s // m) * m for s in size)  # rounded up to the multiple
+    h, w = (max(-(-s // m), 2) * m for s in size)  # rounded up to the multiple, at least two (see dynamic_dims)
     shapes = [(2, channels, h, w), (1, channels, h + m, w + 2 * m)]  # the second: other batch, height and width
     inputs = [torch.rand(shape, generator=rng) * 2 - 1 for shape in shapes]  # images in [-1, 1]
-    # The traced example has H, W >= 2 multiples: torch.export would fix a size-1 dimension (H / m == 1) as static.
-    example = torch.zeros(2, channels, max(h, 2 * m), max(w, 2 * m))
+    example = torch.zeros(2, channels, h, w)
     return GeneratorExport(direction, net, example, inputs, m)
 
 
@@ -258,7 +257,7 @@ def _signature(e: GeneratorExport) -> str:
     dropout = "; dropout on: outputs vary from call to call" if e.stochastic else ""
     return (
         f"(B, {e.example.shape[1]}, H, W) -> (B, {c_out}, H, W) images in [-1, 1], H and W multiples of "
-        f"{e.multiple}{dropout}"
+        f"{e.multiple}, at least {2 * e.multiple}{dropout}"
     )
 
 
@@ -292,11 +291,12 @@ def _quiet_jit(fn, *args):
 
 def dynamic_dims(e: GeneratorExport) -> dict[int, Dim]:
     """torch.export's dynamic dimensions of the input: batch, and for image translators height and width in
-    multiples of the generator's size multiple."""
+    multiples of the generator's size multiple, at least two: torch.export specializes a size-1 dimension (H / m == 1),
+    and the ExportedProgram refuses it."""
     batch = Dim("batch")
     if e.multiple is None:
         return {0: batch}
-    h, w = Dim("height", min=1), Dim("width", min=1)
+    h, w = Dim("height", min=2), Dim("width", min=2)
     return {0: batch, 2: h * e.multiple if e.multiple > 1 else h, 3: w * e.multiple if e.multiple > 1 else w}
 
 
