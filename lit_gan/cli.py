@@ -1,218 +1,157 @@
-"""Command line: `python -m lit_gan fit|validate|test|predict --config FILE`, through LightningCLI;
-`python -m lit_gan sweep FILE` runs a sweep file offline; `compare` puts runs side by side; `export CKPT` writes a
-generator as TorchScript and ONNX."""
+"""`python -m lit_gan COMMAND ...`: one command map for the seven commands.
+
+fit, validate, test and predict are LightningCLI subcommands (`lit_gan.lightning_cli`); export, sweep and compare
+are functions whose typed, documented signatures jsonargparse turns into their options (`--help` shows the
+docstrings). From the command line, a user error (a bad config or sweep file, unusable data, a missing or refused
+checkpoint, a diverged run) ends with one `error: ...` line and exit code 1, without a traceback; from Python
+(`main(args=[...])`) the exception propagates.
+"""
 
 import sys
-import warnings
-from pathlib import Path
+from collections.abc import Callable
+from inspect import signature
+from types import NoneType, UnionType
+from typing import Union, get_args, get_origin, get_type_hints
 
-import yaml
-from jsonargparse import lazy_instance
-from pytorch_lightning import LightningModule, Trainer
-from pytorch_lightning.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
-from pytorch_lightning.plugins.io import TorchCheckpointIO
-from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
+from docstring_parser import parse as parse_docstring
+from jsonargparse import ArgumentError, ArgumentParser
 
-import lit_gan.models  # noqa: F401  (registers the LightningModules for `model.class_path`)
-from lit_gan.callbacks import (
-    BestCheckpoint,
-    DivergenceGuard,
-    LatestCheckpoint,
-    MetricsCallback,
-    PredictionWriter,
-    SampleGridCallback,
-    SpeedOptions,
+from lit_gan.callbacks import TrainingDiverged
+from lit_gan.data.images import ImageReadError
+from lit_gan.export import ExportError, export_command
+from lit_gan.lightning_cli import (
+    CheckpointNotFound,
+    DataConfigError,
+    DataNotFound,
+    LitGANCLI,
+    RunConfigCallback,
+    argument_error_reason,
+    lightning_cli,
+)
+from lit_gan.runs import CheckpointError
+from lit_gan.sweep.command import sweep_command
+from lit_gan.sweep.compare import CompareError, compare_command
+from lit_gan.sweep.config import SweepConfigError
+
+__all__ = ["COMMANDS", "USER_ERRORS", "CheckpointNotFound", "LitGANCLI", "RunConfigCallback", "main"]
+
+LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+FUNCTION_COMMANDS: dict[str, Callable[..., int]] = {
+    "export": export_command,
+    "sweep": sweep_command,
+    "compare": compare_command,
+}
+COMMANDS: dict[str, Callable] = {**dict.fromkeys(LIGHTNING_COMMANDS, lightning_cli), **FUNCTION_COMMANDS}
+"""Each command of `python -m lit_gan` and what runs it: `lightning_cli` takes the whole argument list (subcommand
+first), a function command its own arguments, parsed from its signature."""
+USER_ERRORS: tuple[type[Exception], ...] = (
+    CheckpointError,
+    CheckpointNotFound,
+    CompareError,
+    DataConfigError,
+    DataNotFound,
+    ExportError,
+    ImageReadError,
+    SweepConfigError,
     TrainingDiverged,
 )
-from lit_gan.data import StyleDataModule
-from lit_gan.distributed import find_unused_parameters_by_default
-from lit_gan.loggers import WandbLogger
-from lit_gan.runs import (
-    RUN_KEY,
-    AtomicCheckpointIO,
-    CheckpointError,
-    atomic_write,
-    checkpoint_summary,
-    find_last_checkpoint,
-    read_checkpoint,
-    run_dir,
-    unfinished_writes,
-)
-from lit_gan.sweep.history import last_logged_steps, run_history
-
-
-class CheckpointNotFound(FileNotFoundError):
-    """`--ckpt_path` names no file, or is missing where it is needed."""
-
-
-class RunConfigCallback(SaveConfigCallback):
-    """Saves the fully resolved config as `config.yaml` in the run folder and into the W&B run's config, and the
-    run's id into every checkpoint (so that resuming continues the same W&B run)."""
-
-    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
-        checkpoint[RUN_KEY] = {"logger_version": trainer.logger.version if trainer.logger is not None else None}
-
-    def save_config(self, trainer, pl_module, stage: str) -> None:
-        if stage == "predict":
-            return  # predict starts no run: no run folder, no W&B run
-        text = self.parser.dump(self.config, skip_none=False)
-        atomic_write(run_dir(trainer) / "config.yaml", lambda tmp: tmp.write_text(text))
-        for logger in trainer.loggers:
-            logger.log_hyperparams(yaml.safe_load(text))
-
-
-class LitGANCLI(LightningCLI):
-    """LightningCLI with lit_gan's defaults: W&B logging, FID/KID/IS, sample grids, the latest checkpoint (with
-    `last.ckpt`) and the best one by FID."""
-
-    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_lightning_class_args(SampleGridCallback, "samples")
-        parser.add_lightning_class_args(MetricsCallback, "metrics")
-        parser.add_lightning_class_args(LatestCheckpoint, "checkpoint")  # the latest state, for resuming
-        parser.add_lightning_class_args(BestCheckpoint, "best_checkpoint")  # the best by FID
-        parser.add_lightning_class_args(DivergenceGuard, "divergence")  # stop on NaN/Inf losses
-        parser.add_lightning_class_args(SpeedOptions, "speed")  # channels_last, torch.compile, TF32, fused Adam
-        parser.add_lightning_class_args(PredictionWriter, "predict_writer")  # predict's output images
-        parser.set_defaults(
-            {
-                "trainer.logger": lazy_instance(WandbLogger),
-                "trainer.log_every_n_steps": 1,  # every loss term and learning rate at every step
-                "checkpoint.save_last": True,
-                "checkpoint.filename": "step{step:07d}",
-                "checkpoint.auto_insert_metric_name": False,
-                "best_checkpoint.monitor": "val/fid",
-                "best_checkpoint.mode": "min",
-                "best_checkpoint.filename": "best-step{step:07d}",
-                "best_checkpoint.auto_insert_metric_name": False,
-            }
-        )
-
-    def _check_run(self) -> None:
-        """Check the data against the model (image sizes, unreadable files), and that the metrics' feature
-        extractor can be loaded, before any run starts."""
-        check = getattr(self.datamodule, "check", None)
-        if callable(check):
-            check(self.model, self.subcommand)
-        for callback in self.trainer.callbacks:
-            if isinstance(callback, MetricsCallback) and self.subcommand != "predict":
-                callback.prepare(self.model)
-
-    before_validate = before_test = before_predict = _check_run
-
-    def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
-        """Parse the arguments, then make every checkpoint read weights-only: `weights_only` is set for the trainer,
-        and a `--ckpt_path` file is refused here, before anything else reads it (Lightning's reading of its
-        hyperparameters included), if it holds anything but tensors and plain values (see `read_checkpoint`)."""
-        super().parse_arguments(parser, args)
-        subcommand = self.config.get("subcommand")
-        if subcommand is None:
-            return
-        config = self.config[subcommand]
-        if config.get("weights_only") is False:
-            raise CheckpointError(
-                "--weights_only false: lit_gan reads every checkpoint weights-only (tensors and plain values), so "
-                "that no checkpoint can run code; leave --weights_only out"
-            )
-        config["weights_only"] = True
-        ckpt_path = config.get("ckpt_path")
-        if ckpt_path and Path(ckpt_path).is_file():
-            read_checkpoint(ckpt_path)
-
-    def before_instantiate_classes(self) -> None:
-        if self.subcommand == "predict":  # nothing to log or measure: no W&B run, no feature extractor to load
-            self.config.predict.trainer.logger = False
-            self.config.predict.metrics.enabled = False
-
-    def predict(self, **kwargs) -> None:
-        """`trainer.predict` of a trained model (`--ckpt_path`), keeping the outputs in memory only with
-        `--return_predictions true` (the prediction writer has saved them; a large folder would fill the memory)."""
-        if kwargs.get("ckpt_path") is None:
-            raise CheckpointNotFound(
-                "predict needs --ckpt_path: the checkpoint of a trained model, e.g. <run>/checkpoints/last.ckpt"
-            )
-        with warnings.catch_warnings():  # predict writes no checkpoint: where they would go does not matter
-            warnings.filterwarnings("ignore", message="The dirpath has changed from")
-            self.trainer.predict(**{**kwargs, "return_predictions": bool(kwargs.get("return_predictions"))})
-
-    def before_fit(self) -> None:
-        self._check_run()
-        self._resume()
-
-    def instantiate_trainer(self, **kwargs) -> Trainer:
-        trainer = super().instantiate_trainer(**kwargs)
-        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # Lightning's default; a user's own is kept
-            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
-        find_unused_parameters_by_default(trainer.strategy)  # `--trainer.strategy ddp` works for the GANs
-        return trainer
-
-    def _resume(self) -> None:
-        """`--ckpt_path last`: the latest `last.ckpt` of a run of this model (and run name) under the logger's
-        folder, or a new run when there is none. With a checkpoint, log into the run it belongs to (same W&B run,
-        same run folder), and say so in one line."""
-        config = self.config_init[self.subcommand]
-        ckpt_path = config.get("ckpt_path")
-        logger = self.trainer.logger
-        if ckpt_path is None or not isinstance(logger, WandbLogger):
-            return
-        if ckpt_path == "last":
-            runs_folder = Path(logger.save_dir) / logger.name
-            found = find_last_checkpoint(runs_folder, type(self.model), logger.run_name)
-            if found is None:
-                model = type(self.model).__name__
-                rank_zero_info(f"--ckpt_path last: no last.ckpt of a {model} run under {runs_folder}: a new run")
-                config["ckpt_path"] = None
-                return
-            ckpt_path = config["ckpt_path"] = str(found)
-        path = Path(ckpt_path)
-        if not path.is_file():
-            raise CheckpointNotFound(f"--ckpt_path {ckpt_path}: no such checkpoint file (or 'last' for the latest run)")
-        summary = checkpoint_summary(path)
-        run_folder = path.parent.parent if path.parent.name == "checkpoints" else path.parent
-        leftovers = unfinished_writes(run_folder)
-        for leftover in leftovers:  # a process killed while writing a checkpoint or a grid; the files are intact
-            leftover.unlink(missing_ok=True)
-        if summary["run_id"]:
-            # What the run logged before (its local W&B files, online runs' too): not logged twice (one history).
-            # Read by the process that logs; the others' loggers log nothing.
-            logged = (
-                last_logged_steps(run_history(logger.save_dir, summary["run_id"])) if rank_zero_only.rank == 0 else {}
-            )
-            logger.continue_run(summary["run_id"], logged)
-        rank_zero_info(
-            f"Resuming {summary['run_id'] or 'a run'} from {path} at step {summary['step']} (epoch {summary['epoch']})"
-            + (f"; W&B run {summary['run_id']} continues" if summary["run_id"] else "; a new W&B run")
-            + (f"; removed {len(leftovers)} unfinished write(s)" if leftovers else "")
-        )
+"""Errors that the user fixes (the message says how): the command line prints the message, not a traceback."""
 
 
 def main(args: list[str] | None = None, run: bool = True) -> LitGANCLI:
-    """Entry point; `args` replaces `sys.argv[1:]` (for tests and notebooks). `sweep` runs a sweep file offline."""
-    argv = sys.argv[1:] if args is None else args
-    if argv[:1] == ["sweep"]:
-        from lit_gan.sweep.command import sweep_main
+    """Run the command in `args` (`sys.argv[1:]` when None; a list for tests and notebooks).
 
-        raise SystemExit(sweep_main(argv[1:]))
-    if argv[:1] == ["compare"]:
-        from lit_gan.sweep.compare import compare_main
+    Args:
+        args: the command and its arguments, e.g. `["fit", "--config", "configs/quickstart.yaml"]`.
+        run: for fit, validate, test and predict: run the subcommand, or only build the CLI (model, data, trainer).
 
-        raise SystemExit(compare_main(argv[1:]))
-    if argv[:1] == ["export"]:
-        from lit_gan.export import export_main
-
-        raise SystemExit(export_main(argv[1:]))
+    Returns:
+        The LitGANCLI of fit, validate, test and predict; the other commands exit with their code (SystemExit).
+    """
+    if args is not None:  # from Python: the exception is the interface (jsonargparse's errors exit with code 2)
+        return dispatch(args, run)
     try:
-        return LitGANCLI(
-            LightningModule,
-            StyleDataModule,
-            subclass_mode_model=True,
-            save_config_callback=RunConfigCallback,
-            save_config_kwargs={"save_to_log_dir": False},
-            args=args,
-            run=run,
-            auto_configure_optimizers=False,
-        )
-    except (TrainingDiverged, CheckpointNotFound, CheckpointError) as error:
-        if args is not None:  # from Python: the exception is the interface
-            raise
-        print(f"error: {error}", file=sys.stderr)  # from the command line: the message, not a traceback
+        return dispatch(None, run, exit_on_error=False)
+    except ArgumentError as error:  # from the command line: the message, not the usage or a traceback
+        print(f"error: {argument_error_reason(str(error))}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except USER_ERRORS as error:
+        print(f"error: {one_line(error)}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def dispatch(args: list[str] | None, run: bool = True, exit_on_error: bool = True) -> LitGANCLI:
+    """Run the command `args[0]` from `COMMANDS` on `args`; without a known command, print the command map.
+
+    Args:
+        args: the command and its arguments (`sys.argv[1:]` when None).
+        run: see `main`.
+        exit_on_error: on a bad argument, print the usage and the error and exit (code 2), as jsonargparse does;
+            if false, raise `jsonargparse.ArgumentError`.
+    """
+    argv = sys.argv[1:] if args is None else args
+    name = argv[0] if argv else None
+    if name in LIGHTNING_COMMANDS:
+        return lightning_cli(args, run, exit_on_error)
+    if name in FUNCTION_COMMANDS:
+        prog = f"python -m lit_gan {name}"
+        raise SystemExit(call_function(FUNCTION_COMMANDS[name], argv[1:], prog, exit_on_error))
+    print(usage(), file=sys.stdout if name in ("-h", "--help") else sys.stderr)
+    if name in ("-h", "--help"):
+        raise SystemExit(0)
+    print(f"error: unknown command {name!r}; valid commands: {', '.join(COMMANDS)}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def usage() -> str:
+    """The command map for `python -m lit_gan --help`: each command with the first line of what it does."""
+    lines = ["usage: python -m lit_gan COMMAND [--help] ...", "", "commands:"]
+    lines += [f"  {name:<9} LightningCLI's trainer.{name} (lit_gan.lightning_cli)" for name in LIGHTNING_COMMANDS]
+    lines += [f"  {name:<9} {summary(function)}" for name, function in FUNCTION_COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def summary(function: Callable) -> str:
+    """The first line of `function`'s docstring."""
+    return (function.__doc__ or "").strip().splitlines()[0]
+
+
+def one_line(error: Exception) -> str:
+    """The error's message on one line: a multi-line message (e.g. data.strict's list of files) joined with "; "."""
+    head, *rest = [line.strip() for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
+    return f"{head} {'; '.join(rest)}" if rest else head
+
+
+# -- function commands: typed signatures parsed by jsonargparse ------------------------------------------------------
+
+
+def call_function(function: Callable[..., int], argv: list[str], prog: str, exit_on_error: bool = True) -> int:
+    """Parse `argv` against `function`'s signature (see `dispatch` for `exit_on_error`) and call it; returns its exit
+    code."""
+    config = function_parser(function, prog, exit_on_error).parse_args(argv)
+    return function(**{name: config[name] for name in signature(function).parameters})
+
+
+def function_parser(function: Callable, prog: str, exit_on_error: bool = True) -> ArgumentParser:
+    """A parser for `function`'s typed, documented signature, parameters without defaults positional. A list
+    parameter takes one or more values (`--formats pt2 onnx`, `compare RUN RUN`), like argparse's nargs="+"."""
+    description = parse_docstring(function.__doc__ or "").short_description
+    parser = ArgumentParser(prog=prog, description=description, exit_on_error=exit_on_error)
+    lists = {name: item for name, hint in get_type_hints(function).items() if (item := list_item(hint)) is not None}
+    parser.add_function_arguments(function, as_positional=True, skip=set(lists))
+    docs = {param.arg_name: param.description for param in parse_docstring(function.__doc__ or "").params}
+    for name, parameter in signature(function).parameters.items():
+        if name in lists:
+            required = parameter.default is parameter.empty
+            default = {} if required else {"default": parameter.default}
+            flag = name if required else f"--{name}"
+            parser.add_argument(flag, type=lists[name], nargs="+", help=docs.get(name), **default)
+    return parser
+
+
+def list_item(hint) -> type | None:
+    """`X` for a `list[X]` or `list[X] | None` hint, else None."""
+    if get_origin(hint) in (Union, UnionType):
+        hints = [h for h in get_args(hint) if h is not NoneType]
+        hint = hints[0] if len(hints) == 1 else None
+    return get_args(hint)[0] if get_origin(hint) is list else None

@@ -77,6 +77,13 @@ class PredictsDomains(Protocol):
 
 
 @runtime_checkable
+class CheckedData(Protocol):
+    """A data module that checks its settings and files against the model before a run starts (the CLI calls it)."""
+
+    def check(self, model: object | None = None, stage: str | None = None) -> object: ...
+
+
+@runtime_checkable
 class SampleData(Protocol):
     """A data module that gives the fixed images of the sample grids."""
 

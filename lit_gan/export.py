@@ -1,20 +1,22 @@
-"""`python -m lit_gan export CKPT`: a trained generator as TorchScript (`<direction>.pt`) and ONNX (`<direction>.onnx`)
-in inference semantics, with a parity check of each written file against PyTorch.
+"""`python -m lit_gan export CKPT`: a trained generator as torch.export's ExportedProgram (`<direction>.pt2`, the
+PyTorch-native format) and ONNX (`<direction>.onnx`) in inference semantics, with a parity check of each written file
+against PyTorch. TorchScript (`<direction>.pt`) only when asked for (`--formats torchscript`): `torch.jit` is
+deprecated.
 
 Inference semantics are the model's own in eval mode: batch norm uses its running statistics, the EMA generator is
 exported when EMA is on, and pix2pix's dropout stays on where `model.dropout_at_inference` keeps it on. Batch size is
-dynamic in both formats, and so are height and width (in multiples of the generator's `size_multiple`) for image
-translators; TorchScript checks the multiple, ONNX does not.
+dynamic in every format, and so are height and width (in multiples of the generator's `size_multiple`) for image
+translators; the ExportedProgram and TorchScript check the multiple, ONNX does not.
 
-Dropout on at inference is exported as sampled masks: TorchScript keeps the `nn.Dropout` layers in training mode
-(calling `.eval()` on the loaded module turns them off), and ONNX gets a RandomUniformLike mask instead of a Dropout
-node, which ONNX Runtime's graph optimizations would remove. ONNX Runtime draws new masks on every run of a session,
-from the same seed in each new session (`onnxruntime.set_seed` changes it).
+Dropout on at inference is exported as sampled masks: the ExportedProgram and TorchScript draw them from torch's
+generator (for TorchScript, calling `.eval()` on the loaded module turns them off), and ONNX gets a RandomUniformLike
+mask instead of a Dropout node, which ONNX Runtime's graph optimizations would remove. ONNX Runtime draws new masks on
+every run of a session, from the same seed in each new session (`onnxruntime.set_seed` changes it).
 
 Parity: each written file is loaded back and run on random inputs at two sizes; the largest |exported - PyTorch| must
-be at most `TOLERANCE`. With dropout on, TorchScript is compared under the same seed (both draw the same masks), and
-ONNX, whose masks come from ONNX Runtime's generator, on the deterministic path: the same generator exported with
-dropout off (that copy is not written).
+be at most `TOLERANCE`. With dropout on, the ExportedProgram and TorchScript are compared under the same seed (they
+draw the same masks), and ONNX, whose masks come from ONNX Runtime's generator, on the deterministic path: the same
+generator exported with dropout off (that copy is not written).
 
 From Python:
 
@@ -23,7 +25,6 @@ report = export_generator("runs/lit_gan/<id>/checkpoints/last.ckpt")
 print(report.table())
 """
 
-import argparse
 import copy
 import importlib
 import importlib.util
@@ -32,6 +33,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -39,12 +41,16 @@ from torch import Tensor, nn
 from torch.export import Dim
 
 import lit_gan.models  # noqa: F401  (the classes that checkpoints name must be importable)
+from lit_gan.contracts import FixedSizeNetwork, SizedNetwork
 from lit_gan.models.base import GANModule, first_conv, last_conv
-from lit_gan.models.loading import CheckpointError, load_checkpoint
+from lit_gan.models.loading import load_checkpoint
 from lit_gan.runs import atomic_write
 
-FORMATS: dict[str, str] = {"torchscript": ".pt", "onnx": ".onnx"}
+Format = Literal["pt2", "onnx", "torchscript"]
+FORMATS: dict[str, str] = {"pt2": ".pt2", "onnx": ".onnx", "torchscript": ".pt"}
 """Export formats and the suffix of their files."""
+DEFAULT_FORMATS: tuple[Format, ...] = ("pt2", "onnx")
+"""The formats written unless others are asked for: TorchScript is deprecated in torch, a legacy choice."""
 TOLERANCE = 1e-4
 """Largest |exported - PyTorch| output difference that passes the parity check."""
 ONNX_PACKAGES = ("onnx", "onnxruntime", "onnxscript")  # onnxscript: torch.onnx's exporter translates with it
@@ -54,7 +60,7 @@ DEFAULT_SIZE = 256
 
 class ExportError(ValueError):
     """A request that cannot be served (missing checkpoint or package, unknown direction, bad size): nothing is
-    written, and the CLI prints the message and exits with code 2."""
+    written, and the command line prints the message and exits with code 1."""
 
 
 @dataclass(frozen=True)
@@ -128,7 +134,7 @@ def export_generator(
     ckpt_path: str | Path,
     out_dir: str | Path | None = None,
     direction: str | None = None,
-    formats: Sequence[str] = tuple(FORMATS),
+    formats: Sequence[Format] = DEFAULT_FORMATS,
     height: int | None = None,
     width: int | None = None,
     opset: int | None = None,
@@ -137,9 +143,9 @@ def export_generator(
 
     Args:
         ckpt_path: the checkpoint.
-        out_dir: folder for `<direction>.pt` and `<direction>.onnx`; default `export/` in the checkpoint's run folder.
-        direction: the direction to export (see the model's `metric_directions()`); None exports all.
-        formats: any of "torchscript" and "onnx".
+        out_dir: folder for `<direction>.pt2`, `.onnx` and `.pt`; default `export/` in the checkpoint's run folder.
+        direction: the direction to export (see the model's `directions()`); None exports all.
+        formats: any of "pt2" (torch.export's ExportedProgram), "onnx" and "torchscript" (legacy).
         height: height of the parity inputs of image translators (default the checkpoint's data.crop_size, else 256,
             rounded up to the generator's size multiple); the exported files take other sizes too.
         width: their width (default `height`).
@@ -163,7 +169,7 @@ def export_model(
     model: GANModule,
     out_dir: str | Path,
     direction: str | None = None,
-    formats: Sequence[str] = tuple(FORMATS),
+    formats: Sequence[Format] = DEFAULT_FORMATS,
     height: int | None = None,
     width: int | None = None,
     opset: int | None = None,
@@ -201,13 +207,13 @@ def check_formats(formats: Sequence[str]) -> None:
     missing = [p for p in ONNX_PACKAGES if "onnx" in formats and importlib.util.find_spec(p) is None]
     if missing:
         raise ExportError(
-            f"ONNX export needs {', '.join(missing)}: pip install 'lit_gan[export]' (or export --format torchscript)"
+            f"ONNX export needs {', '.join(missing)}: pip install 'lit_gan[export]' (or export --formats pt2)"
         )
 
 
 def select_directions(model: GANModule, direction: str | None) -> list[str]:
     """The directions to export: `direction`, or all of the model's."""
-    valid = list(model.metric_directions())
+    valid = list(model.directions())
     if direction is None:
         return valid
     if direction not in valid:
@@ -224,23 +230,22 @@ def default_out_dir(ckpt_path: Path) -> Path:
 def prepare(model: GANModule, direction: str, size: tuple[int, int], explicit: bool = False) -> GeneratorExport:
     """An inference copy of `direction`'s generator with its inputs. `size` (H, W) is rounded up to the generator's
     size multiple, or, when the user gave it (`explicit`), must be a multiple already."""
-    net = copy.deepcopy(model.inference_generator(model.generator_name(direction))).requires_grad_(False)
+    net = copy.deepcopy(model.translator(direction)).requires_grad_(False)
     _replace(net, lambda m: isinstance(m, nn.SyncBatchNorm), _plain_batch_norm)  # the same in eval mode, scriptable
     rng = torch.Generator().manual_seed(0)
     channels = first_conv(net).in_channels  # image channels, or nz for a noise generator
-    if model.metric_directions()[direction][0] is None:  # from noise: (B, nz)
+    if model.directions()[direction].source is None:  # from noise: (B, nz)
         inputs = [torch.randn(b, channels, generator=rng) for b in (2, 3)]
         return GeneratorExport(direction, net, inputs[0], inputs, None)
-    m = getattr(net, "size_multiple", 1)
+    m = net.size_multiple if isinstance(net, SizedNetwork) else 1
     if explicit and (min(size) < 1 or size[0] % m or size[1] % m):
         raise ExportError(
             f"height and width must be positive multiples of {m} for {type(net).__name__}, got {size[0]}x{size[1]}"
         )
-    h, w = (-(-s // m) * m for s in size)  # rounded up to the multiple
+    h, w = (max(-(-s // m), 2) * m for s in size)  # rounded up to the multiple, at least two (see dynamic_dims)
     shapes = [(2, channels, h, w), (1, channels, h + m, w + 2 * m)]  # the second: other batch, height and width
     inputs = [torch.rand(shape, generator=rng) * 2 - 1 for shape in shapes]  # images in [-1, 1]
-    # The traced example has H, W >= 2 multiples: torch.export would fix a size-1 dimension (H / m == 1) as static.
-    example = torch.zeros(2, channels, max(h, 2 * m), max(w, 2 * m))
+    example = torch.zeros(2, channels, h, w)
     return GeneratorExport(direction, net, example, inputs, m)
 
 
@@ -248,12 +253,12 @@ def _signature(e: GeneratorExport) -> str:
     """What the exported files take and return, for the user."""
     c_out = last_conv(e.net).out_channels
     if e.multiple is None:
-        size = getattr(e.net, "image_size", "S")
+        size = e.net.image_size if isinstance(e.net, FixedSizeNetwork) else "S"
         return f"(B, {e.example.shape[1]}) noise -> (B, {c_out}, {size}, {size}) images in [-1, 1]"
     dropout = "; dropout on: outputs vary from call to call" if e.stochastic else ""
     return (
         f"(B, {e.example.shape[1]}, H, W) -> (B, {c_out}, H, W) images in [-1, 1], H and W multiples of "
-        f"{e.multiple}{dropout}"
+        f"{e.multiple}, at least {2 * e.multiple}{dropout}"
     )
 
 
@@ -261,13 +266,18 @@ def _signature(e: GeneratorExport) -> str:
 
 
 def _build(fmt: str, e: GeneratorExport, opset: int | None):
+    if fmt == "pt2":
+        return torch.export.export(e.net, (e.example,), dynamic_shapes=(dynamic_dims(e),))
     if fmt == "torchscript":
         return _quiet_jit(torch.jit.script, e.net)
     return onnx_program(_with_sampled_dropout(e.net), e, opset)
 
 
 def _save(fmt: str, artifact, path: Path) -> None:
-    if fmt == "torchscript":
+    if fmt == "pt2":
+        with path.open("wb") as f:  # a file object: torch.export.save names a path's suffix if it is not .pt2
+            torch.export.save(artifact, f)
+    elif fmt == "torchscript":
         _quiet_jit(torch.jit.save, artifact, str(path))
     else:
         path.write_bytes(artifact.model_proto.SerializeToString())  # one self-contained file (weights < 2 GB)
@@ -280,19 +290,24 @@ def _quiet_jit(fn, *args):
         return fn(*args)
 
 
-def onnx_program(net: nn.Module, e: GeneratorExport, opset: int | None):
-    """`net` through torch.onnx's exporter (torch.export + onnxscript), with dynamic batch, height and width."""
+def dynamic_dims(e: GeneratorExport) -> dict[int, Dim]:
+    """torch.export's dynamic dimensions of the input: batch, and for image translators height and width in
+    multiples of the generator's size multiple, at least two: torch.export specializes a size-1 dimension (H / m == 1),
+    and the ExportedProgram refuses it."""
     batch = Dim("batch")
     if e.multiple is None:
-        dims = {0: batch}
-    else:
-        h, w = Dim("height", min=1), Dim("width", min=1)
-        dims = {0: batch, 2: h * e.multiple if e.multiple > 1 else h, 3: w * e.multiple if e.multiple > 1 else w}
+        return {0: batch}
+    h, w = Dim("height", min=2), Dim("width", min=2)
+    return {0: batch, 2: h * e.multiple if e.multiple > 1 else h, 3: w * e.multiple if e.multiple > 1 else w}
+
+
+def onnx_program(net: nn.Module, e: GeneratorExport, opset: int | None):
+    """`net` through torch.onnx's exporter (torch.export + onnxscript), with dynamic batch, height and width."""
     return torch.onnx.export(
         net,
         (e.example,),
         dynamo=True,
-        dynamic_shapes=(dims,),
+        dynamic_shapes=(dynamic_dims(e),),
         input_names=["input"],
         output_names=["output"],
         opset_version=opset,
@@ -330,8 +345,8 @@ def _replace(net: nn.Module, match, make) -> None:
 
 def check_parity(fmt: str, e: GeneratorExport, path: Path, opset: int | None = None) -> list[ParityCheck]:
     """Run the file at `path` on `e.inputs` and compare with PyTorch (see the module docstring on dropout)."""
-    if fmt == "torchscript":
-        loaded = _quiet_jit(torch.jit.load, str(path), "cpu")
+    if fmt in ("pt2", "torchscript"):
+        loaded = torch.export.load(path).module() if fmt == "pt2" else _quiet_jit(torch.jit.load, str(path), "cpu")
         note = "same seed (dropout on)" if e.stochastic else ""
         return [_compare(fmt, e, x, _seeded(e.net, x), _seeded(loaded, x), note) for x in e.inputs]
     import onnxruntime
@@ -365,26 +380,33 @@ def _compare(fmt: str, e: GeneratorExport, x: Tensor, expected: Tensor, actual: 
 # -- command line ---------------------------------------------------------------------------------------------------
 
 
-def export_main(argv: list[str]) -> int:
-    """`python -m lit_gan export CKPT ...`: 0 when every parity check passes, 1 when one fails, 2 for a bad request."""
-    parser = argparse.ArgumentParser(prog="python -m lit_gan export", description=__doc__.split("\n\n")[0])
-    parser.add_argument("checkpoint", type=Path, help="a checkpoint written by `python -m lit_gan fit`")
-    parser.add_argument("--out", type=Path, help="output folder (default: <run folder>/export)")
-    parser.add_argument("--direction", help="the direction to export, e.g. AtoB (default: all the model's)")
-    parser.add_argument(
-        "--format", nargs="+", choices=list(FORMATS), default=list(FORMATS), dest="formats", help="default: both"
-    )
-    parser.add_argument("--height", type=int, help="parity input height (default: the run's data.crop_size)")
-    parser.add_argument("--width", type=int, help="parity input width (default: the height)")
-    parser.add_argument("--opset", type=int, help="ONNX opset version (default: torch.onnx's)")
-    args = parser.parse_args(argv)
-    try:
-        report = export_generator(
-            args.checkpoint, args.out, args.direction, args.formats, args.height, args.width, args.opset
-        )
-    except (ExportError, CheckpointError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+def export_command(
+    checkpoint: Path,
+    out: Path | None = None,
+    direction: str | None = None,
+    formats: list[Format] = list(DEFAULT_FORMATS),
+    height: int | None = None,
+    width: int | None = None,
+    opset: int | None = None,
+) -> int:
+    """Export a checkpoint's inference generators (ExportedProgram .pt2, ONNX; TorchScript on request), checked.
+
+    Args:
+        checkpoint: a checkpoint written by `python -m lit_gan fit`.
+        out: output folder (default: <run folder>/export).
+        direction: the direction to export, e.g. AtoB (default: all the model's).
+        formats: pt2 (torch.export's ExportedProgram), onnx, torchscript (legacy: torch.jit is deprecated).
+        height: parity input height (default: the run's data.crop_size).
+        width: parity input width (default: the height).
+        opset: ONNX opset version (default: torch.onnx's).
+
+    Returns:
+        0 when every parity check passes, 1 when one fails.
+
+    Raises:
+        ExportError, CheckpointError: for a bad request, before anything is written.
+    """
+    report = export_generator(checkpoint, out, direction, formats, height, width, opset)
     print("\n".join(["wrote:", *(f"  {p}" for p in report.files)]))
     print("\n".join(["inputs and outputs:", *(f"  {d}: {s}" for d, s in report.signatures.items())]))
     print(f"parity against PyTorch (ok: max abs diff <= {TOLERANCE:g}):")

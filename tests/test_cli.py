@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -9,6 +10,8 @@ import yaml
 
 from lit_gan.cli import main
 from tests.helpers import make_unaligned, tiny_args
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_fit_fast_dev_run(tmp_path):
@@ -107,3 +110,26 @@ def test_validate_and_test_subcommands_report_cycle_losses(tmp_path):
             f"{prefix}/fid" in cli.trainer.callback_metrics
             and f"{prefix}/kid_mean_BtoA" in cli.trainer.callback_metrics
         )
+
+
+def command_line_error(args: list[str], cwd: Path) -> str:
+    """The last stderr line of `python -m lit_gan ARGS`, which must fail with one `error:` line, no traceback."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-m", "lit_gan", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: "), proc.stderr
+    return last
+
+
+def test_user_errors_end_in_one_error_line_without_traceback(tmp_path):
+    root = make_unaligned(tmp_path / "ds", n=2)
+    (root / "trainA" / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    data = [f"--data.root={root}", "--data.load_size=36", "--data.crop_size=32", "--data.num_workers=0"]
+    strict = command_line_error(["fit", *tiny_args(data=[*data, "--data.strict=true"])], tmp_path)
+    assert "data.strict is true" in strict and "corrupt.jpg" in strict
+    assert "gan_mode" in command_line_error(["fit", *tiny_args("--model.gan_mode=wgan")], tmp_path)
+    missing = command_line_error(["predict", *tiny_args(f"--ckpt_path={tmp_path / 'nope.ckpt'}")], tmp_path)
+    assert "nope.ckpt" in missing
+    (tmp_path / "sweep.yaml").write_text("method: grid\nparameters: {}\n")
+    assert "sweep.yaml" in command_line_error(["sweep", "sweep.yaml"], tmp_path)

@@ -1,5 +1,5 @@
-"""`python -m lit_gan export`: the TorchScript and ONNX files of every model's inference generator match PyTorch to
-1e-4 at two input sizes, checked here independently of the export's own parity table."""
+"""`python -m lit_gan export`: the ExportedProgram (.pt2), ONNX and TorchScript files of every model's inference
+generator match PyTorch to 1e-4 at two input sizes, checked here independently of the export's own parity table."""
 
 import warnings
 from pathlib import Path
@@ -11,10 +11,11 @@ import torch
 from pytorch_lightning import LightningModule
 
 from lit_gan.cli import main
-from lit_gan.export import TOLERANCE, export_generator, export_model
+from lit_gan.export import TOLERANCE, ExportError, export_generator, export_model
 from lit_gan.models import CycleGAN, Pix2Pix
 from lit_gan.networks import PatchGANDiscriminator, ResnetGenerator, UnetGenerator
 from lit_gan.networks.norm import NORM_LAYERS
+from lit_gan.runs import CheckpointError
 from tests.helpers import TINY_MODELS, trained_checkpoint
 
 onnxruntime = pytest.importorskip("onnxruntime", reason="the export tests need the dev extra (onnx, onnxruntime)")
@@ -40,7 +41,7 @@ def trained(case: str, tmp_path_factory) -> Path:
 def exported(request, tmp_path_factory) -> SimpleNamespace:
     """A case's checkpoint, its model and the export report; the files are in `<run folder>/export`."""
     ckpt = trained(request.param, tmp_path_factory)
-    report = export_generator(ckpt)
+    report = export_generator(ckpt, formats=["pt2", "onnx", "torchscript"])
     model = LightningModule.load_from_checkpoint(ckpt, map_location="cpu").eval()
     return SimpleNamespace(name=request.param, ckpt=ckpt, out=ckpt.parent.parent / "export", report=report, model=model)
 
@@ -51,7 +52,7 @@ def inputs(model: LightningModule, direction: str) -> list[torch.Tensor]:
     if model.metric_directions()[direction][0] is None:
         return [torch.randn(b, model.nz, generator=g) for b in (2, 3)]
     m = model.size_multiple
-    s = max(32, m)
+    s = max(32, 2 * m)  # at least two multiples (see lit_gan.export.dynamic_dims)
     return [torch.rand(shape, generator=g) * 2 - 1 for shape in ((2, 3, s, s), (1, 3, s + m, s + 2 * m))]
 
 
@@ -79,12 +80,12 @@ def stochastic(name: str) -> bool:
     return name == "pix2pix_dropout"
 
 
-def test_export_writes_both_formats_per_direction_and_its_parity_passes(exported):
+def test_export_writes_each_format_per_direction_and_its_parity_passes(exported):
     directions = list(exported.model.metric_directions())
-    expected = {exported.out / f"{d}{suffix}" for d in directions for suffix in (".pt", ".onnx")}
+    expected = {exported.out / f"{d}{suffix}" for d in directions for suffix in (".pt2", ".pt", ".onnx")}
     assert set(exported.report.files) == expected and all(p.is_file() for p in expected)
     assert not list(exported.out.glob(".*.tmp"))
-    assert len(exported.report.checks) == 2 * 2 * len(directions)  # 2 formats x 2 sizes
+    assert len(exported.report.checks) == 3 * 2 * len(directions)  # 3 formats x 2 sizes
     assert exported.report.ok, exported.report.table()
     assert len({c.input_shape for c in exported.report.checks}) == 2
 
@@ -96,6 +97,18 @@ def test_torchscript_matches_pytorch_at_two_sizes(exported):
             torch.manual_seed(0)  # with dropout on at inference, the same seed draws the same masks in both
             with torch.no_grad():
                 out = scripted(x)
+            expected = reference(exported.model, direction, x)
+            assert out.shape == expected.shape
+            assert (out - expected).abs().max().item() <= TOLERANCE
+
+
+def test_exported_program_matches_pytorch_at_two_sizes_and_batch_sizes(exported):
+    for direction in exported.model.metric_directions():
+        program = torch.export.load(exported.out / f"{direction}.pt2").module()
+        for x in inputs(exported.model, direction):
+            torch.manual_seed(0)  # with dropout on at inference, the same seed draws the same masks in both
+            with torch.no_grad():
+                out = program(x)
             expected = reference(exported.model, direction, x)
             assert out.shape == expected.shape
             assert (out - expected).abs().max().item() <= TOLERANCE
@@ -120,7 +133,8 @@ def test_onnx_samples_dropout_as_configured(exported):
     torch_first, torch_second = (reference(exported.model, direction, x, seed=None) for _ in range(2))
     assert torch.equal(first, second) == torch.equal(torch_first, torch_second) == (not stochastic(exported.name))
     if stochastic(exported.name):
-        assert "dropout off" in exported.report.checks[-1].note  # its parity is on the deterministic path
+        onnx_checks = [c for c in exported.report.checks if c.format == "onnx"]
+        assert all("dropout off" in c.note for c in onnx_checks)  # their parity is on the deterministic path
 
 
 def test_export_uses_the_ema_generator(tmp_path, tmp_path_factory):
@@ -153,10 +167,10 @@ def test_every_norm_of_every_translator_exports(generator, norm, tmp_path):
     report = export_model(model.train(), tmp_path, "AtoB", height=32)
     assert report.ok and len(report.checks) == 4, report.table()
     assert model.training  # the caller's model is left in its mode
-    x = torch.rand(1, 3, 32, 64) * 2 - 1
+    x = torch.rand(1, 3, 64, 128) * 2 - 1  # at least two size multiples (32 for this U-Net) per side
     with torch.no_grad():
         expected = reference(model.eval(), "AtoB", x)
-        out = load_torchscript(tmp_path / "AtoB.pt")(x)
+        out = torch.export.load(tmp_path / "AtoB.pt2").module()(x)  # pt2 and onnx: the default formats
     assert expected.abs().max() > 0.05  # outputs away from 0, so that the tolerance means something
     assert (out - expected).abs().max() <= TOLERANCE
 
@@ -167,8 +181,8 @@ def test_cli_export_prints_the_parity_table(tmp_path, tmp_path_factory, capsys):
         main(["export", str(ckpt), "--out", str(tmp_path / "out"), "--direction", "samples"])
     assert exit_info.value.code == 0
     printed = capsys.readouterr().out
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["samples.onnx", "samples.pt"]
-    rows = [line for line in printed.splitlines() if line.startswith("| torchscript") or line.startswith("| onnx")]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["samples.onnx", "samples.pt2"]  # the defaults
+    rows = [line for line in printed.splitlines() if line.startswith("| pt2") or line.startswith("| onnx")]
     assert len(rows) == 4 and all("| yes |" in row for row in rows)
     assert "| onnx | samples | 3x8 |" in printed  # the second batch size: dynamic batch
     assert "(B, 8) noise -> (B, 3, 32, 32)" in printed
@@ -177,20 +191,18 @@ def test_cli_export_prints_the_parity_table(tmp_path, tmp_path_factory, capsys):
 def test_cli_export_defaults_to_the_run_folder(tmp_path_factory, capsys):
     ckpt = trained("pix2pix", tmp_path_factory)
     with pytest.raises(SystemExit) as exit_info:
-        main(["export", str(ckpt), "--format", "torchscript", "--height", "128", "--width", "192"])
+        main(["export", str(ckpt), "--formats", "torchscript", "--height", "128", "--width", "192"])
     assert exit_info.value.code == 0
     assert (ckpt.parent.parent / "export" / "AtoB.pt").is_file()
     assert "| torchscript | AtoB | 2x3x128x192 |" in capsys.readouterr().out
 
 
 def export_error(args: list[str], capsys) -> str:
-    """The one-line message of an export that must fail with exit code 2."""
-    with pytest.raises(SystemExit) as exit_info:
+    """The one-line message of an export that must fail (the command line prints it as `error: ...`)."""
+    with pytest.raises((ExportError, CheckpointError)) as info:
         main(["export", *args])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "\n" not in err
-    return err
+    assert "\n" not in str(info.value)
+    return str(info.value)
 
 
 def test_missing_checkpoint(tmp_path, capsys):

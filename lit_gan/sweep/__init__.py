@@ -1,5 +1,3 @@
-"""Hyperparameter sweeps in W&B's format: checking sweep files (and, next, running them offline)."""
-
-from lit_gan.sweep.config import SweepConfigError, load_sweep
-
-__all__ = ["SweepConfigError", "load_sweep"]
+"""Hyperparameter sweeps in W&B's format: checking sweep files (`config`), running them offline (`runner`,
+`command`), and comparing runs (`compare`). Import from the modules: this package imports none of them, so that
+`lit_gan.lightning_cli` can read run histories (`history`) without importing the sweep code that imports it."""

@@ -1,26 +1,29 @@
-"""`python -m lit_gan sweep FILE [--count N] [--parallel K]`: run a W&B-format sweep offline."""
+"""`python -m lit_gan sweep FILE [--count N] [--parallel K] [--out DIR]`: run a W&B-format sweep offline."""
 
-import argparse
 import signal
 import sys
+from pathlib import Path
 
-from lit_gan.sweep.config import SweepConfigError
 from lit_gan.sweep.runner import SweepRunner
 
 
-def sweep_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lit_gan sweep", description=__doc__)
-    parser.add_argument("file", help="sweep YAML in W&B's format, e.g. sweeps/quickstart_grid.yaml")
-    parser.add_argument("--count", type=int, help="trials in all (default: the grid, or the file's run_cap)")
-    parser.add_argument("--parallel", type=int, default=1, help="trials at once, as separate processes")
-    parser.add_argument("--out", help="the sweep's folder (default runs/sweeps/<name>)")
-    args = parser.parse_args(argv)
+def sweep_command(file: Path, count: int | None = None, parallel: int = 1, out: Path | None = None) -> int:
+    """Run a sweep file in W&B's format offline; running the same command again resumes it.
+
+    Args:
+        file: sweep YAML in W&B's format, e.g. sweeps/quickstart_grid.yaml.
+        count: trials in all (default: the grid, or the file's run_cap).
+        parallel: trials at once, as separate processes.
+        out: the sweep's folder (default runs/sweeps/<name>).
+
+    Returns:
+        0 when the sweep ran, 130 when interrupted (Ctrl-C).
+
+    Raises:
+        SweepConfigError: naming the file and what to fix, before any trial starts.
+    """
     signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C stops the sweep, even if started with & or nohup
-    try:
-        runner = SweepRunner(args.file, args.count, args.parallel, args.out)
-    except (SweepConfigError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    runner = SweepRunner(file, count, parallel, out)
     try:
         runner.run()
     except KeyboardInterrupt:

@@ -9,9 +9,7 @@ metric history in its W&B run file (`runs/wandb/*-<run id>`). Writes, into `--ou
 - `samples.png`: each run's last sample grid, side by side, labelled with the run id.
 """
 
-import argparse
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +19,10 @@ from PIL import Image, ImageDraw
 from lit_gan.runs import atomic_write
 from lit_gan.sweep.history import metric_curve, run_history
 from lit_gan.sweep.tables import best_and_final, cell, write_csv
+
+
+class CompareError(ValueError):
+    """Nothing to compare: a path that is no run or sweep folder, no finished run, or none of the metrics logged."""
 
 
 @dataclass
@@ -43,11 +45,9 @@ def find_runs(paths: list[Path]) -> list[Run]:
         elif (path / "config.yaml").is_file():
             runs.append(_run(path, path.parent.parent))
         else:
-            raise FileNotFoundError(
-                f"{path} is neither a run folder (with config.yaml) nor a sweep folder (sweep.json)"
-            )
+            raise CompareError(f"{path} is neither a run folder (with config.yaml) nor a sweep folder (sweep.json)")
     if not runs:
-        raise FileNotFoundError(f"no finished runs found in {', '.join(map(str, paths))}")
+        raise CompareError(f"no finished runs found in {', '.join(map(str, paths))}")
     return runs
 
 
@@ -137,7 +137,7 @@ def compare(paths: list[Path], out: Path, metrics: list[str] | None = None) -> l
     logged = {k for run in runs for row in run.history for k in row}
     metrics = [m for m in (metrics or ["val/fid", "val/kid_mean"]) if m in logged]
     if not metrics:
-        raise ValueError("none of the metrics to compare was logged by these runs; name some with --metrics")
+        raise CompareError("none of the metrics to compare was logged by these runs; name some with --metrics")
     out = Path(out)
     write_curves(runs, metrics, out / "curves.png")
     write_tables(table(runs, metrics), out)
@@ -145,18 +145,22 @@ def compare(paths: list[Path], out: Path, metrics: list[str] | None = None) -> l
     return written + ([out / "samples.png"] if write_samples(runs, out / "samples.png") else [])
 
 
-def compare_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lit_gan compare", description=__doc__.split("\n\n")[0])
-    parser.add_argument("paths", nargs="+", type=Path, help="run folders (runs/<project>/<id>) or sweep folders")
-    parser.add_argument("--out", type=Path, help="output folder (default: <sweep folder>/compare or runs/compare)")
-    parser.add_argument("--metrics", nargs="+", help="metrics to compare (default val/fid val/kid_mean)")
-    args = parser.parse_args(argv)
-    out = args.out or (args.paths[0] / "compare" if (args.paths[0] / "sweep.json").is_file() else Path("runs/compare"))
-    try:
-        written = compare(args.paths, out, args.metrics)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+def compare_command(paths: list[Path], out: Path | None = None, metrics: list[str] | None = None) -> int:
+    """Put runs side by side, offline: metric curves, a table of what differs, the last sample grids.
+
+    Args:
+        paths: run folders (runs/<project>/<id>) or sweep folders (runs/sweeps/<name>).
+        out: output folder (default: <sweep folder>/compare, or runs/compare).
+        metrics: metrics to compare (default val/fid val/kid_mean).
+
+    Returns:
+        0 (the files are written and the table printed).
+
+    Raises:
+        CompareError: for a path that is no run or sweep folder, or metrics that no run logged.
+    """
+    out = out or (paths[0] / "compare" if (paths[0] / "sweep.json").is_file() else Path("runs/compare"))
+    written = compare(paths, out, metrics)
     print("\n".join(["wrote:", *(f"  {p}" for p in written)]))
     print((out / "runs.md").read_text())
     return 0

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from lit_gan.lightning_cli import argument_error_reason, lightning_cli
+
 PLACEHOLDERS = ("${env}", "${interpreter}", "${program}", "${args}", "${args_no_hyphens}", "${args_json}")
 
 
@@ -111,22 +113,11 @@ def _values(spec: dict) -> list:
 
 
 def _parse(path: Path, args: list[str]) -> None:
-    from lit_gan.cli import main
-
     out, err = io.StringIO(), io.StringIO()
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            main(args)
+            lightning_cli(args)
     except SystemExit as exit:
         if exit.code not in (0, None):
-            reason = _reason(err.getvalue()) or f"exit code {exit.code}"
+            reason = argument_error_reason(err.getvalue()) or f"exit code {exit.code}"
             raise SweepConfigError(f"{path}: lit_gan's CLI rejects {' '.join(args[:-1])}: {reason}") from None
-
-
-def _reason(stderr: str) -> str:
-    """The informative lines of a jsonargparse error (without usage, union bookkeeping and NoneType)."""
-    lines = stderr.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.startswith("error:")), len(lines))
-    noise = ("Subtypes:", "Errors:", "Does not validate", "NoneType", "Given value")
-    kept = [line.strip(" -") for line in lines[start:] if line.strip() and not any(n in line for n in noise)]
-    return " ".join(kept).removeprefix("error: ")

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lit_gan.runs import atomic_write
-from lit_gan.sweep.config import cli_arguments, engine, load_sweep
+from lit_gan.sweep.config import SweepConfigError, cli_arguments, engine, load_sweep
 from lit_gan.sweep.history import metric_curve, run_history
 from lit_gan.sweep.tables import best_and_final, cell, write_csv
 
@@ -59,9 +59,9 @@ class SweepRunner:
         self.goal = self.config["metric"].get("goal", "minimize")
         self.count, self.parallel, self.poll_s = count or self.config.get("run_cap"), parallel, poll_s
         if self.count is None and self.config["method"] != "grid":
-            raise ValueError(f"{path}: a {self.config['method']} sweep needs --count (or run_cap in the file)")
+            raise SweepConfigError(f"{path}: a {self.config['method']} sweep needs --count (or run_cap in the file)")
         if parallel < 1:
-            raise ValueError(f"--parallel must be >= 1, got {parallel}")
+            raise SweepConfigError(f"--parallel must be >= 1, got {parallel}")
         self.trials: list[Trial] = self._restore()
         self.processes: dict[str, subprocess.Popen] = {}
 

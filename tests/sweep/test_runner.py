@@ -13,7 +13,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from lit_gan.sweep.compare import compare
+from lit_gan.sweep.compare import CompareError, compare
+from lit_gan.sweep.config import SweepConfigError
 from lit_gan.sweep.runner import SweepRunner
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,7 +68,7 @@ def test_grid_sweep_runs_offline_and_resumes_with_only_the_remaining_trials(swee
     one_run = tmp_path / "runs" / "lit_gan" / trials[1].run_id
     compare([one_run, tmp_path / "runs" / "lit_gan" / trials[2].run_id], tmp_path / "cmp2", ["val/fid"])
     assert "model.lr" in (tmp_path / "cmp2" / "runs.md").read_text()
-    with pytest.raises(FileNotFoundError, match="neither a run folder"):
+    with pytest.raises(CompareError, match="neither a run folder"):
         compare([tmp_path / "configs"], tmp_path / "cmp3")
 
 
@@ -92,5 +93,5 @@ def test_ctrl_c_stops_the_running_trial_and_the_sweep_resumes(sweep_file, tmp_pa
 def test_random_and_bayes_sweeps_need_a_count(sweep_file):
     config = yaml.safe_load(sweep_file.read_text()) | {"method": "random"}
     sweep_file.write_text(yaml.safe_dump(config))
-    with pytest.raises(ValueError, match="a random sweep needs --count"):
+    with pytest.raises(SweepConfigError, match="a random sweep needs --count"):
         SweepRunner(sweep_file)

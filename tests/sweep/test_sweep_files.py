@@ -5,8 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lit_gan.sweep import SweepConfigError, load_sweep
-from lit_gan.sweep.config import cli_arguments, parameter_samples
+from lit_gan.sweep.config import SweepConfigError, cli_arguments, load_sweep, parameter_samples
 
 ROOT = Path(__file__).resolve().parents[2]
 SWEEPS = sorted((ROOT / "sweeps").glob("*.yaml"))

@@ -1,0 +1,240 @@
+"""`python -m lit_gan fit|validate|test|predict --config FILE`: LightningCLI with lit_gan's defaults and checks.
+
+`lit_gan.cli` maps these commands here; `lit_gan.sweep` parses sweep trials' commands here too (without running them),
+which is why this module is apart from the command map: sweep code imports it, and the command map imports sweep code.
+"""
+
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+from jsonargparse import lazy_instance
+from pytorch_lightning import LightningModule, Trainer
+from pytorch_lightning.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
+from pytorch_lightning.plugins.io import TorchCheckpointIO
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
+
+import lit_gan.models  # noqa: F401  (registers the LightningModules for `model.class_path`)
+from lit_gan.callbacks import (
+    BestCheckpoint,
+    DivergenceGuard,
+    LatestCheckpoint,
+    MetricsCallback,
+    PredictionWriter,
+    SampleGridCallback,
+    SpeedOptions,
+)
+from lit_gan.contracts import CheckedData
+from lit_gan.data import StyleDataModule
+from lit_gan.distributed import find_unused_parameters_by_default
+from lit_gan.loggers import WandbLogger
+from lit_gan.runs import (
+    RUN_KEY,
+    AtomicCheckpointIO,
+    CheckpointError,
+    atomic_write,
+    checkpoint_summary,
+    find_last_checkpoint,
+    read_checkpoint,
+    run_dir,
+    unfinished_writes,
+)
+from lit_gan.sweep.history import last_logged_steps, run_history
+
+
+class CheckpointNotFound(FileNotFoundError):
+    """`--ckpt_path` names no file, or is missing where it is needed."""
+
+
+class DataConfigError(ValueError):
+    """A config value that the model, data or trainer refuses when built, or data that does not suit the model
+    (sizes, unreadable files with `data.strict`), found before any run starts."""
+
+
+class DataNotFound(FileNotFoundError):
+    """A folder or file that the config names (e.g. `data.root`'s trainB) does not exist or holds no image."""
+
+
+@contextmanager
+def config_errors():
+    """Raise the ValueErrors and FileNotFoundErrors of building and checking the run (user errors: the message names
+    the key or file) as `DataConfigError` and `DataNotFound`, which remain ValueError and FileNotFoundError."""
+    try:
+        yield
+    except (CheckpointError, CheckpointNotFound):
+        raise
+    except FileNotFoundError as error:
+        raise DataNotFound(*error.args) from error
+    except ValueError as error:
+        raise DataConfigError(*error.args) from error
+
+
+class RunConfigCallback(SaveConfigCallback):
+    """Saves the fully resolved config as `config.yaml` in the run folder and into the W&B run's config, and the
+    run's id into every checkpoint (so that resuming continues the same W&B run)."""
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        checkpoint[RUN_KEY] = {"logger_version": trainer.logger.version if trainer.logger is not None else None}
+
+    def save_config(self, trainer, pl_module, stage: str) -> None:
+        if stage == "predict":
+            return  # predict starts no run: no run folder, no W&B run
+        text = self.parser.dump(self.config, skip_none=False)
+        atomic_write(run_dir(trainer) / "config.yaml", lambda tmp: tmp.write_text(text))
+        for logger in trainer.loggers:
+            logger.log_hyperparams(yaml.safe_load(text))
+
+
+class LitGANCLI(LightningCLI):
+    """LightningCLI with lit_gan's defaults: W&B logging, FID/KID/IS, sample grids, the latest checkpoint (with
+    `last.ckpt`) and the best one by FID."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(SampleGridCallback, "samples")
+        parser.add_lightning_class_args(MetricsCallback, "metrics")
+        parser.add_lightning_class_args(LatestCheckpoint, "checkpoint")  # the latest state, for resuming
+        parser.add_lightning_class_args(BestCheckpoint, "best_checkpoint")  # the best by FID
+        parser.add_lightning_class_args(DivergenceGuard, "divergence")  # stop on NaN/Inf losses
+        parser.add_lightning_class_args(SpeedOptions, "speed")  # channels_last, torch.compile, TF32, fused Adam
+        parser.add_lightning_class_args(PredictionWriter, "predict_writer")  # predict's output images
+        parser.set_defaults(
+            {
+                "trainer.logger": lazy_instance(WandbLogger),
+                "trainer.log_every_n_steps": 1,  # every loss term and learning rate at every step
+                "checkpoint.save_last": True,
+                "checkpoint.filename": "step{step:07d}",
+                "checkpoint.auto_insert_metric_name": False,
+                "best_checkpoint.monitor": "val/fid",
+                "best_checkpoint.mode": "min",
+                "best_checkpoint.filename": "best-step{step:07d}",
+                "best_checkpoint.auto_insert_metric_name": False,
+            }
+        )
+
+    def _check_run(self) -> None:
+        """Check the data against the model (image sizes, unreadable files), and that the metrics' feature
+        extractor can be loaded, before any run starts."""
+        if isinstance(self.datamodule, CheckedData):
+            with config_errors():
+                self.datamodule.check(self.model, self.subcommand)
+        for callback in self.trainer.callbacks:
+            if isinstance(callback, MetricsCallback) and self.subcommand != "predict":
+                callback.prepare(self.model)
+
+    before_validate = before_test = before_predict = _check_run
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
+        """Parse the arguments, then make every checkpoint read weights-only: `weights_only` is set for the trainer,
+        and a `--ckpt_path` file is refused here, before anything else reads it (Lightning's reading of its
+        hyperparameters included), if it holds anything but tensors and plain values (see `read_checkpoint`)."""
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        if subcommand is None:
+            return
+        config = self.config[subcommand]
+        if config.get("weights_only") is False:
+            raise CheckpointError(
+                "--weights_only false: lit_gan reads every checkpoint weights-only (tensors and plain values), so "
+                "that no checkpoint can run code; leave --weights_only out"
+            )
+        config["weights_only"] = True
+        ckpt_path = config.get("ckpt_path")
+        if ckpt_path and Path(ckpt_path).is_file():
+            read_checkpoint(ckpt_path)
+
+    def instantiate_classes(self) -> None:
+        with config_errors():
+            super().instantiate_classes()
+
+    def before_instantiate_classes(self) -> None:
+        if self.subcommand == "predict":  # nothing to log or measure: no W&B run, no feature extractor to load
+            self.config.predict.trainer.logger = False
+            self.config.predict.metrics.enabled = False
+
+    def predict(self, **kwargs) -> None:
+        """`trainer.predict` of a trained model (`--ckpt_path`), keeping the outputs in memory only with
+        `--return_predictions true` (the prediction writer has saved them; a large folder would fill the memory)."""
+        if kwargs.get("ckpt_path") is None:
+            raise CheckpointNotFound(
+                "predict needs --ckpt_path: the checkpoint of a trained model, e.g. <run>/checkpoints/last.ckpt"
+            )
+        with warnings.catch_warnings():  # predict writes no checkpoint: where they would go does not matter
+            warnings.filterwarnings("ignore", message="The dirpath has changed from")
+            self.trainer.predict(**{**kwargs, "return_predictions": bool(kwargs.get("return_predictions"))})
+
+    def before_fit(self) -> None:
+        self._check_run()
+        self._resume()
+
+    def instantiate_trainer(self, **kwargs) -> Trainer:
+        trainer = super().instantiate_trainer(**kwargs)
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # Lightning's default; a user's own is kept
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        find_unused_parameters_by_default(trainer.strategy)  # `--trainer.strategy ddp` works for the GANs
+        return trainer
+
+    def _resume(self) -> None:
+        """`--ckpt_path last`: the latest `last.ckpt` of a run of this model (and run name) under the logger's
+        folder, or a new run when there is none. With a checkpoint, log into the run it belongs to (same W&B run,
+        same run folder), and say so in one line."""
+        config = self.config_init[self.subcommand]
+        ckpt_path = config.get("ckpt_path")
+        logger = self.trainer.logger
+        if ckpt_path is None or not isinstance(logger, WandbLogger):
+            return
+        if ckpt_path == "last":
+            runs_folder = Path(logger.save_dir) / logger.name
+            found = find_last_checkpoint(runs_folder, type(self.model), logger.run_name)
+            if found is None:
+                model = type(self.model).__name__
+                rank_zero_info(f"--ckpt_path last: no last.ckpt of a {model} run under {runs_folder}: a new run")
+                config["ckpt_path"] = None
+                return
+            ckpt_path = config["ckpt_path"] = str(found)
+        path = Path(ckpt_path)
+        if not path.is_file():
+            raise CheckpointNotFound(f"--ckpt_path {ckpt_path}: no such checkpoint file (or 'last' for the latest run)")
+        summary = checkpoint_summary(path)
+        run_folder = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+        leftovers = unfinished_writes(run_folder)
+        for leftover in leftovers:  # a process killed while writing a checkpoint or a grid; the files are intact
+            leftover.unlink(missing_ok=True)
+        if summary["run_id"]:
+            # What the run logged before (its local W&B files, online runs' too): not logged twice (one history).
+            # Read by the process that logs; the others' loggers log nothing.
+            logged = (
+                last_logged_steps(run_history(logger.save_dir, summary["run_id"])) if rank_zero_only.rank == 0 else {}
+            )
+            logger.continue_run(summary["run_id"], logged)
+        rank_zero_info(
+            f"Resuming {summary['run_id'] or 'a run'} from {path} at step {summary['step']} (epoch {summary['epoch']})"
+            + (f"; W&B run {summary['run_id']} continues" if summary["run_id"] else "; a new W&B run")
+            + (f"; removed {len(leftovers)} unfinished write(s)" if leftovers else "")
+        )
+
+
+def lightning_cli(args: ArgsType = None, run: bool = True, exit_on_error: bool = True) -> LitGANCLI:
+    """Parse `args` (`sys.argv[1:]` when None), e.g. `["fit", "--config", "configs/quickstart.yaml"]`, into a
+    `LitGANCLI`, and run its subcommand when `run`; a bad argument prints jsonargparse's usage and error and exits
+    with code 2, or with `exit_on_error` false raises `jsonargparse.ArgumentError`."""
+    return LitGANCLI(
+        LightningModule,
+        StyleDataModule,
+        subclass_mode_model=True,
+        save_config_callback=RunConfigCallback,
+        save_config_kwargs={"save_to_log_dir": False},
+        args=args,
+        run=run,
+        auto_configure_optimizers=False,
+        parser_kwargs={"exit_on_error": exit_on_error},
+    )
+
+
+def argument_error_reason(message: str) -> str:
+    """The informative lines of a jsonargparse error (without usage, union bookkeeping and NoneType), on one line."""
+    lines = message.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("error:")), 0)
+    noise = ("Subtypes:", "Errors:", "Does not validate", "NoneType", "Given value")
+    kept = [line.strip(" -") for line in lines[start:] if line.strip() and not any(n in line for n in noise)]
+    return " ".join(kept).removeprefix("error: ")
