@@ -91,7 +91,7 @@ def dispatch(args: list[str] | None, run: bool = True, exit_on_error: bool = Tru
     """
     argv = sys.argv[1:] if args is None else args
     name = argv[0] if argv else None
-    if name in LIGHTNING_COMMANDS:
+    if name in LIGHTNING_COMMANDS or not run:  # run=False: LightningCLI without a subcommand (build, do not run)
         return lightning_cli(args, run, exit_on_error)
     if name in FUNCTION_COMMANDS:
         prog = f"python -m lit_gan {name}"

@@ -67,6 +67,14 @@ class FixedSizeNetwork(Protocol):
 
 
 @runtime_checkable
+class LatentGenerator(Protocol):
+    """A noise -> image network: latents of `nz` numbers to `image_size` x `image_size` images."""
+
+    nz: int
+    image_size: int
+
+
+@runtime_checkable
 class PredictsDomains(Protocol):
     """A model that translates images of given domains (predict's folder data checks it before loading images)."""
 

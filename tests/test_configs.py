@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from lit_gan.cli import main
+from lit_gan.contracts import FixedSizeNetwork
 from tests.helpers import QUIET_TRAINER, make_aligned, make_single, make_unaligned
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
@@ -34,6 +35,8 @@ def test_prints_resolved_config(config, capsys):
 def small_data(config: Path, tmp_path: Path) -> list[str]:
     """Data arguments that keep the config's layout but use tiny data."""
     data = yaml.safe_load(config.read_text())["data"]
+    if isinstance(data, str):  # a preset file, e.g. data/horse2zebra.yaml, relative to the config
+        data = yaml.safe_load((config.parent / data).read_text())
     mode = data.get("mode", "unaligned")
     args = ["--data.num_workers=0", "--data.batch_size=2"]
     if data.get("name") == "synthetic":
@@ -45,7 +48,7 @@ def small_data(config: Path, tmp_path: Path) -> list[str]:
 def size_args(config: Path, data: list[str]) -> list[str]:
     """The smallest image size the config's networks accept (at least 32 px)."""
     model = main([f"--config={config}", *data], run=False).model
-    size = getattr(model, "image_size", None) or max(32, model.size_multiple)
+    size = model.image_size if isinstance(model, FixedSizeNetwork) else max(32, model.size_multiple)
     return [f"--data.load_size={size}", f"--data.crop_size={size}"]
 
 
@@ -55,3 +58,27 @@ def test_fast_dev_run(config, tmp_path):
     args = [f"--config={config}", *data, *size_args(config, data), *QUIET_TRAINER, "--trainer.fast_dev_run=1"]
     cli = main(["fit", *args])
     assert cli.trainer.state.finished and cli.trainer.global_step == 1
+
+
+PRESETS = sorted((Path(__file__).parents[1] / "configs" / "data").glob("*.yaml"))
+MODEL_PRESETS = sorted((Path(__file__).parents[1] / "configs" / "models").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)
+def test_every_data_preset_composes_with_its_model_config(preset, capsys):
+    """`--config configs/<model>.yaml --data configs/data/<dataset>.yaml`, as the README composes them: the preset's
+    keys win, the model config's other data keys stay."""
+    values = yaml.safe_load(preset.read_text())
+    model = "pix2pix" if values.get("mode") == "aligned" else "cyclegan"
+    config = preset.parents[1] / f"{model}.yaml"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", f"--config={config}", f"--data={preset}", "--print_config"])
+    assert exit_info.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert {key: printed["data"][key] for key in values} == values
+    assert printed["model"]["class_path"] == f"lit_gan.models.{'Pix2Pix' if model == 'pix2pix' else 'CycleGAN'}"
+
+
+@pytest.mark.parametrize("preset", MODEL_PRESETS, ids=lambda p: p.stem)
+def test_every_model_preset_is_used_by_its_config(preset):
+    assert f"model: models/{preset.name}" in (preset.parents[1] / preset.name).read_text()

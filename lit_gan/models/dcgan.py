@@ -4,7 +4,7 @@ import torch
 from jsonargparse import lazy_instance
 from torch import Tensor, nn
 
-from lit_gan.contracts import Direction
+from lit_gan.contracts import Direction, FixedSizeNetwork, LatentGenerator
 from lit_gan.losses import GeneratorStep, gan_loss
 from lit_gan.losses.gan import GANLossName
 from lit_gan.models.base import GANModule, SmokeTest, first_conv, last_conv
@@ -133,10 +133,10 @@ def slerp(a: Tensor, b: Tensor, t: float) -> Tensor:
 
 def _check_pair(generator: nn.Module, discriminator: nn.Module) -> None:
     """Fail early, naming the config key, if D cannot judge G's images."""
-    for key in ("nz", "image_size"):
-        if not hasattr(generator, key):
-            raise ValueError(f"model.generator must be a noise -> image network with a `{key}` attribute")
-    g_size, d_size = generator.image_size, getattr(discriminator, "image_size", generator.image_size)
+    if not isinstance(generator, LatentGenerator):
+        raise ValueError("model.generator must be a noise -> image network with `nz` and `image_size` attributes")
+    g_size = generator.image_size
+    d_size = discriminator.image_size if isinstance(discriminator, FixedSizeNetwork) else g_size
     if g_size != d_size:
         raise ValueError(
             f"model.discriminator.image_size ({d_size}) differs from model.generator.image_size ({g_size})"
