@@ -34,6 +34,7 @@ import torch
 import torch_fidelity
 
 from lit_gan.callbacks import MetricsCallback
+from lit_gan.contracts import Direction
 from lit_gan.data import StyleDataModule
 from lit_gan.data.images import find_files
 from lit_gan.data.synthetic import render_scene
@@ -45,8 +46,14 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "summer2w
 class IdentityTranslator(pl.LightningModule):
     """A 'model' whose generated B images are its held-out A images, unchanged."""
 
-    def metric_directions(self) -> dict[str, tuple[str | None, str]]:
-        return {"AtoB": ("A", "B")}
+    def directions(self) -> dict[str, Direction]:
+        return {"AtoB": Direction("A", "B")}
+
+    def translator(self, direction: str) -> torch.nn.Module:
+        return torch.nn.Identity()
+
+    def sample_images(self, batch: dict[str, torch.Tensor]) -> dict[str, list[torch.Tensor]]:
+        return {"AtoB": [batch["A"]]}
 
     def generate(self, direction: str, source: torch.Tensor) -> torch.Tensor:
         return source

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from lit_gan.image_pool import ImagePool
 from lit_gan.losses import gan_loss
+from lit_gan.models.optim import GANAdam
 
 
 def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
@@ -34,17 +35,20 @@ class PlainLoop:
     over the generators and one over the discriminators with the module's lr and betas. `step` does one training
     iteration and returns its loss terms."""
 
-    names: tuple[str, ...] = ("G", "D")
-
     def __init__(self, module: pl.LightningModule, device: str) -> None:
         hp = self.hp = module.hparams
-        self.nets = {name: copy.deepcopy(getattr(module, name)).to(device).train() for name in self.names}
+        # The module's generators, then its discriminators, in their order (their names: "generators.AtoB", ...).
+        self.nets = {
+            f"{kind}.{key}": copy.deepcopy(net).to(device).train()
+            for kind, nets in (("generators", module.generators), ("discriminators", module.discriminators))
+            for key, net in nets.items()
+        }
         self.gan = gan_loss(hp.gan_mode)
         self.device = device
-        g = [p for name, net in self.nets.items() if name.startswith("G") for p in net.parameters()]
-        d = [p for name, net in self.nets.items() if name.startswith("D") for p in net.parameters()]
-        self.opt_g = torch.optim.Adam(g, lr=hp.lr, betas=tuple(hp.betas))
-        self.opt_d = torch.optim.Adam(d, lr=hp.lr, betas=tuple(hp.betas))
+        g = [p for name, net in self.nets.items() if name.startswith("generators.") for p in net.parameters()]
+        d = [p for name, net in self.nets.items() if name.startswith("discriminators.") for p in net.parameters()]
+        self.opt_g = GANAdam(g, lr=hp.lr)  # the models' default optimizer: Adam, betas (0.5, 0.999)
+        self.opt_d = GANAdam(d, lr=hp.lr)
 
     @staticmethod
     def update(opt: torch.optim.Optimizer, loss: Tensor) -> None:
@@ -59,7 +63,7 @@ class PlainLoop:
     def max_difference(self, module: pl.LightningModule) -> float:
         """The largest absolute difference between a weight of these networks and the module's: 0 after the same
         iterations on the same batches and seeds (on CPU; CUDA kernels may differ in rounding)."""
-        pairs = [zip(getattr(module, name).parameters(), net.parameters()) for name, net in self.nets.items()]
+        pairs = [zip(module.get_submodule(name).parameters(), net.parameters()) for name, net in self.nets.items()]
         return max((a - b).abs().max().item() for pair in pairs for a, b in pair)
 
 
@@ -67,16 +71,15 @@ class PlainCycleGAN(PlainLoop):
     """The reference iteration: G_A and G_B (adversarial, cycle, identity) with the discriminators frozen, then D_A
     and D_B on fakes from the image pools, each D loss (real + fake) / 2."""
 
-    names = ("G_A", "G_B", "D_A", "D_B")
-
     def __init__(self, module: pl.LightningModule, device: str) -> None:
         super().__init__(module, device)
-        self.pool_A = ImagePool(module.pool_A.pool_size, seed=module.pool_A.seed)  # the module's sizes and seeds
-        self.pool_B = ImagePool(module.pool_B.pool_size, seed=module.pool_B.seed)
+        pool_A, pool_B = module.pools["A"], module.pools["B"]
+        self.pool_A = ImagePool(pool_A.pool_size, seed=pool_A.seed)  # the module's sizes and seeds
+        self.pool_B = ImagePool(pool_B.pool_size, seed=pool_B.seed)
 
     def step(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         hp, real_A, real_B = self.hp, batch["A"], batch["B"]
-        G_A, G_B, D_A, D_B = self.nets.values()
+        G_A, G_B, D_A, D_B = self.nets.values()  # A->B, B->A; D_A judges B, D_B judges A
         set_requires_grad([D_A, D_B], False)
         fake_B, fake_A = G_A(real_A), G_B(real_B)  # (B, 3, H, W)
         g = {

@@ -104,17 +104,15 @@ def build_module(spec: dict, seed: int) -> pl.LightningModule:
     init = dict(spec["init_args"])
     for key in ("generator", "discriminator"):  # built first, then copied and initialised by the module
         init[key] = instantiate(init[key])
-    if "betas" in init:
-        init["betas"] = tuple(init["betas"])
     return instantiate({"class_path": spec["class_path"], "init_args": init})
 
 
 def parameter_counts(module: nn.Module) -> str:
     """'G 22.8M, D 5.5M': parameters of all generators and all discriminators."""
-    counts = {"G": 0, "D": 0}
-    for name, child in module.named_children():
-        if name[0] in counts:
-            counts[name[0]] += sum(p.numel() for p in child.parameters())
+    counts = {
+        key: sum(p.numel() for p in nets.parameters())
+        for key, nets in (("G", module.generators), ("D", module.discriminators))
+    }
     return ", ".join(f"{key} {n / 1e6:.1f}M" for key, n in counts.items())
 
 
