@@ -86,6 +86,16 @@ def test_pix2pix_compares_translations_with_targets_in_its_direction():
     cli = fit(tiny_args("--trainer.max_epochs=1", TEST_IMAGES, "--model.direction=BtoA", model="pix2pix"))
     assert cli.model.directions() == {"BtoA": ("B", "A")}
     assert {f"val/{k}" for k in KEYS} <= set(cli.trainer.callback_metrics)
+    # What an evaluation reads: the real images of the target domain A, and translations of the B images.
+    datamodule, requested, translated = cli.datamodule, [], []
+    held_out, generate = datamodule.held_out_images, cli.model.generate
+    datamodule.held_out_images = lambda domain, *a: (requested.append(domain), held_out(domain, *a))[1]
+    cli.model.generate = lambda direction, x: (translated.append(x.cpu()), generate(direction, x))[1]
+    callback = MetricsCallback(feature_extractor=TinyExtractor(), cache_dir=None)
+    callback.evaluate(cli.trainer, cli.model)
+    assert requested == ["A", "B"]  # the real target images (A), then the sources of the translations (B)
+    sources = torch.stack([item["A"] for item in held_out("B")[0]])  # items name their images "A" (see _fake_features)
+    torch.testing.assert_close(torch.cat(translated), sources)
 
 
 def test_evaluates_every_n_epochs_and_at_the_last(monkeypatch):
