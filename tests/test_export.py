@@ -49,7 +49,7 @@ def exported(request, tmp_path_factory) -> SimpleNamespace:
 def inputs(model: LightningModule, direction: str) -> list[torch.Tensor]:
     """Inputs at two sizes: noise batches of 2 and 3, or images (2, 3, S, S) and (1, 3, S + m, S + 2m)."""
     g = torch.Generator().manual_seed(1)
-    if model.metric_directions()[direction][0] is None:
+    if model.directions()[direction].source is None:
         return [torch.randn(b, model.nz, generator=g) for b in (2, 3)]
     m = model.size_multiple
     s = max(32, 2 * m)  # at least two multiples (see lit_gan.export.dynamic_dims)
@@ -81,7 +81,7 @@ def stochastic(name: str) -> bool:
 
 
 def test_export_writes_each_format_per_direction_and_its_parity_passes(exported):
-    directions = list(exported.model.metric_directions())
+    directions = list(exported.model.directions())
     expected = {exported.out / f"{d}{suffix}" for d in directions for suffix in (".pt2", ".pt", ".onnx")}
     assert set(exported.report.files) == expected and all(p.is_file() for p in expected)
     assert not list(exported.out.glob(".*.tmp"))
@@ -91,7 +91,7 @@ def test_export_writes_each_format_per_direction_and_its_parity_passes(exported)
 
 
 def test_torchscript_matches_pytorch_at_two_sizes(exported):
-    for direction in exported.model.metric_directions():
+    for direction in exported.model.directions():
         scripted = load_torchscript(exported.out / f"{direction}.pt")
         for x in inputs(exported.model, direction):
             torch.manual_seed(0)  # with dropout on at inference, the same seed draws the same masks in both
@@ -103,7 +103,7 @@ def test_torchscript_matches_pytorch_at_two_sizes(exported):
 
 
 def test_exported_program_matches_pytorch_at_two_sizes_and_batch_sizes(exported):
-    for direction in exported.model.metric_directions():
+    for direction in exported.model.directions():
         program = torch.export.load(exported.out / f"{direction}.pt2").module()
         for x in inputs(exported.model, direction):
             torch.manual_seed(0)  # with dropout on at inference, the same seed draws the same masks in both
@@ -117,7 +117,7 @@ def test_exported_program_matches_pytorch_at_two_sizes_and_batch_sizes(exported)
 def test_onnx_matches_pytorch_at_two_sizes(exported):
     if stochastic(exported.name):
         pytest.skip("dropout on at inference: see test_onnx_samples_dropout_as_configured")
-    for direction in exported.model.metric_directions():
+    for direction in exported.model.directions():
         for x in inputs(exported.model, direction):
             (out,), expected = run_onnx(exported.out / f"{direction}.onnx", x), reference(exported.model, direction, x)
             assert out.shape == expected.shape
@@ -127,7 +127,7 @@ def test_onnx_matches_pytorch_at_two_sizes(exported):
 def test_onnx_samples_dropout_as_configured(exported):
     """With dropout on at inference, each run of an ONNX Runtime session draws new masks (its graph optimizations
     would remove a plain Dropout node); without it, the outputs are deterministic."""
-    direction = next(iter(exported.model.metric_directions()))
+    direction = next(iter(exported.model.directions()))
     x = inputs(exported.model, direction)[0]
     first, second = run_onnx(exported.out / f"{direction}.onnx", x, runs=2)
     torch_first, torch_second = (reference(exported.model, direction, x, seed=None) for _ in range(2))
