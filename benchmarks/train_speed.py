@@ -90,7 +90,8 @@ def network_args(model: str, size: int, args: argparse.Namespace) -> tuple[dict,
 
 
 def model_config(model: str, size: int, args: argparse.Namespace) -> tuple[dict, int]:
-    """configs/<model>.yaml's `model` section (or the preset it names) with the size's overrides applied, and its data batch size."""
+    """configs/<model>.yaml's `model` section (or the preset it names) with the size's overrides applied, and its
+    data batch size."""
     config = yaml.safe_load((CONFIGS / f"{model}.yaml").read_text())
     spec = copy.deepcopy(config["model"])
     if isinstance(spec, str):  # a model preset, e.g. models/cyclegan.yaml, relative to the config

@@ -42,8 +42,9 @@ from torch.export import Dim
 
 import lit_gan.models  # noqa: F401  (the classes that checkpoints name must be importable)
 from lit_gan.contracts import FixedSizeNetwork, SizedNetwork
-from lit_gan.models.base import GANModule, first_conv, last_conv
+from lit_gan.models.base import GANModule
 from lit_gan.models.loading import load_checkpoint
+from lit_gan.networks.shapes import first_conv, last_conv
 from lit_gan.runs import atomic_write
 
 Format = Literal["pt2", "onnx", "torchscript"]

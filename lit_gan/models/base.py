@@ -4,7 +4,6 @@ networks, EMA, the adversarial term and extra loss terms, evaluation steps, pred
 import copy
 import inspect
 import math
-import warnings
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
@@ -21,11 +20,10 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from lit_gan import compat
 from lit_gan.compat import count_epoch_started_after_last_batch, epoch_end_as_last_batch
 from lit_gan.contracts import Direction, SizedNetwork
-from lit_gan.distributed import broadcast_buffers, gather_from_ranks
-from lit_gan.image_pool import ImagePool
+from lit_gan.distributed import broadcast_buffers
 from lit_gan.losses import GeneratorLoss, GeneratorStep, intermediate_features
 from lit_gan.models.optim import GANAdam
-from lit_gan.models.rank_state import rng_states, set_rng_states
+from lit_gan.models.rank_state import ProcessStates
 from lit_gan.models.schedules import LRPolicy, LRPolicyName, build_scheduler
 from lit_gan.networks.init import InitName, init_weights
 from lit_gan.networks.shapes import crop_padding
@@ -41,7 +39,7 @@ class SmokeTest:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-class GANModule(pl.LightningModule):
+class GANModule(ProcessStates, pl.LightningModule):
     """Base of the GAN LightningModules: everything but a model's own networks, losses and step order.
 
     A model passes its own arguments and `**kwargs` (the ones below) to `super().__init__`, hands its networks to
@@ -98,11 +96,8 @@ class GANModule(pl.LightningModule):
         self.generators, self.discriminators = nn.ModuleDict(), nn.ModuleDict()
         self.ema: nn.ModuleDict | None = None
         self.loss_terms = nn.ModuleList(generator_losses or [])
-        self.pools: dict[str, ImagePool] = {}  # fakes kept for the discriminators, saved per process in checkpoints
         self.step_losses: dict[str, Tensor] = {}  # the last training step's loss terms, for callbacks
         self.adam_options: dict = {}  # Adam's implementation, e.g. {"fused": True}: torch's default when empty
-        self._pools_restored = False
-        self._rng_to_restore: dict | None = None
 
     def _save_arguments(self, frame) -> None:
         """Save the constructor's arguments (the model's and these) as hyperparameters.
@@ -264,54 +259,19 @@ class GANModule(pl.LightningModule):
         # sync_dist: the mean over every process's share, so all processes step the plateau policy alike
         self.log_dict(values, batch_size=size, sync_dist=True)
 
-    # -- per-process state in checkpoints (random generators, image pools) ----------------------------------------
-
-    def on_fit_start(self) -> None:
-        # Each process draws its own noise, dropout masks and pool choices (seed_everything gives them all the same
-        # seed); rank 0 keeps the single-process draws. A resumed run gets its saved states instead (on_train_start).
-        if self.global_rank == 0:
-            return
-        if self._rng_to_restore is None:
-            torch.manual_seed(torch.initial_seed() + 1_000_003 * self.global_rank)  # also seeds CUDA
-        if not self._pools_restored:
-            for pool in self.pools.values():
-                pool.reseed(pool.seed + 1_000_003 * self.global_rank)
+    # -- checkpoints: per-process random generators and image pools (`ProcessStates`), resume bookkeeping --------
 
     def on_validation_epoch_start(self) -> None:
         broadcast_buffers(self)  # every process evaluates rank 0's batch-norm statistics (the checkpointed ones)
 
     def on_train_start(self) -> None:
-        # Restored here, not at load time: setting up dataloaders and the sanity check come in between.
-        if self._rng_to_restore is not None:
-            set_rng_states(self._rng_to_restore)
-            self._rng_to_restore = None
+        self.restore_rng_states()  # here, not at load time: setting up dataloaders and the sanity check come between
         count_epoch_started_after_last_batch(self.trainer.fit_loop)
         self._schedules_to_current_epoch()
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        state = {"rng": rng_states(), "pools": {name: pool.state_dict() for name, pool in self.pools.items()}}
-        checkpoint["rank_states"] = gather_from_ranks(state)  # every process saves; only rank 0 writes the file
+        super().on_save_checkpoint(checkpoint)
         epoch_end_as_last_batch(checkpoint.get("loops") or {})  # restored exactly with max_steps too
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        states = checkpoint.get("rank_states")
-        if not states:
-            return
-        trainer = compat.attached_trainer(self)
-        world_size = trainer.world_size if trainer is not None else 1
-        own = states[self.global_rank % len(states)]
-        for name, pool in self.pools.items():
-            if name in own["pools"]:
-                pool.load_state_dict(own["pools"][name])
-                self._pools_restored = True
-        if len(states) == world_size:
-            self._rng_to_restore = own["rng"]
-        elif self.global_rank == 0 and trainer is not None and trainer.state.fn == TrainerFn.FITTING:
-            warnings.warn(
-                f"the checkpoint was written by {len(states)} processes and this run has {world_size}: training "
-                "resumes, but random draws (noise, dropout) will not continue exactly as before",
-                stacklevel=2,
-            )
 
     # -- what samples, metrics, predict and export read (`lit_gan.contracts.ImageGenerator`) --------------------
 
@@ -366,22 +326,6 @@ class GANModule(pl.LightningModule):
             direction: crop_padding(self.generate(direction, batch[source]), batch.get("padding"))
             for direction, source in self.predict_directions(domains).items()
         }
-
-
-def first_conv(net: nn.Module) -> nn.Conv2d | nn.ConvTranspose2d:
-    """The first convolution of `net`, e.g. to read how many input channels it expects."""
-    for module in net.modules():
-        if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
-            return module
-    raise ValueError(f"{type(net).__name__} has no convolution")
-
-
-def last_conv(net: nn.Module) -> nn.Conv2d | nn.ConvTranspose2d:
-    """The last convolution of `net` in module order (the output layer of the generators here)."""
-    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)]
-    if not convs:
-        raise ValueError(f"{type(net).__name__} has no convolution")
-    return convs[-1]
 
 
 def _plain(value: Any) -> bool:

@@ -7,9 +7,10 @@ from torch import Tensor, nn
 from lit_gan.contracts import Direction, FixedSizeNetwork, LatentGenerator
 from lit_gan.losses import GeneratorStep, gan_loss
 from lit_gan.losses.gan import GANLossName
-from lit_gan.models.base import GANModule, SmokeTest, first_conv, last_conv
+from lit_gan.models.base import GANModule, SmokeTest
 from lit_gan.models.schedules import LRPolicy
 from lit_gan.networks import DCGANDiscriminator, DCGANGenerator
+from lit_gan.networks.shapes import first_conv, last_conv
 
 
 class DCGAN(GANModule):

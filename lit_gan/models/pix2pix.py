@@ -10,8 +10,9 @@ from torch import Tensor, nn
 from lit_gan.contracts import Direction
 from lit_gan.losses import GeneratorStep, gan_loss
 from lit_gan.losses.gan import GANLossName
-from lit_gan.models.base import GANModule, SmokeTest, first_conv, last_conv
+from lit_gan.models.base import GANModule, SmokeTest
 from lit_gan.networks import PatchGANDiscriminator, UnetGenerator
+from lit_gan.networks.shapes import first_conv, last_conv
 
 
 class Pix2Pix(GANModule):

@@ -3,7 +3,7 @@ network, and padding images of any size to a size multiple (and cropping the out
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 
 def check_size_multiple(x: Tensor, multiple: int, network: str) -> None:
@@ -55,3 +55,19 @@ def crop_padding(images: Tensor, padding: Tensor | None) -> Tensor:
     left, right, top, bottom = padding[0].tolist()
     height, width = images.shape[-2:]
     return images[..., top : height - bottom, left : width - right]
+
+
+def first_conv(net: nn.Module) -> nn.Conv2d | nn.ConvTranspose2d:
+    """The first convolution of `net`, e.g. to read how many input channels it expects."""
+    for module in net.modules():
+        if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+            return module
+    raise ValueError(f"{type(net).__name__} has no convolution")
+
+
+def last_conv(net: nn.Module) -> nn.Conv2d | nn.ConvTranspose2d:
+    """The last convolution of `net` in module order (the output layer of the generators here)."""
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)]
+    if not convs:
+        raise ValueError(f"{type(net).__name__} has no convolution")
+    return convs[-1]

@@ -12,7 +12,7 @@ from pytorch_lightning.callbacks import Callback
 
 from lit_gan.callbacks import DivergenceGuard, TrainingDiverged
 from lit_gan.cli import main
-from lit_gan.models.base import first_conv
+from lit_gan.networks.shapes import first_conv
 from tests.helpers import tiny_args
 
 EVERY_STEP = ["--checkpoint.every_n_train_steps=1", "--samples.every_n_steps=0", "--metrics.enabled=false"]
