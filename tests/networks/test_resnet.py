@@ -1,7 +1,12 @@
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from lit_gan.networks import ResnetGenerator
+from lit_gan.networks.resnet import ResnetBlock
+
+PADDING_MODES = {"reflect": "reflect", "replicate": "replicate", "zero": "constant"}  # -> F.pad's mode
 
 
 @pytest.mark.parametrize("padding_type", ["reflect", "replicate", "zero"])
@@ -13,6 +18,57 @@ def test_padding_types_keep_the_size(padding_type):
     assert y.abs().max() <= 1
     y.mean().backward()
     assert all(p.grad is not None for p in net.parameters())
+
+
+@pytest.mark.parametrize("padding_type", sorted(PADDING_MODES))
+def test_padding_type_builds_its_padding(padding_type):
+    """Every residual block's 3x3 convolutions are padded by `padding_type`: a ReflectionPad2d/ReplicationPad2d before
+    an unpadded convolution, or the convolution's own zero padding."""
+    net = ResnetGenerator(ngf=2, n_blocks=2, padding_type=padding_type)
+    blocks = [m for m in net.modules() if isinstance(m, ResnetBlock)]
+    assert len(blocks) == 2
+    pad_types = (nn.ReflectionPad2d, nn.ReplicationPad2d, nn.ZeroPad2d, nn.ConstantPad2d)
+    for block in blocks:
+        layers = [m for m in block.modules() if isinstance(m, (nn.Conv2d, *pad_types))]
+        convs = [m for m in layers if isinstance(m, nn.Conv2d)]
+        assert len(convs) == 2 and all(c.padding_mode == "zeros" for c in convs)
+        if padding_type == "zero":
+            assert layers == convs and all(c.padding == (1, 1) for c in convs)
+        else:
+            pad = nn.ReflectionPad2d if padding_type == "reflect" else nn.ReplicationPad2d
+            assert [type(m) for m in layers] == [pad, nn.Conv2d, pad, nn.Conv2d]
+            assert all(m.padding == (1, 1, 1, 1) for m in layers[::2]) and all(c.padding == (0, 0) for c in convs)
+
+
+@pytest.mark.parametrize("padding_type", sorted(PADDING_MODES))
+def test_residual_block_computes_its_padding(padding_type):
+    """A residual block (no norm, no dropout) equals x + conv(pad(relu(conv(pad(x))))) with F.pad in its mode."""
+    torch.manual_seed(0)
+    block = ResnetBlock(3, padding_type, norm="none", use_dropout=False)
+    conv1, conv2 = [m for m in block.modules() if isinstance(m, nn.Conv2d)]
+    x = torch.randn(2, 3, 6, 7)
+    mode = PADDING_MODES[padding_type]
+    h = F.relu(F.conv2d(F.pad(x, (1, 1, 1, 1), mode=mode), conv1.weight, conv1.bias))
+    expected = x + F.conv2d(F.pad(h, (1, 1, 1, 1), mode=mode), conv2.weight, conv2.bias)
+    torch.testing.assert_close(block(x), expected)
+
+
+def test_padding_types_differ_at_the_border_only():
+    """With equal weights, the three padding types give the same block output inside (two 3x3 convolutions: 2 px from
+    the border) and different outputs on the border, so none of them is silently ignored."""
+    torch.manual_seed(0)
+    blocks = {p: ResnetBlock(3, p, norm="none", use_dropout=False) for p in PADDING_MODES}
+    weights = list(blocks["reflect"].parameters())
+    for block in blocks.values():
+        with torch.no_grad():
+            for p, w in zip(block.parameters(), weights, strict=True):
+                p.copy_(w)
+    x = torch.randn(1, 3, 8, 8)
+    out = {p: block(x).detach() for p, block in blocks.items()}
+    for a, b in [("reflect", "replicate"), ("reflect", "zero"), ("replicate", "zero")]:
+        torch.testing.assert_close(out[a][..., 2:-2, 2:-2], out[b][..., 2:-2, 2:-2])
+        for border in (out[a] - out[b])[..., 0, :], (out[a] - out[b])[..., -1, :], (out[a] - out[b])[..., :, 0]:
+            assert border.abs().max() > 1e-3, (a, b)
 
 
 def test_size_multiple():
