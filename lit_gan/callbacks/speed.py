@@ -5,7 +5,7 @@ from typing import Literal
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
-from pytorch_lightning.utilities import rank_zero_info
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
@@ -61,6 +61,13 @@ class SpeedOptions(Callback):
         self._applied.add(id(pl_module))
         if self.channels_last:
             pl_module.to(memory_format=torch.channels_last)
+            on_cpu = trainer.strategy.root_device.type == "cpu"
+            if on_cpu and any(isinstance(m, nn.InstanceNorm2d) for m in pl_module.modules()):
+                rank_zero_warn(
+                    "speed.channels_last with instance norm on the CPU: torch's CPU InstanceNorm2d backward gives "
+                    "wrong gradients for a batch of one image with channels-last gradients (the xfail in "
+                    "tests/callbacks/test_speed.py); at data.batch_size 1 set speed.channels_last false"
+                )
         if self.compile:
             names = [name for name, net in networks(pl_module)]
             for _, net in networks(pl_module):
