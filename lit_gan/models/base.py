@@ -22,6 +22,7 @@ from lit_gan.compat import count_epoch_started_after_last_batch, epoch_end_as_la
 from lit_gan.contracts import Direction, SizedNetwork
 from lit_gan.distributed import broadcast_buffers
 from lit_gan.losses import GeneratorLoss, GeneratorStep, intermediate_features
+from lit_gan.models.legacy import upgrade_checkpoint
 from lit_gan.models.optim import GANAdam
 from lit_gan.models.rank_state import ProcessStates
 from lit_gan.models.schedules import LRPolicy, LRPolicyName, build_scheduler
@@ -268,6 +269,10 @@ class GANModule(ProcessStates, pl.LightningModule):
         self.restore_rng_states()  # here, not at load time: setting up dataloaders and the sanity check come between
         count_epoch_started_after_last_batch(self.trainer.fit_loop)
         self._schedules_to_current_epoch()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        upgrade_checkpoint(checkpoint, type(self).__name__)  # one written before the model API: its names, renamed
+        super().on_load_checkpoint(checkpoint)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         super().on_save_checkpoint(checkpoint)

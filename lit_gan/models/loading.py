@@ -1,8 +1,12 @@
 """Loading a trained model from a checkpoint written by the CLI, for inference (predict, export)."""
 
+import io
 import os
 
+import torch
+
 from lit_gan.models.base import GANModule
+from lit_gan.models.legacy import is_legacy, upgrade_checkpoint
 from lit_gan.runs import CheckpointError, import_class, read_checkpoint
 
 
@@ -31,5 +35,11 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[GANModule, dict]:
     if not (isinstance(cls, type) and issubclass(cls, GANModule)):
         raise CheckpointError(f"{path} holds a {class_path}, which is not a lit_gan GAN model")
     data_hparams = dict(checkpoint.get("datamodule_hyper_parameters") or {})
+    source: str | os.PathLike | io.BytesIO = path
+    if is_legacy(checkpoint):  # written before the model API: upgraded in memory (lit_gan.models.legacy)
+        upgrade_checkpoint(checkpoint, cls.__name__)
+        source = io.BytesIO()
+        torch.save(checkpoint, source)
+        source.seek(0)
     del checkpoint
-    return cls.load_from_checkpoint(path, map_location="cpu", weights_only=True).eval(), data_hparams
+    return cls.load_from_checkpoint(source, map_location="cpu", weights_only=True).eval(), data_hparams
