@@ -55,8 +55,8 @@ class GANModule(ProcessStates, pl.LightningModule):
 
     Args:
         lr: learning rate of the generators' and the discriminators' optimizers (one for both, as the references).
-        optimizer_G: the generators' optimizer, built with `lr` (default: Adam with betas (0.5, 0.999)); e.g.
-            `--model.optimizer_G torch.optim.AdamW --model.optimizer_G.weight_decay 0.01`.
+        optimizer_G: the generators' optimizer, built with `lr` in place of its own learning rate (default: Adam with
+            betas (0.5, 0.999)); e.g. `--model.optimizer_G torch.optim.AdamW --model.optimizer_G.weight_decay 0.01`.
         optimizer_D: the discriminators' optimizer, built with `lr`.
         lr_policy: how the learning rate changes per epoch (see `LRPolicy`), or just a policy's name (with
             `LRPolicy`'s other defaults); null: the model's `default_lr_policy`.
