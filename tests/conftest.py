@@ -23,3 +23,21 @@ def _isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("LIT_GAN_CACHE", str(tmp_path / "lit_gan_cache"))  # cached real-image features
     (tmp_path / "wandb_dir").mkdir()
     yield
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint(tmp_path_factory):
+    """(model="cyclegan", *extra) -> the `last.ckpt` of a 2-step fit of the tiny model with `extra` arguments, trained
+    once per test session in a folder of its own (`tests.helpers.train_tiny_checkpoint`). Treat it as read-only:
+    other tests share it."""
+    from tests.helpers import train_tiny_checkpoint
+
+    trained: dict[tuple[str, ...], object] = {}
+
+    def checkpoint(model: str = "cyclegan", *extra: str):
+        key = (model, *extra)
+        if key not in trained:
+            trained[key] = train_tiny_checkpoint(tmp_path_factory.mktemp(model), model, *extra)
+        return trained[key]
+
+    return checkpoint

@@ -22,6 +22,8 @@ def model_args(cls: type) -> list[str]:
 
 TINY_MODELS = {name.lower(): model_args(cls) for name, cls in MODELS.items() if cls.smoke_test is not None}
 """The catalogue's models (`lit_gan.models.MODELS`) by lower-case name: the generic tests run each of them."""
+
+
 def model_class(model: str | type) -> type:
     """The model class of a `TINY_MODELS` key (or the class itself)."""
     return model if isinstance(model, type) else next(c for n, c in MODELS.items() if n.lower() == model)
@@ -68,26 +70,20 @@ def fit(args: list[str], callbacks=(), ckpt_path=None):
     return cli
 
 
-_trained: dict[tuple[str, ...], Path] = {}
-
-
-def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory, model: str = "cyclegan", *extra: str) -> Path:
+def train_tiny_checkpoint(folder: Path, model: str = "cyclegan", *extra: str) -> Path:
     """The `last.ckpt` of a 2-step `python -m lit_gan fit` of tiny `model` (without metrics) with `extra` arguments,
-    trained once per test session in a folder of its own. Treat it as read-only: other tests share it."""
-    key = (model, *extra)
-    if key not in _trained:
-        from lit_gan.cli import main
+    trained in `folder` (see the `trained_checkpoint` fixture, which trains each once per test session)."""
+    from lit_gan.cli import main
 
-        folder = tmp_path_factory.mktemp(model)
-        with pytest.MonkeyPatch.context() as mp:  # what conftest's per-test fixture does, for this shared fit
-            mp.chdir(folder)
-            for var in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "LIT_GAN_CACHE"):
-                mp.setenv(var, str(folder / var.lower()))
-            (folder / "wandb_dir").mkdir()
-            fast = ["--trainer.max_steps=2", "--metrics.enabled=false", f"--trainer.logger.save_dir={folder}"]
-            main(["fit", *tiny_args(*fast, *extra, model=model)])
-        (_trained[key],) = folder.glob("lit_gan/*/checkpoints/last.ckpt")
-    return _trained[key]
+    with pytest.MonkeyPatch.context() as mp:  # what conftest's per-test fixture does, for this shared fit
+        mp.chdir(folder)
+        for var in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "LIT_GAN_CACHE"):
+            mp.setenv(var, str(folder / var.lower()))
+        (folder / "wandb_dir").mkdir()
+        fast = ["--trainer.max_steps=2", "--metrics.enabled=false", f"--trainer.logger.save_dir={folder}"]
+        main(["fit", *tiny_args(*fast, *extra, model=model)])
+    (checkpoint,) = folder.glob("lit_gan/*/checkpoints/last.ckpt")
+    return checkpoint
 
 
 def write_images(folder: Path, n: int, size: int = 40, seed: int = 0, ext: str = "png") -> list[Path]:

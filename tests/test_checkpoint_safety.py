@@ -18,7 +18,7 @@ from lit_gan.cli import main
 from lit_gan.models.loading import load_checkpoint
 from lit_gan.predict import stylize
 from lit_gan.runs import CheckpointError, CheckpointRefused
-from tests.helpers import TINY_MODELS, fit, tiny_args, trained_checkpoint
+from tests.helpers import TINY_MODELS, fit, tiny_args
 
 REPO = Path(__file__).resolve().parents[1]
 REFUSED = f"refused: it holds objects that would run code when loaded ({os.system.__module__}.system)"
@@ -165,8 +165,8 @@ def test_weights_only_false_is_refused():
 
 
 @pytest.mark.parametrize("model", list(TINY_MODELS))
-def test_real_checkpoints_load(model, tmp_path_factory):
-    ckpt = trained_checkpoint(tmp_path_factory, model)
+def test_real_checkpoints_load(model, trained_checkpoint):
+    ckpt = trained_checkpoint(model)
     module, data_hparams = load_checkpoint(ckpt)
     saved = torch.load(ckpt, map_location="cpu", weights_only=True)
     assert saved["hyper_parameters"]["_class_path"].endswith(f".{type(module).__name__}") and not module.training
@@ -177,9 +177,9 @@ def test_real_checkpoints_load(model, tmp_path_factory):
 
 
 @pytest.mark.parametrize("model", list(TINY_MODELS))
-def test_real_checkpoints_resume(model, tmp_path, tmp_path_factory, caplog):
+def test_real_checkpoints_resume(model, tmp_path, trained_checkpoint, caplog):
     caplog.set_level(logging.INFO)
-    ckpt = shutil.copy(trained_checkpoint(tmp_path_factory, model), tmp_path / "last.ckpt")  # the shared one stays
+    ckpt = shutil.copy(trained_checkpoint(model), tmp_path / "last.ckpt")  # the shared one stays
     cli = main(
         ["fit", *tiny_args("--trainer.max_steps=3", "--metrics.enabled=false", f"--ckpt_path={ckpt}", model=model)]
     )
@@ -187,8 +187,8 @@ def test_real_checkpoints_resume(model, tmp_path, tmp_path_factory, caplog):
 
 
 @pytest.mark.parametrize("model", list(TINY_MODELS))
-def test_real_checkpoints_export(model, tmp_path, tmp_path_factory, capsys):
-    ckpt = trained_checkpoint(tmp_path_factory, model)
+def test_real_checkpoints_export(model, tmp_path, trained_checkpoint, capsys):
+    ckpt = trained_checkpoint(model)
     with pytest.raises(SystemExit) as exit_info:
         main(["export", str(ckpt), "--format", "torchscript", "--out", str(tmp_path / "out")])
     assert exit_info.value.code == 0, capsys.readouterr().err

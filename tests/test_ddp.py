@@ -19,7 +19,7 @@ from pytorch_lightning.callbacks import Callback
 from lit_gan.callbacks import MetricsCallback
 from lit_gan.cli import main
 from lit_gan.image_pool import ImagePool
-from tests.helpers import TINY_MODELS, tiny_args
+from tests.helpers import TINY_MODELS, batches_per_epoch, tiny_args
 
 REPO = Path(__file__).resolve().parents[1]
 N_HELD_OUT = 3  # held-out images per domain: shards of 2 and 1 images, so the gather pads the shorter one
@@ -38,7 +38,6 @@ DDP = [
     f"--data.synthetic_test_size={N_HELD_OUT}",
     "--trainer.callbacks+=tests.test_ddp.RankReport",
 ]
-TRAIN_SIZE = {"dcgan": "--data.synthetic_train_size=12"}  # batch 2: 3 batches per process per epoch, as the others
 
 
 def digest(tensors) -> str:
@@ -105,40 +104,52 @@ def reports(folder: Path, stage: str) -> dict[int, dict]:
     return {rank: json.loads((folder / f"rank{rank}_{stage}.json").read_text()) for rank in (0, 1)}
 
 
-_runs: dict[str, Path] = {}
+@pytest.fixture(scope="session")
+def ddp_fit_folder(tmp_path_factory):
+    """model -> the folder of a 2-process fit of the tiny `model` (each run once per test session)."""
+    runs: dict[str, Path] = {}
 
+    def folder_of(model: str) -> Path:
+        if model not in runs:
+            folder = tmp_path_factory.mktemp(f"ddp_{model}")
+            # 6 batches an epoch: 3 per process
+            run_cli(folder, "fit", *tiny_args(*DDP, batches_per_epoch(model, 6), model=model))
+            runs[model] = folder
+        return runs[model]
 
-def ddp_fit_folder(model: str, tmp_path_factory) -> Path:
-    """The folder of a 2-process fit of the tiny `model` (run once per test session)."""
-    if model not in _runs:
-        folder = tmp_path_factory.mktemp(f"ddp_{model}")
-        extra = [TRAIN_SIZE[model]] if model in TRAIN_SIZE else []
-        run_cli(folder, "fit", *tiny_args(*DDP, *extra, model=model))
-        _runs[model] = folder
-    return _runs[model]
+    return folder_of
 
 
 @pytest.fixture(params=list(TINY_MODELS))
-def ddp_fit(request, tmp_path_factory) -> tuple[str, Path]:
-    return request.param, ddp_fit_folder(request.param, tmp_path_factory)
+def ddp_fit(request, ddp_fit_folder) -> tuple[str, Path]:
+    return request.param, ddp_fit_folder(request.param)
 
 
-_single: dict[Path, dict[str, float]] = {}
+@pytest.fixture(scope="session")
+def single_process_validate():
+    """(model, checkpoint) -> FID/KID/IS of `checkpoint` from `validate` in this process, on the held-out images the
+    DDP runs used (each computed once per test session)."""
+    results: dict[Path, dict[str, float]] = {}
+
+    def validate(model: str, checkpoint: Path) -> dict[str, float]:
+        if checkpoint not in results:
+            results[checkpoint] = _validate(model, checkpoint)
+        return results[checkpoint]
+
+    return validate
 
 
-def single_process_validate(model: str, checkpoint: Path) -> dict[str, float]:
-    """FID/KID/IS of `checkpoint` from `validate` in this process, on the held-out images the DDP runs used."""
-    if checkpoint not in _single:
-        args = [f"--data.synthetic_test_size={N_HELD_OUT}", "--metrics.batch_size=1", "--trainer.logger=false"]
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # as the DDP processes (OMP_NUM_THREADS=1): the same arithmetic, bit for bit
-        try:
-            cli = main(["validate", *tiny_args(*args, f"--ckpt_path={checkpoint}", model=model)])
-        finally:
-            torch.set_num_threads(threads)
-        metrics = next(c for c in cli.trainer.callbacks if isinstance(c, MetricsCallback))
-        _single[checkpoint] = {k: v for k, v in metrics.results.items() if not k.startswith("perf/")}
-    return _single[checkpoint]
+def _validate(model: str, checkpoint: Path) -> dict[str, float]:
+    """FID/KID/IS of `checkpoint` from `validate` in this process."""
+    args = [f"--data.synthetic_test_size={N_HELD_OUT}", "--metrics.batch_size=1", "--trainer.logger=false"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the DDP processes (OMP_NUM_THREADS=1): the same arithmetic, bit for bit
+    try:
+        cli = main(["validate", *tiny_args(*args, f"--ckpt_path={checkpoint}", model=model)])
+    finally:
+        torch.set_num_threads(threads)
+    metrics = next(c for c in cli.trainer.callbacks if isinstance(c, MetricsCallback))
+    return {k: v for k, v in metrics.results.items() if not k.startswith("perf/")}
 
 
 def test_ddp_fit_leaves_one_run_with_checkpoints_samples_and_val_metrics(ddp_fit):
@@ -174,15 +185,15 @@ def test_ddp_fit_keeps_processes_in_sync_and_metrics_global(ddp_fit):
     assert rank[1]["encoded"] == directions * SHARDS[1]
 
 
-def test_ddp_fit_metrics_equal_a_single_process_validate_of_its_checkpoint(ddp_fit):
+def test_ddp_fit_metrics_equal_a_single_process_validate_of_its_checkpoint(ddp_fit, single_process_validate):
     model, folder = ddp_fit
     (checkpoint,) = (folder / "runs" / "lit_gan").glob("*/checkpoints/last.ckpt")
     single = single_process_validate(model, checkpoint)
     assert reports(folder, "fit")[0]["results"] == pytest.approx(single, rel=1e-6, abs=1e-9)
 
 
-def test_ddp_validate_equals_single_process_validate(tmp_path_factory):
-    folder = ddp_fit_folder("cyclegan", tmp_path_factory)
+def test_ddp_validate_equals_single_process_validate(ddp_fit_folder, single_process_validate):
+    folder = ddp_fit_folder("cyclegan")
     (checkpoint,) = (folder / "runs" / "lit_gan").glob("*/checkpoints/last.ckpt")
     run_cli(folder, "validate", *tiny_args(*DDP, f"--ckpt_path={checkpoint}", "--trainer.logger=false"))
     rank = reports(folder, "validate")

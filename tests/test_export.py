@@ -16,7 +16,7 @@ from lit_gan.models import CycleGAN, Pix2Pix
 from lit_gan.networks import PatchGANDiscriminator, ResnetGenerator, UnetGenerator
 from lit_gan.networks.norm import NORM_LAYERS
 from lit_gan.runs import CheckpointError
-from tests.helpers import TINY_MODELS, trained_checkpoint
+from tests.helpers import TINY_MODELS
 
 onnxruntime = pytest.importorskip("onnxruntime", reason="the export tests need the dev extra (onnx, onnxruntime)")
 
@@ -31,16 +31,16 @@ CASES: dict[str, tuple[str, list[str]]] = {  # name -> (tiny model, extra argume
 }
 
 
-def trained(case: str, tmp_path_factory) -> Path:
+def trained(case: str, trained_checkpoint) -> Path:
     """The last checkpoint of a 2-step fit of `case` (trained once per test session)."""
     model, extra = CASES[case]
-    return trained_checkpoint(tmp_path_factory, model, *extra)
+    return trained_checkpoint(model, *extra)
 
 
 @pytest.fixture(scope="module", params=list(CASES))
-def exported(request, tmp_path_factory) -> SimpleNamespace:
+def exported(request, trained_checkpoint) -> SimpleNamespace:
     """A case's checkpoint, its model and the export report; the files are in `<run folder>/export`."""
-    ckpt = trained(request.param, tmp_path_factory)
+    ckpt = trained(request.param, trained_checkpoint)
     report = export_generator(ckpt, formats=["pt2", "onnx", "torchscript"])
     model = LightningModule.load_from_checkpoint(ckpt, map_location="cpu").eval()
     return SimpleNamespace(name=request.param, ckpt=ckpt, out=ckpt.parent.parent / "export", report=report, model=model)
@@ -137,8 +137,8 @@ def test_onnx_samples_dropout_as_configured(exported):
         assert all("dropout off" in c.note for c in onnx_checks)  # their parity is on the deterministic path
 
 
-def test_export_uses_the_ema_generator(tmp_path, tmp_path_factory):
-    ckpt = trained("cyclegan", tmp_path_factory)
+def test_export_uses_the_ema_generator(tmp_path, trained_checkpoint):
+    ckpt = trained("cyclegan", trained_checkpoint)
     model = LightningModule.load_from_checkpoint(ckpt, map_location="cpu").eval()
     x = inputs(model, "AtoB")[0]
     export_generator(ckpt, tmp_path, "AtoB", formats=["torchscript"])
@@ -175,8 +175,8 @@ def test_every_norm_of_every_translator_exports(generator, norm, tmp_path):
     assert (out - expected).abs().max() <= TOLERANCE
 
 
-def test_cli_export_prints_the_parity_table(tmp_path, tmp_path_factory, capsys):
-    ckpt = trained("dcgan", tmp_path_factory)
+def test_cli_export_prints_the_parity_table(tmp_path, trained_checkpoint, capsys):
+    ckpt = trained("dcgan", trained_checkpoint)
     with pytest.raises(SystemExit) as exit_info:
         main(["export", str(ckpt), "--out", str(tmp_path / "out"), "--direction", "samples"])
     assert exit_info.value.code == 0
@@ -188,8 +188,8 @@ def test_cli_export_prints_the_parity_table(tmp_path, tmp_path_factory, capsys):
     assert "(B, 8) noise -> (B, 3, 32, 32)" in printed
 
 
-def test_cli_export_defaults_to_the_run_folder(tmp_path_factory, capsys):
-    ckpt = trained("pix2pix", tmp_path_factory)
+def test_cli_export_defaults_to_the_run_folder(trained_checkpoint, capsys):
+    ckpt = trained("pix2pix", trained_checkpoint)
     with pytest.raises(SystemExit) as exit_info:
         main(["export", str(ckpt), "--formats", "torchscript", "--height", "128", "--width", "192"])
     assert exit_info.value.code == 0
@@ -211,15 +211,15 @@ def test_missing_checkpoint(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_unknown_direction_lists_the_valid_ones(tmp_path, tmp_path_factory, capsys):
-    ckpt = trained("cyclegan", tmp_path_factory)
+def test_unknown_direction_lists_the_valid_ones(tmp_path, trained_checkpoint, capsys):
+    ckpt = trained("cyclegan", trained_checkpoint)
     err = export_error([str(ckpt), "--direction", "AtoC", "--out", str(tmp_path / "out")], capsys)
     assert "'AtoC'" in err and "AtoB, BtoA" in err
     assert not (tmp_path / "out").exists()
 
 
-def test_size_that_the_generator_cannot_take(tmp_path, tmp_path_factory, capsys):
-    ckpt = trained("cyclegan", tmp_path_factory)
+def test_size_that_the_generator_cannot_take(tmp_path, trained_checkpoint, capsys):
+    ckpt = trained("cyclegan", trained_checkpoint)
     err = export_error([str(ckpt), "--height", "30", "--out", str(tmp_path / "out")], capsys)
     assert "multiples of 4" in err and "30x30" in err
     assert not (tmp_path / "out").exists()

@@ -41,7 +41,6 @@ class StepLosses(Callback):
 
 
 TWO_STEPS = ["--trainer.max_steps=2", "--trainer.log_every_n_steps=1", "--metrics.enabled=false"]
-_plain: dict[tuple[str, ...], tuple] = {}  # a plain run's (losses, state dict) by its arguments, computed once
 
 
 def run_two_steps(*extra: str):
@@ -65,13 +64,24 @@ def cancelled_biases(module: torch.nn.Module) -> set[str]:
     }
 
 
-def assert_trains_like_a_plain_run(cli, steps, state, *plain_args: str) -> None:
-    """The same losses at each step and the same weights after them as a run without speed options (`plain_args`
-    only), up to float rounding (another memory layout or kernel may sum in another order). A loss or weight 1e-4
+@pytest.fixture(scope="session")
+def plain_run():
+    """(*args) -> a plain run's (losses per step, state dict) with `args`, each computed once per test session."""
+    runs: dict[tuple[str, ...], tuple] = {}
+
+    def run(*args: str) -> tuple:
+        if args not in runs:
+            runs[args] = run_two_steps(*args)[1:]
+        return runs[args]
+
+    return run
+
+
+def assert_trains_like_a_plain_run(plain: tuple, cli, steps, state) -> None:
+    """The same losses at each step and the same weights after them as `plain`, a run without speed options (see
+    `plain_run`), up to float rounding (another memory layout or kernel may sum in another order). A loss or weight 1e-4
     off fails; biases that instance norm cancels are skipped."""
-    if plain_args not in _plain:
-        _plain[plain_args] = run_two_steps(*plain_args)[1:]
-    plain_steps, plain_state = _plain[plain_args]
+    plain_steps, plain_state = plain
     for got, expected in zip(steps, plain_steps, strict=True):
         assert got.keys() == expected.keys() and len(got) >= 8
         assert got == pytest.approx(expected, rel=1e-5, abs=1e-6)
@@ -85,7 +95,7 @@ def assert_trains_like_a_plain_run(cli, steps, state, *plain_args: str) -> None:
             )
 
 
-def test_channels_last_trains_like_a_plain_run_and_checkpoints_the_same_parameters(tmp_path):
+def test_channels_last_trains_like_a_plain_run_and_checkpoints_the_same_parameters(tmp_path, plain_run):
     cli, steps, state = run_two_steps("--data.batch_size=2", "--speed.channels_last=true")
     conv_weights = [v for v in cli.model.state_dict().values() if v.dim() == 4]  # (C_out, C_in, k, k)
     assert all(w.is_contiguous(memory_format=torch.channels_last) for w in conv_weights)
@@ -95,7 +105,7 @@ def test_channels_last_trains_like_a_plain_run_and_checkpoints_the_same_paramete
     assert saved.keys() == state.keys()
     for name, value in saved.items():
         torch.testing.assert_close(value, state[name], rtol=0, atol=0, msg=lambda m, name=name: f"{name}: {m}")
-    assert_trains_like_a_plain_run(cli, steps, state, "--data.batch_size=2")
+    assert_trains_like_a_plain_run(plain_run("--data.batch_size=2"), cli, steps, state)
 
 
 @pytest.mark.xfail(
@@ -104,11 +114,11 @@ def test_channels_last_trains_like_a_plain_run_and_checkpoints_the_same_paramete
     "gradient is channels-last (as a channels-last convolution's is): with x = torch.randn(1, 16, 8, 8) needing grad, "
     "nn.InstanceNorm2d(16)(x).backward(g.contiguous(memory_format=torch.channels_last)) != the same with g contiguous",
 )
-def test_channels_last_at_batch_size_1_trains_like_a_plain_run():
+def test_channels_last_at_batch_size_1_trains_like_a_plain_run(plain_run):
     """The reference CycleGAN's batch size 1 with instance norm: the generators' gradients come out wrong on the CPU
     (torch 2.14), so channels-last training differs from plain training from the second step on."""
     cli, steps, state = run_two_steps("--speed.channels_last=true")
-    assert_trains_like_a_plain_run(cli, steps, state)
+    assert_trains_like_a_plain_run(plain_run(), cli, steps, state)
 
 
 GRAPH_CALLS: collections.Counter = collections.Counter()  # compiled graphs run, with and without gradients
@@ -132,7 +142,7 @@ if COUNTING_BACKEND not in torch._dynamo.list_backends(exclude_tags=()):
     torch._dynamo.register_backend(_counting_aot_eager, name=COUNTING_BACKEND)
 
 
-def test_compiled_training_steps_match_a_plain_run():
+def test_compiled_training_steps_match_a_plain_run(plain_run):
     """With speed.compile the training steps run the compiled networks (their graphs run with gradients: forward
     and backward of a training step), and train as the plain networks do."""
     GRAPH_CALLS.clear()
@@ -140,7 +150,7 @@ def test_compiled_training_steps_match_a_plain_run():
     cli, steps, state = run_two_steps("--data.batch_size=2", *compile_args)
     assert all(net._compiled_call_impl is not None for _, net in networks(cli.model))
     assert GRAPH_CALLS["grad"] >= 2 * 4, dict(GRAPH_CALLS)  # two steps, four networks, each run at least once
-    assert_trains_like_a_plain_run(cli, steps, state, "--data.batch_size=2")
+    assert_trains_like_a_plain_run(plain_run("--data.batch_size=2"), cli, steps, state)
 
 
 def test_compile_compiles_every_network_in_place_keeping_parameter_names():

@@ -6,7 +6,7 @@ import torch
 
 from lit_gan.cli import main
 from lit_gan.models.loading import load_checkpoint
-from tests.helpers import TINY_MODELS, tiny_args, trained_checkpoint
+from tests.helpers import TINY_MODELS, tiny_args
 
 # How the old code named each network (and the image pools), by the new names.
 OLD_NAMES = {
@@ -36,9 +36,9 @@ def as_written_before(checkpoint: dict, model: str) -> dict:
 
 
 @pytest.mark.parametrize("model", list(OLD_NAMES))
-def test_a_checkpoint_written_before_the_model_api_loads_and_resumes(model, tmp_path, tmp_path_factory):
+def test_a_checkpoint_written_before_the_model_api_loads_and_resumes(model, tmp_path, trained_checkpoint):
     assert set(OLD_NAMES) == set(TINY_MODELS)  # the models that existed before
-    new_path = trained_checkpoint(tmp_path_factory, model, *EXTRA[model])
+    new_path = trained_checkpoint(model, *EXTRA[model])
     new = torch.load(new_path, weights_only=True)
     old_path = tmp_path / "old.ckpt"
     torch.save(as_written_before(new, model), old_path)
