@@ -16,7 +16,9 @@ from lit_gan.models import MODELS
 def model_args(cls: type) -> list[str]:
     """CLI arguments selecting model class `cls` as its `smoke_test` instance (tiny networks), and the data it needs."""
     smoke = cls.smoke_test
-    config = {"class_path": f"{cls.__module__}.{cls.__name__}", "init_args": smoke.model}
+    public = MODELS.get(cls.__name__) is cls  # the catalogue's: lit_gan.models.<Name>, as the configs name them
+    class_path = f"lit_gan.models.{cls.__name__}" if public else f"{cls.__module__}.{cls.__name__}"
+    config = {"class_path": class_path, "init_args": smoke.model}
     return [f"--model={json.dumps(config)}", *(f"--data.{key}={value}" for key, value in smoke.data.items())]
 
 

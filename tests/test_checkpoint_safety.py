@@ -68,7 +68,7 @@ CLI_CASES = {  # name -> (arguments after `python -m lit_gan`, given the checkpo
     "predict": (lambda ckpt: ["predict", *tiny_args(f"--ckpt_path={ckpt}")], 1),
     "fit": (lambda ckpt: ["fit", *tiny_args(f"--ckpt_path={ckpt}")], 1),
     "fit_last": (lambda ckpt: ["fit", *tiny_args("--ckpt_path=last")], 1),
-    "export": (lambda ckpt: ["export", str(ckpt)], 2),  # export's code for a bad request, before anything is written
+    "export": (lambda ckpt: ["export", str(ckpt)], 1),  # refused before anything is written: a user error, exit 1
 }
 
 
@@ -190,7 +190,7 @@ def test_real_checkpoints_resume(model, tmp_path, trained_checkpoint, caplog):
 def test_real_checkpoints_export(model, tmp_path, trained_checkpoint, capsys):
     ckpt = trained_checkpoint(model)
     with pytest.raises(SystemExit) as exit_info:
-        main(["export", str(ckpt), "--format", "torchscript", "--out", str(tmp_path / "out")])
+        main(["export", str(ckpt), "--formats", "torchscript", "--out", str(tmp_path / "out")])
     assert exit_info.value.code == 0, capsys.readouterr().err
     assert list((tmp_path / "out").glob("*.pt"))
 

@@ -18,7 +18,6 @@ from pytorch_lightning.callbacks import Callback
 
 from lit_gan.callbacks import MetricsCallback
 from lit_gan.cli import main
-from lit_gan.image_pool import ImagePool
 from tests.helpers import TINY_MODELS, batches_per_epoch, tiny_args
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,7 +67,7 @@ class RankReport(Callback):
 
     def teardown(self, trainer, pl_module, stage: str) -> None:
         metrics = self._metrics(trainer)
-        pools = [value for value in vars(pl_module).values() if isinstance(value, ImagePool)]
+        pools = list(pl_module.pools.values())
         self.report |= {
             "params": digest(pl_module.parameters()),
             "pools": digest(pool.generator.get_state() for pool in pools),
