@@ -90,28 +90,25 @@ def test_export_writes_each_format_per_direction_and_its_parity_passes(exported)
     assert len({c.input_shape for c in exported.report.checks}) == 2
 
 
-def test_torchscript_matches_pytorch_at_two_sizes(exported):
+def assert_matches_pytorch(exported, load) -> None:
+    """Each direction's exported network (`load(path stem)`) gives the model's own outputs at two sizes and batches."""
     for direction in exported.model.directions():
-        scripted = load_torchscript(exported.out / f"{direction}.pt")
+        net = load(exported.out / direction)
         for x in inputs(exported.model, direction):
             torch.manual_seed(0)  # with dropout on at inference, the same seed draws the same masks in both
             with torch.no_grad():
-                out = scripted(x)
+                out = net(x)
             expected = reference(exported.model, direction, x)
             assert out.shape == expected.shape
             assert (out - expected).abs().max().item() <= TOLERANCE
+
+
+def test_torchscript_matches_pytorch_at_two_sizes(exported):
+    assert_matches_pytorch(exported, lambda stem: load_torchscript(stem.with_suffix(".pt")))
 
 
 def test_exported_program_matches_pytorch_at_two_sizes_and_batch_sizes(exported):
-    for direction in exported.model.directions():
-        program = torch.export.load(exported.out / f"{direction}.pt2").module()
-        for x in inputs(exported.model, direction):
-            torch.manual_seed(0)  # with dropout on at inference, the same seed draws the same masks in both
-            with torch.no_grad():
-                out = program(x)
-            expected = reference(exported.model, direction, x)
-            assert out.shape == expected.shape
-            assert (out - expected).abs().max().item() <= TOLERANCE
+    assert_matches_pytorch(exported, lambda stem: torch.export.load(stem.with_suffix(".pt2")).module())
 
 
 def test_onnx_matches_pytorch_at_two_sizes(exported):
