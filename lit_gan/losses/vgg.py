@@ -122,10 +122,7 @@ class VGGFeatures(nn.Module):
             torch.manual_seed(RANDOM_SEED)
             self.features = make_layers(cfgs[_ARCHS[arch][0]])[: max(self.indices) + 1]
         if weights == "imagenet":
-            path = find_weights(arch, weights_file)
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            kept = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
-            self.features.load_state_dict({k: v for k, v in kept.items() if int(k.split(".")[0]) < len(self.features)})
+            self._load(find_weights(arch, weights_file), arch)
         elif weights != "random":
             raise ValueError(f"VGG weights must be 'imagenet' or 'random', got {weights!r}")
         for module in self.features:
@@ -135,6 +132,16 @@ class VGGFeatures(nn.Module):
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1))
         self.requires_grad_(False)
         self.eval()
+
+    def _load(self, path: Path, arch: VGGArch) -> None:
+        """Load the `features.*` tensors of torchvision's `arch` weights file `path` that the cut network has."""
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            kept = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
+            self.features.load_state_dict({k: v for k, v in kept.items() if int(k.split(".")[0]) < len(self.features)})
+        except Exception as err:  # not a state dict, another network's, a truncated file
+            url = _ARCHS[arch][1].url
+            raise VGGWeightsError(f"{path} is not torchvision's {arch} weights file ({url}): {err}") from err
 
     def train(self, mode: bool = True) -> "VGGFeatures":
         return super().train(False)  # always frozen (no dropout or batch norm, but say so)

@@ -214,6 +214,13 @@ def test_weights_come_from_the_cache_or_a_local_file_without_download(tmp_path, 
     torch.testing.assert_close(loaded.features[0].weight, random.features[0].weight * 2)
 
 
+def test_a_file_of_other_weights_is_refused_by_name(tmp_path):
+    path = tmp_path / "other.pth"
+    torch.save({"features.0.weight": torch.zeros(1)}, path)
+    with pytest.raises(VGGWeightsError, match=f"{path} is not torchvision's vgg16 weights file"):
+        VGGFeatures("vgg16", ["relu1_2"], weights_file=str(path))
+
+
 def test_cyclegan_logs_the_terms_and_checkpoints_only_the_model(tmp_path):
     terms = [
         term_json("PerceptualLoss", layers=["relu1_2"], weights="random"),
