@@ -102,7 +102,7 @@ def test_pix2pix_compares_translations_with_targets_in_its_direction():
     callback = MetricsCallback(feature_extractor=TinyExtractor(), cache_dir=None)
     callback.evaluate(cli.trainer, cli.model)
     assert requested == ["A", "B", "A"]  # the real target images (A), the sources (B), their paired targets (A)
-    sources = torch.stack([item["A"] for item in held_out("B")[0]])  # items name their images "A" (see _fake_features)
+    sources = torch.stack([item["A"] for item in held_out("B")[0]])  # items name their images "A" (see _fakes)
     torch.testing.assert_close(torch.cat(translated), sources)
 
 
