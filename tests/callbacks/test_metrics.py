@@ -157,6 +157,31 @@ def test_lpips_without_its_weights_warns_once_naming_the_file_and_the_run_goes_o
     assert "val/ssim" in cli.trainer.callback_metrics and "val/lpips" not in cli.trainer.callback_metrics
 
 
+class MeanAbsoluteLpips(torch.nn.Module):
+    """Stands in for torchmetrics' LPIPS network (no ImageNet weights offline): (x, y) in [0, 1] -> (B, 1, 1, 1)."""
+
+    def forward(self, x, y, normalize=False):
+        assert normalize and x.shape[1] == 3 and 0 <= x.min() and x.max() <= 1
+        return (x - y).abs().mean((1, 2, 3), keepdim=True)
+
+
+@pytest.mark.parametrize("model", ["cyclegan", "pix2pix"])
+def test_lpips_when_its_network_loads_compares_like_ssim(model, monkeypatch):
+    monkeypatch.setattr(similarity, "load_lpips", lambda net: MeanAbsoluteLpips())
+    cli = fit(tiny_args("--trainer.max_steps=2", TEST_IMAGES, "--metrics.enabled=false", model=model))
+    cli.model.generate = lambda direction, x: x  # identity: 0 against the inputs, the pairs' distance for pix2pix
+    results = [
+        MetricsCallback(feature_extractor=TinyExtractor(), lpips=True, batch_size=b).evaluate(cli.trainer, cli.model)
+        for b in (1, 2)
+    ]
+    assert results[0]["val/lpips"] == pytest.approx(results[1]["val/lpips"], rel=1e-6)
+    if model == "cyclegan":
+        assert [results[0][f"val/lpips{s}"] for s in ("_AtoB", "_BtoA", "")] == [0.0, 0.0, 0.0]
+    else:
+        a, b = (held_out(cli, d) / 2 + 0.5 for d in ("A", "B"))
+        assert results[0]["val/lpips"] == pytest.approx(float((a - b).abs().mean()), rel=1e-5)
+
+
 def test_evaluates_every_n_epochs_and_at_the_last(monkeypatch):
     steps = []
     evaluate = MetricsCallback.evaluate
