@@ -262,12 +262,13 @@ class MetricsCallback(pl.Callback):
         """The generated images of direction `name`, encoded, and their mean similarities (SIMILARITY_KEYS) to their
         targets (paired held-out data) or inputs; each process takes every world_size-th source."""
         source, target = direction
+        datamodule = trainer.datamodule
+        paired = source is not None and isinstance(datamodule, PairedHeldOutData) and datamodule.held_out_pairs
         if source is None:
             dataset: Dataset = _Indices(n_noise)
         else:
-            dataset, _ = trainer.datamodule.held_out_images(source, self.max_images)
-            datamodule = trainer.datamodule
-            if isinstance(datamodule, PairedHeldOutData) and datamodule.held_out_pairs:
+            dataset, _ = datamodule.held_out_images(source, self.max_images)
+            if paired:
                 dataset = _Pairs(dataset, datamodule.held_out_images(target, self.max_images)[0])
         rank, world = trainer.global_rank, trainer.world_size
         shard = Subset(dataset, range(rank, len(dataset), world))
@@ -277,25 +278,27 @@ class MetricsCallback(pl.Callback):
             images = pl_module.generate(name, x)
             parts.append(extract(self.extractor, to_uint8(images)))
             if source is not None:
-                paired = "target" in batch
                 scores.append(self._similarity(images, batch["target"].to(x.device) if paired else x, paired))
         features = Features.cat(parts)
-        per_image = {key: torch.cat([s[key] for s in scores]) for key in (scores[0] if scores else ())}  # (N,) each
+        keys = self._similarity_keys(paired) if source is not None else []  # the same on every process
+        per_image = {key: torch.cat([s[key] for s in scores] or [torch.empty(0)]) for key in keys}  # (N,) each
         if world > 1:
             features = _gather(trainer, features, len(dataset))
             per_image = {key: _gather_rows(trainer, values, len(dataset)) for key, values in per_image.items()}
         return features, {key: float(values.double().mean()) for key, values in per_image.items()}
 
+    def _similarity_keys(self, paired: bool) -> list[str]:
+        """The SIMILARITY_KEYS computed for a translation (with pairs of held-out images or without)."""
+        return [SSIM] * self.ssim + [PSNR] * (self.ssim and paired) + [LPIPS] * (self._lpips is not None)
+
     def _similarity(self, images: Tensor, reference: Tensor, paired: bool) -> dict[str, Tensor]:
         """(B,) per-image similarities of generated `images` to `reference` (targets if `paired`, else inputs)."""
-        scores = {}
-        if self.ssim:
-            scores[SSIM] = similarity.ssim(images, reference)
-            if paired:
-                scores[PSNR] = similarity.psnr(images, reference)
-        if self._lpips is not None:
-            scores[LPIPS] = similarity.lpips(self._lpips.to(images.device), images, reference)
-        return scores
+        score = {
+            SSIM: similarity.ssim,
+            PSNR: similarity.psnr,
+            LPIPS: lambda x, y: similarity.lpips(self._lpips.to(x.device), x, y),
+        }
+        return {key: score[key](images, reference) for key in self._similarity_keys(paired)}
 
     def _loader(self, trainer: pl.Trainer, dataset: Dataset) -> DataLoader:
         one_by_one = trainer.datamodule.variable_sizes  # images of different sizes
