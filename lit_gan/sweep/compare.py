@@ -4,8 +4,8 @@ Reads each run's local files: `config.yaml` and `samples/` in its run folder (`r
 metric history in its W&B run file (`runs/wandb/*-<run id>`). Writes, into `--out`:
 
 - `curves.png`: each metric's curve for every run, on shared axes;
-- `runs.md` and `runs.csv`: per run, the config values that differ between the runs, and each metric's best and
-  final value;
+- `runs.md` and `runs.csv`: per run, the config values that differ between the runs, and each metric's best (the
+  highest for SSIM, PSNR and the Inception Score, else the lowest) and final value;
 - `samples.png`: each run's last sample grid, side by side, labelled with the run id.
 """
 
@@ -19,6 +19,17 @@ from PIL import Image, ImageDraw
 from lit_gan.runs import atomic_write
 from lit_gan.sweep.history import metric_curve, run_history
 from lit_gan.sweep.tables import best_and_final, cell, write_csv
+
+DEFAULT_METRICS = ["val/fid", "val/kid_mean", "val/ssim", "val/psnr", "val/lpips"]
+"""Compared unless --metrics names others; those no run logged are left out (e.g. PSNR without paired data)."""
+HIGHER_IS_BETTER = ("ssim", "psnr", "is_mean")  # lit_gan.metrics' keys (not imported here: compare needs no torch)
+
+
+def goal(metric: str) -> str:
+    """How `metric` improves: "maximize" for SSIM, PSNR and the Inception Score (also per direction, as
+    val/ssim_AtoB), else "minimize"."""
+    name = metric.split("/")[-1]
+    return "maximize" if any(name == key or name.startswith(f"{key}_") for key in HIGHER_IS_BETTER) else "minimize"
 
 
 class CompareError(ValueError):
@@ -68,13 +79,13 @@ def differences(runs: list[Run]) -> list[str]:
     return [k for k in keys if len({json.dumps(run.config.get(k), sort_keys=True) for run in runs}) > 1]
 
 
-def table(runs: list[Run], metrics: list[str], goal: str = "minimize") -> list[dict]:
+def table(runs: list[Run], metrics: list[str]) -> list[dict]:
     keys = differences(runs)
     rows = []
     for run in runs:
         row = {"run": run.run_id, **{k.replace(".init_args", ""): run.config.get(k) for k in keys}}
         for metric in metrics:
-            row |= best_and_final(metric, [v for _, v in metric_curve(run.history, metric)], goal)
+            row |= best_and_final(metric, [v for _, v in metric_curve(run.history, metric)], goal(metric))
         rows.append(row)
     return rows
 
@@ -135,7 +146,7 @@ def compare(paths: list[Path], out: Path, metrics: list[str] | None = None) -> l
     """Write the comparison of the runs in `paths` into `out`; returns the files written."""
     runs = find_runs(paths)
     logged = {k for run in runs for row in run.history for k in row}
-    metrics = [m for m in (metrics or ["val/fid", "val/kid_mean"]) if m in logged]
+    metrics = [m for m in (metrics or DEFAULT_METRICS) if m in logged]
     if not metrics:
         raise CompareError("none of the metrics to compare was logged by these runs; name some with --metrics")
     out = Path(out)
@@ -151,7 +162,8 @@ def compare_command(paths: list[Path], out: Path | None = None, metrics: list[st
     Args:
         paths: run folders (runs/<project>/<id>) or sweep folders (runs/sweeps/<name>).
         out: output folder (default: <sweep folder>/compare, or runs/compare).
-        metrics: metrics to compare (default val/fid val/kid_mean).
+        metrics: metrics to compare (default: those of DEFAULT_METRICS that the runs logged: val/fid val/kid_mean
+            val/ssim val/psnr val/lpips).
 
     Returns:
         0 (the files are written and the table printed).

@@ -9,10 +9,12 @@ import torch
 
 from lit_gan.callbacks import MetricsCallback
 from lit_gan.cli import main
+from lit_gan.metrics import similarity
 from lit_gan.metrics.cache import default_cache_dir
 from tests.helpers import TINY_MODELS, TinyExtractor, fit, tiny_args
 
 KEYS = ("fid", "kid_mean", "kid_std", "is_mean", "is_std")
+SIMILARITY = ("ssim", "psnr", "lpips")
 TEST_IMAGES = "--data.synthetic_test_size=5"
 
 
@@ -43,6 +45,8 @@ def test_results_do_not_depend_on_the_batch_size(model):
     for batch_size in (1, 2, 32):
         callback = MetricsCallback(batch_size=batch_size, feature_extractor=TinyExtractor())
         results.append(callback.evaluate(cli.trainer, cli.model))
+    translates = any(direction.source is not None for direction in cli.model.directions().values())
+    assert ("val/ssim" in results[0]) == translates  # SSIM (and PSNR for pairs) is checked too
     # Equal up to float32 rounding: convolutions may pick another algorithm at another batch size (seen: 4e-6
     # relative at 32); batch statistics leaking into the results would differ by far more.
     for key in results[0]:
@@ -97,9 +101,85 @@ def test_pix2pix_compares_translations_with_targets_in_its_direction():
     cli.model.generate = lambda direction, x: (translated.append(x.cpu()), generate(direction, x))[1]
     callback = MetricsCallback(feature_extractor=TinyExtractor(), cache_dir=None)
     callback.evaluate(cli.trainer, cli.model)
-    assert requested == ["A", "B"]  # the real target images (A), then the sources of the translations (B)
-    sources = torch.stack([item["A"] for item in held_out("B")[0]])  # items name their images "A" (see _fake_features)
+    assert requested == ["A", "B", "A"]  # the real target images (A), the sources (B), their paired targets (A)
+    sources = torch.stack([item["A"] for item in held_out("B")[0]])  # items name their images "A" (see _fakes)
     torch.testing.assert_close(torch.cat(translated), sources)
+
+
+def held_out(cli, domain: str) -> torch.Tensor:
+    return torch.stack([item["A"] for item in cli.datamodule.held_out_images(domain)[0]])  # (N, C, H, W)
+
+
+def test_pix2pix_logs_ssim_and_psnr_of_translations_against_their_targets():
+    cli = fit(tiny_args("--trainer.max_epochs=1", TEST_IMAGES, model="pix2pix"))
+    logged = cli.trainer.callback_metrics
+    assert {"val/ssim", "val/psnr"} <= set(logged) and "val/lpips" not in logged
+    assert metrics_callback(cli).results.keys() >= {"val/ssim", "val/psnr"}  # what goes to the W&B summary
+    (name,) = cli.model.directions()
+    source, target = held_out(cli, "A"), held_out(cli, "B")
+    cli.model.generate = lambda direction, x: x  # identity: the scores are those of the sources to the targets
+    results = MetricsCallback(feature_extractor=TinyExtractor(), batch_size=2).evaluate(cli.trainer, cli.model)
+    assert results["val/ssim"] == pytest.approx(float(similarity.ssim(source, target).double().mean()), rel=1e-6)
+    assert results["val/psnr"] == pytest.approx(float(similarity.psnr(source, target).double().mean()), rel=1e-6)
+    assert results["val/ssim"] < 0.9  # the synthetic pairs' halves differ: not compared with the inputs
+
+
+def test_cyclegan_logs_content_preservation_ssim_per_direction_and_their_mean():
+    cli = fit(tiny_args("--trainer.max_epochs=1", TEST_IMAGES))
+    logged = {k: float(v) for k, v in cli.trainer.callback_metrics.items()}
+    assert logged["val/ssim"] == pytest.approx((logged["val/ssim_AtoB"] + logged["val/ssim_BtoA"]) / 2, rel=1e-5)
+    assert not any("psnr" in key or "lpips" in key for key in logged)  # unpaired: no targets to compare with
+    cli.model.generate = lambda direction, x: x  # identity keeps all content
+    results = MetricsCallback(feature_extractor=TinyExtractor()).evaluate(cli.trainer, cli.model)
+    assert [results[f"val/ssim{s}"] for s in ("_AtoB", "_BtoA", "")] == pytest.approx([1.0] * 3)
+
+
+def test_ssim_can_be_turned_off_and_noise_directions_have_none():
+    cli = fit(tiny_args("--trainer.max_epochs=1", TEST_IMAGES, "--metrics.ssim=false"))
+    assert "val/fid" in cli.trainer.callback_metrics
+    assert not any(key.split("/")[-1].startswith(SIMILARITY) for key in cli.trainer.callback_metrics)
+    results = metrics_callback(fit(tiny_args("--trainer.max_epochs=1", TEST_IMAGES, model="dcgan"))).results
+    assert "val/fid" in results and not any(key.split("/")[-1].startswith(SIMILARITY) for key in results)
+
+
+def test_lpips_without_its_weights_warns_once_naming_the_file_and_the_run_goes_on(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty_hub"))
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network in tests")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    with pytest.warns(UserWarning, match="LPIPS is unavailable") as record:
+        cli = fit(tiny_args("--trainer.max_epochs=2", TEST_IMAGES, "--metrics.lpips=true"))
+    (warning,) = [w for w in record if "LPIPS is unavailable" in str(w.message)]
+    url, path = similarity.lpips_weights_file("alex")
+    assert url in str(warning.message) and path in str(warning.message) and "empty_hub" in path
+    assert "val/ssim" in cli.trainer.callback_metrics and "val/lpips" not in cli.trainer.callback_metrics
+
+
+class MeanAbsoluteLpips(torch.nn.Module):
+    """Stands in for torchmetrics' LPIPS network (no ImageNet weights offline): (x, y) in [0, 1] -> (B, 1, 1, 1)."""
+
+    def forward(self, x, y, normalize=False):
+        assert normalize and x.shape[1] == 3 and 0 <= x.min() and x.max() <= 1
+        return (x - y).abs().mean((1, 2, 3), keepdim=True)
+
+
+@pytest.mark.parametrize("model", ["cyclegan", "pix2pix"])
+def test_lpips_when_its_network_loads_compares_like_ssim(model, monkeypatch):
+    monkeypatch.setattr(similarity, "load_lpips", lambda net: MeanAbsoluteLpips())
+    cli = fit(tiny_args("--trainer.max_steps=2", TEST_IMAGES, "--metrics.enabled=false", model=model))
+    cli.model.generate = lambda direction, x: x  # identity: 0 against the inputs, the pairs' distance for pix2pix
+    results = [
+        MetricsCallback(feature_extractor=TinyExtractor(), lpips=True, batch_size=b).evaluate(cli.trainer, cli.model)
+        for b in (1, 2)
+    ]
+    assert results[0]["val/lpips"] == pytest.approx(results[1]["val/lpips"], rel=1e-6)
+    if model == "cyclegan":
+        assert [results[0][f"val/lpips{s}"] for s in ("_AtoB", "_BtoA", "")] == [0.0, 0.0, 0.0]
+    else:
+        a, b = (held_out(cli, d) / 2 + 0.5 for d in ("A", "B"))
+        assert results[0]["val/lpips"] == pytest.approx(float((a - b).abs().mean()), rel=1e-5)
 
 
 def test_evaluates_every_n_epochs_and_at_the_last(monkeypatch):

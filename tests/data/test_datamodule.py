@@ -220,3 +220,14 @@ def test_held_out_images_per_domain_with_fingerprints(tmp_path):
     single = StyleDataModule(name="synthetic", mode="single", load_size=32, crop_size=32)
     with pytest.raises(ValueError, match="data.mode single has no domain 'B'"):
         single.held_out_images("B")
+
+
+def test_held_out_pairs_in_mode_aligned_are_item_i_of_both_domains(tmp_path):
+    root = make_aligned(tmp_path / "pairs", n=3, same_halves=True)  # B repeats A pixel for pixel
+    aligned = StyleDataModule(root=str(root), mode="aligned", load_size=32, crop_size=32)
+    a, b = aligned.held_out_images("A")[0], aligned.held_out_images("B")[0]
+    assert aligned.held_out_pairs and [torch.equal(a[i]["A"], b[j]["A"]) for i in range(3) for j in range(3)] == [
+        i == j for i in range(3) for j in range(3)
+    ]
+    assert not StyleDataModule(root=str(make_unaligned(tmp_path / "ds", n=3))).held_out_pairs
+    assert not StyleDataModule(name="synthetic", mode="single").held_out_pairs

@@ -59,11 +59,14 @@ def test_grid_sweep_runs_offline_and_resumes_with_only_the_remaining_trials(swee
     written = compare([sweep_folder], tmp_path / "cmp")
     assert [p.name for p in written] == ["curves.png", "runs.md", "runs.csv", "samples.png"]
     rows = (tmp_path / "cmp" / "runs.md").read_text().splitlines()
-    assert rows[0] == "| run | model.lr | best val/fid | final val/fid | best val/kid_mean | final val/kid_mean |"
+    assert rows[0] == (
+        "| run | model.lr | best val/fid | final val/fid | best val/kid_mean | final val/kid_mean "
+        "| best val/ssim | final val/ssim |"  # CycleGAN's content preservation; no PSNR or LPIPS logged
+    )
     assert [row.split(" | ")[0].strip("| ") for row in rows[2:]] == [t.run_id for t in trials]
     assert (tmp_path / "cmp" / "runs.csv").read_text().count("\n") == 4
     curves, samples = Image.open(tmp_path / "cmp" / "curves.png"), Image.open(tmp_path / "cmp" / "samples.png")
-    assert curves.width > 1000 and samples.width > 3 * 70  # two metric panels; three grids side by side
+    assert curves.width > 1500 and samples.width > 3 * 70  # three metric panels; three grids side by side
 
     one_run = tmp_path / "runs" / "lit_gan" / trials[1].run_id
     compare([one_run, tmp_path / "runs" / "lit_gan" / trials[2].run_id], tmp_path / "cmp2", ["val/fid"])
