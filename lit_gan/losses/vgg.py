@@ -16,6 +16,8 @@ from torch import Tensor, nn
 from torchvision.models import VGG16_Weights, VGG19_Weights
 from torchvision.models.vgg import cfgs, make_layers
 
+from lit_gan.metrics.inception import hub_cache_path as hub_checkpoint
+
 WEIGHTS_ENV = "LIT_GAN_VGG_WEIGHTS"
 DOWNLOAD_TIMEOUT_S = 20.0
 RANDOM_SEED = 0
@@ -45,7 +47,7 @@ def layer_names(arch: VGGArch) -> list[str]:
 
 def hub_cache_path(arch: VGGArch) -> Path:
     """The file torch.hub keeps `arch`'s ImageNet weights in (whether or not it exists)."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / _ARCHS[arch][1].url.rsplit("/", 1)[-1]
+    return hub_checkpoint(_ARCHS[arch][1].url)
 
 
 def _download(url: str, path: Path) -> str | None:

@@ -56,9 +56,10 @@ class _Skeleton(FeatureExtractorInceptionV3):
         return None
 
 
-def hub_cache_path() -> Path:
-    """Return the file torch.hub keeps torch-fidelity's Inception weights in (whether or not it exists)."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / URL_INCEPTION_V3.rsplit("/", 1)[-1]
+def hub_cache_path(url: str = URL_INCEPTION_V3) -> Path:
+    """Return the file torch.hub keeps the download `url` in (default torch-fidelity's Inception weights), whether
+    or not it exists: `torch.hub.get_dir()/checkpoints/<the URL's file name>`."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
 
 
 def _sha1(path: Path) -> str:

@@ -6,11 +6,12 @@ per image, so that the caller averages over all images: the results do not depen
 images are spread over processes.
 """
 
-import os
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from lit_gan.metrics.inception import hub_cache_path
 
 SSIM, PSNR, LPIPS = "ssim", "psnr", "lpips"
 SIMILARITY_KEYS = (SSIM, PSNR, LPIPS)
@@ -69,7 +70,7 @@ def lpips_weights_file(net: str) -> tuple[str, str]:
     from torchvision.models import AlexNet_Weights, VGG16_Weights
 
     url = {"alex": AlexNet_Weights, "vgg": VGG16_Weights}[net].DEFAULT.url
-    return url, os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(url))
+    return url, str(hub_cache_path(url))
 
 
 def load_lpips(net: str) -> nn.Module:
