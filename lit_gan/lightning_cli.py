@@ -67,6 +67,8 @@ def config_errors():
     except FileNotFoundError as error:
         raise DataNotFound(*error.args) from error
     except ValueError as error:
+        if UNION_NOISE in str(error):  # an error of a class built from the config, inside jsonargparse's union report
+            raise DataConfigError(argument_error_reason(str(error))) from error
         raise DataConfigError(*error.args) from error
 
 
@@ -231,10 +233,13 @@ def lightning_cli(args: ArgsType = None, run: bool = True, exit_on_error: bool =
     )
 
 
+UNION_NOISE = "Does not validate against any of the Union subtypes"
+
+
 def argument_error_reason(message: str) -> str:
     """The informative lines of a jsonargparse error (without usage, union bookkeeping and NoneType), on one line."""
     lines = message.splitlines()
     start = next((i for i, line in enumerate(lines) if line.startswith("error:")), 0)
-    noise = ("Subtypes:", "Errors:", "Does not validate", "NoneType", "Given value")
+    noise = ("Subtypes:", "Errors:", UNION_NOISE, "NoneType", "Given value")
     kept = [line.strip(" -") for line in lines[start:] if line.strip() and not any(n in line for n in noise)]
     return " ".join(kept).removeprefix("error: ")
