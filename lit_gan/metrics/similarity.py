@@ -6,7 +6,6 @@ per image, so that the caller averages over all images: the results do not depen
 images are spread over processes.
 """
 
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn

@@ -150,13 +150,18 @@ class GANModule(ProcessStates, pl.LightningModule):
     # -- optimizers and learning rates ----------------------------------------------------------------------------
 
     def configure_optimizers(self):
-        """`optimizer_G` over the generators' parameters and `optimizer_D` over the discriminators', both at `lr`,
+        """`optimizer_G` over `generator_parameters()` and `optimizer_D` over the discriminators', both at `lr`,
         each with a scheduler of `lr_policy`."""
         if self.lr_policy.policy == "plateau" and self.val_metric is None:
             raise ValueError(f"lr_policy 'plateau' needs a validation metric, which {type(self).__name__} lacks")
-        opt_g = self._optimizer(self.optimizer_G, self.generators.parameters(), "optimizer_G")
+        opt_g = self._optimizer(self.optimizer_G, self.generator_parameters(), "optimizer_G")
         opt_d = self._optimizer(self.optimizer_D, self.discriminators.parameters(), "optimizer_D")
         return [opt_g, opt_d], [build_scheduler(opt, self.lr_policy) for opt in (opt_g, opt_d)]
+
+    def generator_parameters(self) -> Iterable[nn.Parameter]:
+        """What `optimizer_G` trains: the generators' parameters (a model adds the networks trained with them, such as
+        CUT's patch sampler; Adam's update is per parameter, so one optimizer over both equals two alike)."""
+        return self.generators.parameters()
 
     def _optimizer(self, build: OptimizerCallable, params: Iterable[nn.Parameter], key: str) -> torch.optim.Optimizer:
         try:

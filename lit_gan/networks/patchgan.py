@@ -2,6 +2,7 @@
 
 from torch import Tensor, nn
 
+from lit_gan.networks.antialias import Downsample
 from lit_gan.networks.norm import NormName, conv_bias, norm_layer
 from lit_gan.networks.spectral import apply_spectral_norm
 
@@ -18,6 +19,8 @@ class PatchGANDiscriminator(nn.Module):
         n_layers: stride-2 convolutions; 3 gives the 70x70 PatchGAN.
         norm: normalization after each convolution but the first and the last.
         use_spectral_norm: spectral normalization of every convolution.
+        antialias: the CUT reference's anti-aliased downsampling (its default): each stride-2 convolution becomes a
+            stride-1 convolution followed (after its norm and LeakyReLU) by a blur-pool `Downsample`; same parameters.
     """
 
     def __init__(
@@ -27,21 +30,27 @@ class PatchGANDiscriminator(nn.Module):
         n_layers: int = 3,
         norm: NormName = "instance",
         use_spectral_norm: bool = False,
+        antialias: bool = False,
     ) -> None:
         super().__init__()
         if n_layers < 1:
             raise ValueError(f"n_layers must be >= 1, got {n_layers}")
         bias = conv_bias(norm)
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
+        first = 1 if antialias else 2
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, ndf, 4, stride=first, padding=1), nn.LeakyReLU(0.2, True)]
+        layers += [Downsample(ndf)] if antialias else []
         mult = 1
         for n in range(1, n_layers + 1):
             prev, mult = mult, min(2**n, 8)
-            stride = 2 if n < n_layers else 1  # the last feature layer keeps the resolution
+            downsamples = n < n_layers  # the last feature layer keeps the resolution
             layers += [
-                nn.Conv2d(ndf * prev, ndf * mult, 4, stride=stride, padding=1, bias=bias),
+                nn.Conv2d(
+                    ndf * prev, ndf * mult, 4, stride=2 if downsamples and not antialias else 1, padding=1, bias=bias
+                ),
                 norm_layer(norm, ndf * mult),
                 nn.LeakyReLU(0.2, True),
             ]
+            layers += [Downsample(ndf * mult)] if downsamples and antialias else []
         layers.append(nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1))  # (B, 1, H', W') patch logits
         self.model = nn.Sequential(*layers)
         if use_spectral_norm:

@@ -1,9 +1,11 @@
 """ResNet generator of CycleGAN (Johnson et al. 2016 as used by Zhu et al. 2017)."""
 
+from collections.abc import Sequence
 from typing import Literal
 
 from torch import Tensor, nn
 
+from lit_gan.networks.antialias import Downsample, Upsample
 from lit_gan.networks.norm import NormName, conv_bias, norm_layer
 from lit_gan.networks.shapes import check_size_multiple
 
@@ -50,6 +52,13 @@ class ResnetGenerator(nn.Module):
         padding_type: padding of the residual blocks' convolutions.
         upsampling: "transpose" (the reference: 3x3 transposed convolutions) or "resize" (nearest-neighbour x2,
             then a 3x3 convolution: no checkerboard artifacts, Odena et al. 2016; same parameter count).
+        antialias: the CUT reference's anti-aliased resampling (its default): each stride-2 convolution becomes a
+            stride-1 convolution, norm and ReLU followed by a blur-pool `Downsample`, and each upsampling an
+            anti-aliased `Upsample` followed by a 3x3 convolution (replaces `upsampling`); same parameter count.
+
+    `features(x, layers)` returns the activations after the given layers of `model` (an `nn.Sequential`), the
+    encoder features CUT's PatchNCE loss compares. With antialias the layers are numbered as in the CUT reference
+    (0 the padded input, 4 and 8 the two downsampling convolutions, 12, 13, ... the residual blocks).
     """
 
     def __init__(
@@ -62,6 +71,7 @@ class ResnetGenerator(nn.Module):
         use_dropout: bool = False,
         padding_type: PaddingType = "reflect",
         upsampling: Literal["transpose", "resize"] = "transpose",
+        antialias: bool = False,
     ) -> None:
         super().__init__()
         if upsampling not in ("transpose", "resize"):
@@ -78,11 +88,19 @@ class ResnetGenerator(nn.Module):
         ]
         for i in range(2):  # downsample: (B, ngf, H, W) -> (B, 4 ngf, H/4, W/4)
             c = ngf * 2**i
-            layers += [nn.Conv2d(c, 2 * c, 3, stride=2, padding=1, bias=bias), norm_layer(norm, 2 * c), nn.ReLU(True)]
+            stride = 1 if antialias else 2
+            layers += [
+                nn.Conv2d(c, 2 * c, 3, stride=stride, padding=1, bias=bias),
+                norm_layer(norm, 2 * c),
+                nn.ReLU(True),
+            ]
+            layers += [Downsample(2 * c)] if antialias else []
         layers += [ResnetBlock(4 * ngf, padding_type, norm, use_dropout) for _ in range(n_blocks)]
         for i in range(2):  # upsample back to (B, ngf, H, W)
             c = ngf * 2 ** (2 - i)
-            if upsampling == "transpose":
+            if antialias:
+                up = [Upsample(c), nn.Conv2d(c, c // 2, 3, padding=1, bias=bias)]
+            elif upsampling == "transpose":
                 up = [nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1, bias=bias)]
             else:
                 up = [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c // 2, 3, padding=1, bias=bias)]
@@ -94,3 +112,16 @@ class ResnetGenerator(nn.Module):
         """(B, in_channels, H, W) in [-1, 1] -> (B, out_channels, H, W) in [-1, 1]; H, W multiples of size_multiple."""
         check_size_multiple(x, self.size_multiple, "ResnetGenerator")
         return self.model(x)
+
+    def features(self, x: Tensor, layers: Sequence[int]) -> list[Tensor]:
+        """The activations after each of `layers` (indices into `model`, ascending), computing no further than the
+        last of them: [(B, C_l, H_l, W_l)] for CUT's PatchNCE loss."""
+        check_size_multiple(x, self.size_multiple, "ResnetGenerator")
+        wanted, feats = set(layers), []
+        for index, layer in enumerate(self.model):
+            x = layer(x)
+            if index in wanted:
+                feats.append(x)
+            if len(feats) == len(wanted):
+                break
+        return feats
