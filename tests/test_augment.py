@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+import tests.test_performance as performance_tests
 from lit_gan.augment import DiffAugment, brightness, contrast, cutout, saturation, translate
 from lit_gan.export import export_generator
 from lit_gan.losses import gan_loss
@@ -277,6 +278,12 @@ def test_a_policy_string_is_enough(tmp_path):
     assert cli.trainer.callback_metrics["train/augment_p"] == 1.0
     loaded, _ = load_checkpoint(next((tmp_path / "runs").rglob("last.ckpt")))
     assert loaded.augment.policies == ["color", "cutout"]
+
+
+def test_no_host_synchronisation_with_adaptive_augmentation(monkeypatch):
+    performance_tests.test_training_steps_do_not_read_tensors_back_between_logging_steps(
+        "cyclegan", monkeypatch, extra=(ADA,)
+    )
 
 
 def test_export_of_an_augmented_model(trained_checkpoint):
