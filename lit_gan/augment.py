@@ -89,9 +89,10 @@ class DiffAugment(nn.Module):
             image; null: 1 (always, as DiffAugment), or 0 at the start with `adaptive` (as ADA).
         adaptive: adjust `p` from the discriminator's predictions on real images (ADA).
         target: ADA's target for r_t = E[sign(D(real) - midpoint)]: p rises while r_t is above it (the paper: 0.6).
-        interval: ADA adjusts p every this many discriminator steps (the paper: 4).
-        ada_kimg: ADA's speed: p can move from 0 to 1 in this many thousand real images (the paper: 500, for large
-            runs; 100 suits small datasets).
+        interval: ADA adjusts p every this many discriminator optimizer steps (the paper: 4; CycleGAN steps both of
+            its discriminators in one).
+        ada_kimg: ADA's speed: p can move from 0 to 1 in this many thousand real images judged (each
+            discriminator's count: CycleGAN's two add up) (the paper: 500, for large runs; 100 suits small datasets).
         translation_ratio: the largest shift, as a fraction of the height and the width (DiffAugment: 1/8).
         cutout_ratio: the cut-out square's side, as a fraction of the height and the width (DiffAugment: 1/2).
         image_channels: channels per image in the discriminator's input, for the colour transforms (3 for RGB, 1 for

@@ -111,7 +111,8 @@ class GANModule(ProcessStates, pl.LightningModule):
 
         Built by the CLI, networks, optimizers and loss terms are saved as their configs (class path and init
         args), so that `load_from_checkpoint(path)` rebuilds the whole model. Built in Python, they are objects and
-        are left out (their weights are in the state dict): pass them again to `load_from_checkpoint(path, ...)`.
+        are left out (their weights are in the state dict): pass them again to `load_from_checkpoint(path, ...)`
+        (`augment` too, when given as a `DiffAugment`: its state is in the state dict).
         """
         if not compat.hyperparameters_given_by_cli():  # built in Python, not by LightningCLI
             given = {key: value for args in collect_init_args(frame, []) for key, value in args.items()}
