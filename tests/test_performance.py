@@ -172,12 +172,12 @@ SYNCING = ["item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__",
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_training_steps_do_not_read_tensors_back_between_logging_steps(model, monkeypatch):
+def test_training_steps_do_not_read_tensors_back_between_logging_steps(model, monkeypatch, extra: tuple[str, ...] = ()):
     """From each step's `on_train_batch_start` to its `on_train_batch_end` (the training step, both optimizer steps,
     the EMA update, `self.log`, and every callback's batch-end hook, the divergence guard's included), no tensor is
     read back to the host on steps that do not log: on a GPU each such read would stall the step until the device
     finishes. (Image pools draw with a CPU generator, which does not wait on the device; they are off here so every
-    read that happens is one that would.)"""
+    read that happens is one that would.) `extra`: more arguments, for variants called from other tests."""
     reads: collections.Counter = collections.Counter()
     watching = [False]
     for name in SYNCING:
@@ -190,7 +190,7 @@ def test_training_steps_do_not_read_tensors_back_between_logging_steps(model, mo
 
         monkeypatch.setattr(torch.Tensor, name, watched)
     pools = "pool_size" in inspect.signature(model_class(model)).parameters
-    extra = ["--model.pool_size=0"] if pools else []
+    extra = [*extra, "--model.pool_size=0"] if pools else list(extra)
     data = [batches_per_epoch(model, 6)]
     cli = main(
         tiny_args("--trainer.max_steps=5", "--trainer.log_every_n_steps=100", "--metrics.enabled=false", *extra, *data,

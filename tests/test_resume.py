@@ -20,6 +20,11 @@ from tests.helpers import fit, tiny_args
 
 REPO = Path(__file__).resolve().parents[1]
 EVERY_STEP = ["--checkpoint.every_n_train_steps=1", "--samples.every_n_steps=0", "--metrics.every_n_epochs=2"]
+# DiffAugment with ADA adjusting p every 3 discriminator steps: the resume at step 4 lands between adjustments
+ADAPTIVE_AUGMENT = (
+    '--model.augment={"class_path": "lit_gan.augment.DiffAugment", '
+    '"init_args": {"adaptive": true, "p": 0.5, "interval": 3, "ada_kimg": 0.1}}'
+)
 
 
 class LossRecorder(Callback):
@@ -47,6 +52,7 @@ def run_folders(tmp_path: Path) -> list[Path]:
         ("cyclegan", ["--data.flip=true", "--model.ema_decay=0.9"]),  # crops, flips, random pairs, pools, EMA
         ("pix2pix", ["--model.generator.use_dropout=true"]),  # dropout draws from the global generator
         ("dcgan", []),  # noise draws from the global generator
+        pytest.param("cyclegan", [ADAPTIVE_AUGMENT], id="cyclegan-augment"),  # ADA's p and statistics: buffers
     ],
 )
 def test_resuming_mid_epoch_continues_exactly_as_an_uninterrupted_run(model, extra):

@@ -16,6 +16,10 @@ from torch import Tensor
 class GANLoss:
     """Base class: subclasses define `real`, `fake` (discriminator terms) and `generator`."""
 
+    midpoint: float = 0.0
+    """The score halfway between the discriminator's fake and real targets: 0 for logits, 0.5 for LSGAN's 0/1
+    targets. Adaptive augmentation (ADA) counts the real images scored above it."""
+
     def real(self, pred: Tensor) -> Tensor:
         """Discriminator loss for predictions on real images."""
         raise NotImplementedError
@@ -39,10 +43,17 @@ class GANLoss:
 
         `fake` is detached here: the discriminator's step never trains the generator.
         """
+        return self.discriminator_and_real_scores(discriminator, real, fake, weight)[0]
+
+    def discriminator_and_real_scores(
+        self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, weight: float = 1.0
+    ) -> tuple[Tensor, Tensor]:
+        """`discriminator`'s loss (as `discriminator`) and its predictions on `real`, e.g. for ADA's heuristic."""
         fake = fake.detach()
-        loss = (self.real(discriminator(real)) + self.fake(discriminator(fake))) * weight
+        pred_real = discriminator(real)
+        loss = (self.real(pred_real) + self.fake(discriminator(fake))) * weight
         penalty = self.penalty(discriminator, real, fake)
-        return loss if penalty is None else loss + penalty
+        return (loss if penalty is None else loss + penalty), pred_real
 
 
 GAN_LOSSES: dict[str, type[GANLoss]] = {}
@@ -74,6 +85,8 @@ def gan_loss(name: str) -> GANLoss:
 @register_gan_loss("lsgan")
 class LSGANLoss(GANLoss):
     """Least-squares GAN (Mao et al. 2017): MSE to target 1 for real, 0 for fake."""
+
+    midpoint = 0.5
 
     def real(self, pred: Tensor) -> Tensor:
         return F.mse_loss(pred, torch.ones_like(pred))

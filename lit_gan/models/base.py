@@ -18,6 +18,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from lit_gan import compat
+from lit_gan.augment import AugmentArg, build_augment
 from lit_gan.compat import count_epoch_started_after_last_batch, epoch_end_as_last_batch
 from lit_gan.contracts import Direction, SizedNetwork
 from lit_gan.distributed import broadcast_buffers
@@ -66,6 +67,9 @@ class GANModule(ProcessStates, pl.LightningModule):
         init_gain: scale of the weight initialization.
         generator_losses: extra generator loss terms, each with its weight (see `lit_gan.losses.terms`), e.g.
             `lit_gan.losses.FeatureMatching`; logged as `train/<name>`.
+        augment: differentiable augmentation of every discriminator input in training (`lit_gan.augment.DiffAugment`:
+            DiffAugment's policies, optionally with ADA's adaptive probability), or just its policy, e.g.
+            "color,translation,cutout"; its probability is logged as `train/augment_p`. Null disables it.
     """
 
     val_metric: ClassVar[str | None] = None
@@ -85,6 +89,7 @@ class GANModule(ProcessStates, pl.LightningModule):
         init_type: InitName = "normal",
         init_gain: float = 0.02,
         generator_losses: list[GeneratorLoss] | None = None,
+        augment: AugmentArg = None,
     ) -> None:
         super().__init__()
         self._save_arguments(inspect.currentframe())
@@ -97,6 +102,7 @@ class GANModule(ProcessStates, pl.LightningModule):
         self.generators, self.discriminators = nn.ModuleDict(), nn.ModuleDict()
         self.ema: nn.ModuleDict | None = None
         self.loss_terms = nn.ModuleList(generator_losses or [])
+        self.augment = build_augment(augment)  # hooked in front of each discriminator by `add_networks`
         self.step_losses: dict[str, Tensor] = {}  # the last training step's loss terms, for callbacks
         self.adam_options: dict = {}  # Adam's implementation, e.g. {"fused": True}: torch's default when empty
 
@@ -105,7 +111,8 @@ class GANModule(ProcessStates, pl.LightningModule):
 
         Built by the CLI, networks, optimizers and loss terms are saved as their configs (class path and init
         args), so that `load_from_checkpoint(path)` rebuilds the whole model. Built in Python, they are objects and
-        are left out (their weights are in the state dict): pass them again to `load_from_checkpoint(path, ...)`.
+        are left out (their weights are in the state dict): pass them again to `load_from_checkpoint(path, ...)`
+        (`augment` too, when given as a `DiffAugment`: its state is in the state dict).
         """
         if not compat.hyperparameters_given_by_cli():  # built in Python, not by LightningCLI
             given = {key: value for args in collect_init_args(frame, []) for key, value in args.items()}
@@ -120,11 +127,14 @@ class GANModule(ProcessStates, pl.LightningModule):
     def add_networks(self, generators: dict[str, nn.Module], discriminators: dict[str, nn.Module]) -> None:
         """Copy each network, initialize it (`init_type`, `init_gain`), and keep it: generators by the direction
         they make (keys of `directions()`), discriminators by the domain they judge. In this order, so that a seed
-        gives the same weights as before. Keeps an EMA copy of each generator when `ema_decay` is set."""
+        gives the same weights as before. Keeps an EMA copy of each generator when `ema_decay` is set, and puts
+        `augment` in front of each discriminator (in training mode only)."""
         for name, net in generators.items():
             self.generators[name] = init_weights(copy.deepcopy(net), self.init_type, self.init_gain)
         for name, net in discriminators.items():
             self.discriminators[name] = init_weights(copy.deepcopy(net), self.init_type, self.init_gain)
+            if self.augment is not None:
+                self.augment.attach(self.discriminators[name])
         if self.ema_decay is not None:
             average = get_ema_multi_avg_fn(self.ema_decay)
             self.ema = nn.ModuleDict(
@@ -201,11 +211,13 @@ class GANModule(ProcessStates, pl.LightningModule):
 
     def log_losses(self, losses: dict[str, Tensor], batch_size: int) -> None:
         """Log a training step's loss terms as `train/<name>` with the learning rates, and keep them (detached) in
-        `step_losses` for callbacks such as the divergence guard.
+        `step_losses` for callbacks such as the divergence guard; with `augment`, also its probability (`augment_p`).
 
         Only on the steps Lightning writes to the loggers (`trainer.log_every_n_steps`): each `self.log` costs about
         1 ms of host time (Lightning moves a result object per key), which on the other steps would buy nothing but a
         fresher `trainer.callback_metrics`."""
+        if self.augment is not None:
+            losses = {**losses, "augment_p": self.augment.p}
         self.step_losses = {f"train/{name}": value.detach() for name, value in losses.items()}
         if compat.should_log_this_step(self.trainer) or self.trainer.fast_dev_run:  # Lightning's own test
             self.log_dict({**self.step_losses, **self.learning_rates()}, batch_size=batch_size)
@@ -224,12 +236,22 @@ class GANModule(ProcessStates, pl.LightningModule):
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         self.trainer.strategy.optimizer_step(opt_d.optimizer, closure=lambda: None)
+        if self.augment is not None:
+            self.augment.step()  # ADA: adjusts p every `interval` discriminator steps
 
     @torch.no_grad()
     def update_ema(self) -> None:
         if self.ema is not None:
             for name, average in self.ema.items():
                 average.update_parameters(self.generators[name])
+
+    def discriminator_loss(self, D: nn.Module, real: Tensor, fake: Tensor, weight: float = 1.0) -> Tensor:
+        """`D`'s loss on `real` and (detached) `fake` images by `gan_loss` (its real + fake terms times `weight`, plus
+        any penalty); its predictions on `real` feed adaptive augmentation (`augment`)."""
+        loss, pred_real = self.gan_loss.discriminator_and_real_scores(D, real, fake, weight)
+        if self.augment is not None:
+            self.augment.observe(pred_real, self.gan_loss.midpoint)
+        return loss
 
     # -- generator loss: the adversarial term and the configured extra terms --------------------------------------
 

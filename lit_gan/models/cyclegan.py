@@ -99,8 +99,8 @@ class CycleGAN(GANModule):
         with opt_d.toggle_model():  # (real + fake) / 2 per discriminator, as the reference, plus any penalty
             D = self.discriminators
             d_losses = {
-                "D_A": self.gan_loss.discriminator(D["B"], real_B, self.pools["B"].query(fake_B), weight=0.5),
-                "D_B": self.gan_loss.discriminator(D["A"], real_A, self.pools["A"].query(fake_A), weight=0.5),
+                "D_A": self.discriminator_loss(D["B"], real_B, self.pools["B"].query(fake_B), weight=0.5),
+                "D_B": self.discriminator_loss(D["A"], real_A, self.pools["A"].query(fake_A), weight=0.5),
             }
             self.step_discriminator(opt_d, d_losses["D_A"] + d_losses["D_B"])
 

@@ -98,7 +98,7 @@ class DCGAN(GANModule):
         opt_g, opt_d = self.optimizers()
         fake = self.G(torch.randn(real.shape[0], self.nz, device=self.device, dtype=real.dtype))
 
-        d_loss = self.gan_loss.discriminator(self.D, real, fake)  # D first, as the DCGAN example: real + fake
+        d_loss = self.discriminator_loss(self.D, real, fake)  # D first, as the DCGAN example: real + fake
         self.step_discriminator(opt_d, d_loss)
 
         with opt_g.toggle_model():

@@ -98,7 +98,7 @@ class Pix2Pix(GANModule):
         real, fake = torch.cat([real_in, real_out], 1), torch.cat([real_in, fake_out], 1)  # (B, 2C, H, W)
 
         # D first, as the reference: (real + fake) / 2 on (input, output) pairs, plus any penalty (WGAN-GP)
-        d_loss = self.gan_loss.discriminator(D, real, fake, weight=0.5)
+        d_loss = self.discriminator_loss(D, real, fake, weight=0.5)
         self.step_discriminator(opt_d, d_loss)
 
         with opt_g.toggle_model():  # the discriminator is frozen while the generator learns
