@@ -134,7 +134,10 @@ class StyleDataModule(pl.LightningDataModule):
                 raise ValueError(f"data.{key}: {value!r} is not one of {', '.join(map(repr, get_args(choices)))}")
         if batch_size < 1:
             raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
-        check_settings(preprocess, load_size, crop_size, synthetic=name == "synthetic")
+        rule = preprocess
+        if mode == "single_image":  # crops of the image as it is; load_size sizes the synthetic scenes only
+            rule = "resize_and_crop" if name == "synthetic" else "crop"
+        check_settings(rule, load_size, crop_size, synthetic=name == "synthetic")
         if mode == "single_image":
             check_single_image_settings(single_image_scale, single_image_epoch_size, single_image_held_out)
         self._sizes = NetworkSizes()  # until `check(model)` reads the model's

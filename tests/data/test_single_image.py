@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from lit_gan.data import StyleDataModule
-from lit_gan.data.sampling import SeededItems
+from lit_gan.data.sampling import ResumableSampler, SeededItems
 from tests.helpers import fit, make_single_image, tiny_args
 
 SYNTH = dict(name="synthetic", mode="single_image", load_size=48, crop_size=32, num_workers=0)
@@ -100,6 +100,22 @@ def test_items_differ_and_a_seed_fixes_an_item():
     assert len(dm.train_set) == 1000  # single_image_epoch_size
     crops = torch.stack([dm.train_set[i]["A"] for i in range(8)])
     assert len({tuple(c.flatten()[:64].tolist()) for c in crops}) == 8
+
+
+def test_a_resumed_epoch_continues_with_the_same_crops():
+    dm = StyleDataModule(**SYNTH, batch_size=2, single_image_epoch_size=8)
+    dm.setup("fit")
+    whole = list(dm.train_dataloader())
+    sampler = ResumableSampler(dm.train_set, seed=dm.state_dict()["shuffle_seed"])
+    sampler.resume_at(0, 4)  # after two batches
+    rest = list(dm._loader(SeededItems(dm.train_set), shuffle=True, sampler=sampler))
+    assert len(rest) == 2 and all(torch.equal(a["A"], b["A"]) for a, b in zip(whole[2:], rest))
+    assert all(torch.equal(a["B"], b["B"]) for a, b in zip(whole[2:], rest))
+
+
+def test_folder_images_ignore_load_size(tmp_path):
+    dm = _module(make_single_image(tmp_path / "ds", size=40), load_size=16)  # smaller than the crop: not used
+    assert dm.train_set[0]["A"].shape == (3, 32, 32)
 
 
 def test_train_batches_hold_both_domains_like_unaligned_mode():
