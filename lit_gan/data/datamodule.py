@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+from collections.abc import Sequence
 from typing import get_args
 
 import pytorch_lightning as pl
@@ -272,7 +273,7 @@ class StyleDataModule(pl.LightningDataModule):
         transform = build_transform(hp.preprocess, hp.load_size, hp.crop_size, hp.flip, train, self._sizes.rounding)
         return make_dataset(hp.mode, sources, transform, random_pairs=train and hp.random_pairs)
 
-    def _crops(self, source, train: bool) -> ImageCrops:
+    def _crops(self, source: Sequence, train: bool) -> ImageCrops:
         """Mode single_image: an epoch of random crops of `source`'s image (`train`), else the held-out crops."""
         hp = self.hparams
         length = hp.single_image_epoch_size if train else hp.single_image_held_out
