@@ -135,6 +135,15 @@ def make_single(root: Path, n: int = 4, size: int = 40, splits: tuple[str, ...] 
     return root
 
 
+def make_single_image(root: Path, size: int = 40, counts: tuple[int, int] = (1, 1)) -> Path:
+    """A folder for mode single_image: `trainA/` and `trainB/` holding `counts` random images of `size` px (one each
+    by default)."""
+    for i, (domain, n) in enumerate(zip("AB", counts)):
+        (root / f"train{domain}").mkdir(parents=True, exist_ok=True)
+        write_images(root / f"train{domain}", n, size, seed=10 + i)
+    return root
+
+
 def write_problem_images(folder: Path, size: int = 40, small: int = 20) -> dict[str, Path | list[Path]]:
     """Good and bad files in `folder`, by kind: "good" PNGs and JPEGs (a list), a "corrupt" JPEG (valid header,
     truncated data), an "empty" zero-byte .jpg, a "text" file named .png, a 16-bit grayscale PNG ("deep"), an image

@@ -2,12 +2,13 @@
 
 import hashlib
 import os
+from collections.abc import Sequence
 from typing import get_args
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_warn
-from torch import Tensor
+from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from lit_gan.compat import resume_position
@@ -18,7 +19,14 @@ from lit_gan.data.images import PairHalf
 from lit_gan.data.layouts import Domain, Mode, Splits, download_layout, find_splits, synthetic_splits
 from lit_gan.data.predict import PredictData, PredictDataset
 from lit_gan.data.sampling import ResumableDataLoader, ResumableSampler, SeededItems
-from lit_gan.data.sizes import NetworkSizes, check_network_sizes, check_settings, network_sizes
+from lit_gan.data.single_image import ImageCrops, SingleImageDataset
+from lit_gan.data.sizes import (
+    NetworkSizes,
+    check_network_sizes,
+    check_settings,
+    check_single_image_settings,
+    network_sizes,
+)
 from lit_gan.data.transforms import Preprocess, build_transform
 
 
@@ -35,6 +43,14 @@ class StyleDataModule(pl.LightningDataModule):
       pix2pix stores them; both halves get the same crop and flip. Batches hold "A", "B", "A_path", "B_path".
     - single: `train{domain}`/`test{domain}` of an unaligned folder, else `train` (and `val` or `test`), else every
       image under `root`. Batches hold "A", "A_path".
+    - single_image: `trainA` and `trainB` holding exactly one image each (CUT's single-image translation; `synthetic`
+      gives one photo and one cartoon scene, `load_size` px). An epoch is `single_image_epoch_size` crops of each
+      image, drawn independently per domain: the image is rescaled by factors (per axis) from `single_image_scale`,
+      then a `crop_size` square is cropped at a random position and flipped at random (`flip`); `load_size` and
+      `preprocess` are not used. The held-out split (validation, sample grids, FID/KID) is
+      `single_image_held_out` fixed crops of each image at the same scales, unflipped, the same on every call, so
+      that the metrics compare the distributions of patches the model trains on. Batches hold "A", "B", "A_path",
+      "B_path", as in unaligned mode.
 
     Nested folders are allowed. Without a held-out folder, validation and sample grids use the first 50 training
     images. Folders are found when the data module is built; `check` (called before training, and by `setup`)
@@ -45,7 +61,8 @@ class StyleDataModule(pl.LightningDataModule):
     Args:
         root: dataset folder in the layout of `mode`.
         name: dataset name instead of `root`: "synthetic", or a standard dataset to download (`valid_dataset_names`).
-        mode: "unaligned" (two unpaired domains), "aligned" (A|B pairs) or "single" (one domain).
+        mode: "unaligned" (two unpaired domains), "aligned" (A|B pairs), "single" (one domain) or "single_image"
+            (crops of one image per domain).
         domain: mode single: which domain to use, "A" or "B": the style of `synthetic` (A photo, B cartoon), or
             the trainA/testA or trainB/testB folders of an unaligned dataset. Ignored by the other modes.
         load_size: images are resized to this side length (the width, for scale_width) before cropping.
@@ -69,8 +86,14 @@ class StyleDataModule(pl.LightningDataModule):
             or one image file. Each image keeps its size (padded to what the network accepts; outputs are cropped
             back) and shares batches only with images of the same size; unreadable files are skipped and reported.
             `predict` then needs no training data: data.root and data.name may be unset or point at a missing folder.
+            In mode single_image, give the domain's image itself to translate it whole.
         predict_domain: the domain the predict_path images come from, "A" or "B": CycleGAN translates A images to B
             and B images to A; pix2pix translates its source domain only (model.direction).
+        single_image_scale: mode single_image: (low, high) range of the factors the image is rescaled by before a
+            crop, drawn uniformly per axis (the reference's 1 / random_scale_max to 1); the image is never made
+            smaller than crop_size.
+        single_image_epoch_size: mode single_image: crops of each domain's image per training epoch.
+        single_image_held_out: mode single_image: fixed crops of each image in the held-out split.
     """
 
     def __init__(
@@ -94,6 +117,9 @@ class StyleDataModule(pl.LightningDataModule):
         pin_memory: bool = True,
         predict_path: str | None = None,
         predict_domain: Domain = "A",
+        single_image_scale: tuple[float, float] = (1 / 3, 1.0),
+        single_image_epoch_size: int = 1000,
+        single_image_held_out: int = 16,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)
@@ -109,7 +135,12 @@ class StyleDataModule(pl.LightningDataModule):
                 raise ValueError(f"data.{key}: {value!r} is not one of {', '.join(map(repr, get_args(choices)))}")
         if batch_size < 1:
             raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
-        check_settings(preprocess, load_size, crop_size, synthetic=name == "synthetic")
+        rule = preprocess
+        if mode == "single_image":  # crops of the image as it is; load_size sizes the synthetic scenes only
+            rule = "resize_and_crop" if name == "synthetic" else "crop"
+        check_settings(rule, load_size, crop_size, synthetic=name == "synthetic")
+        if mode == "single_image":
+            check_single_image_settings(single_image_scale, single_image_epoch_size, single_image_held_out)
         self._sizes = NetworkSizes()  # until `check(model)` reads the model's
         self._report: ImageReport | None = None
         self._fingerprints: dict[tuple, str] = {}  # of the held-out images, by domain and settings
@@ -132,7 +163,8 @@ class StyleDataModule(pl.LightningDataModule):
         if hp.root is not None:
             return find_splits(hp.mode, hp.root, hp.domain)
         if hp.name == "synthetic":
-            size = hp.load_size if hp.preprocess in ("resize_and_crop", "scale_width") else hp.crop_size
+            resized = hp.preprocess in ("resize_and_crop", "scale_width") or hp.mode == "single_image"
+            size = hp.load_size if resized else hp.crop_size
             sizes = (hp.synthetic_train_size, hp.synthetic_test_size)
             return synthetic_splits(hp.mode, hp.seed, size, *sizes, hp.domain)
         self._layout = download_layout(hp.name, hp.mode)
@@ -178,7 +210,7 @@ class StyleDataModule(pl.LightningDataModule):
             return None
         if model is not None:
             self._sizes = network_sizes(model)
-            check_network_sizes(self.hparams.preprocess, self.hparams.crop_size, self._sizes)
+            check_network_sizes(self._crop_rule, self.hparams.crop_size, self._sizes)
         splits = self._find(fetch=False)
         if splits is not None and self._report is None:
             self._report = self._check_files(splits)
@@ -187,7 +219,7 @@ class StyleDataModule(pl.LightningDataModule):
     def _check_files(self, splits: Splits) -> ImageReport:
         hp = self.hparams
         sources = splits.file_sources()
-        report = check_files(sources, hp.crop_size if hp.preprocess == "crop" else None)
+        report = check_files(sources, hp.crop_size if self._crop_rule == "crop" else None)
         if hp.strict and report.problems:
             raise ValueError(report.strict_error())
         for source in unusable_sources(sources, report):
@@ -198,6 +230,11 @@ class StyleDataModule(pl.LightningDataModule):
         if message is not None:
             rank_zero_warn(message, category=ImageCheckWarning)
         return report
+
+    @property
+    def _crop_rule(self) -> str:
+        """The preprocess the crops follow: mode single_image crops crop_size squares (upscaling if need be)."""
+        return "crop" if self.hparams.mode == "single_image" else self.hparams.preprocess
 
     def _predicting_files(self, stage: str | None) -> bool:
         """Whether `stage` uses the `predict_path` images only (and not the training data)."""
@@ -231,8 +268,16 @@ class StyleDataModule(pl.LightningDataModule):
 
     def _dataset(self, sources: tuple, train: bool = False) -> Dataset:
         hp = self.hparams
+        if hp.mode == "single_image":
+            return SingleImageDataset(*(self._crops(source, train) for source in sources))
         transform = build_transform(hp.preprocess, hp.load_size, hp.crop_size, hp.flip, train, self._sizes.rounding)
         return make_dataset(hp.mode, sources, transform, random_pairs=train and hp.random_pairs)
+
+    def _crops(self, source: Sequence, train: bool) -> ImageCrops:
+        """Mode single_image: an epoch of random crops of `source`'s image (`train`), else the held-out crops."""
+        hp = self.hparams
+        length = hp.single_image_epoch_size if train else hp.single_image_held_out
+        return ImageCrops(source, hp.crop_size, hp.single_image_scale, length, hp.flip, fixed=not train)
 
     def _loader(self, dataset: Dataset, shuffle: bool, sampler: ResumableSampler | None = None) -> DataLoader:
         hp = self.hparams
@@ -282,7 +327,7 @@ class StyleDataModule(pl.LightningDataModule):
     @property
     def variable_sizes(self) -> bool:
         """Whether images keep their own sizes (preprocess "none"), so that only batches of one can be stacked."""
-        return self.hparams.preprocess == "none"
+        return self.hparams.preprocess == "none" and self.hparams.mode != "single_image"
 
     @property
     def held_out_pairs(self) -> bool:
@@ -295,7 +340,8 @@ class StyleDataModule(pl.LightningDataModule):
         of their features.
 
         Args:
-            domain: "A" or "B" (mode unaligned: the two domains; aligned: the pairs' halves); mode single has "A".
+            domain: "A" or "B" (mode unaligned: the two domains; aligned: the pairs' halves; single_image: the fixed
+                crops of each image); mode single has "A".
             max_images: use only the first this many images (all when None).
 
         Returns:
@@ -307,11 +353,14 @@ class StyleDataModule(pl.LightningDataModule):
             "unaligned": lambda: {"A": sources[0], "B": sources[1]},
             "aligned": lambda: {"A": PairHalf(sources[0], 0), "B": PairHalf(sources[0], 1)},
             "single": lambda: {"A": sources[0]},
+            "single_image": lambda: {"A": self._crops(sources[0], False), "B": self._crops(sources[1], False)},
         }[hp.mode]()
         if domain not in domains:
             raise ValueError(f"data.mode {hp.mode} has no domain {domain!r}; its domains: {', '.join(domains)}")
         images = domains[domain]
         transform = build_transform(hp.preprocess, hp.load_size, hp.crop_size, False, False, self._sizes.rounding)
+        if hp.mode == "single_image":
+            transform = nn.Identity()  # the crops are tensors already
         dataset: Dataset = SingleDataset(images, transform)
         if max_images is not None and max_images < len(images):
             dataset = Subset(dataset, range(max_images))

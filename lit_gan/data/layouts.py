@@ -5,6 +5,8 @@
   `root/val`, else `root/test`.
 - single (DCGAN, prediction): `root/train{domain}` (and `test{domain}`) of a CycleGAN-layout folder, else
   `root/train` (and `val` or `test`), else every image under `root`.
+- single_image (CUT's single-image translation): `root/trainA` and `root/trainB`, exactly one image each; the
+  held-out split is fixed crops of the same two images (`lit_gan.data.single_image`).
 
 Without a held-out folder, validation and sample grids use the first `HELD_OUT_FALLBACK` training images. Which
 dataset names each mode accepts, and the layout a standard dataset is downloaded in: `valid_dataset_names`,
@@ -19,9 +21,10 @@ from typing import Literal
 from pytorch_lightning.utilities import rank_zero_warn
 
 from lit_gan.data import download
-from lit_gan.data.images import FileImages, PairedFileImages, SyntheticImages, SyntheticPairs
+from lit_gan.data.images import FileImages, PairedFileImages, SyntheticImages, SyntheticPairs, find_files
+from lit_gan.data.single_image import check_one_image
 
-Mode = Literal["unaligned", "aligned", "single"]
+Mode = Literal["unaligned", "aligned", "single", "single_image"]
 Domain = Literal["A", "B"]
 HELD_OUT_FALLBACK = 50  # training images reused as the held-out split when a dataset has none
 DATASET_NAMES = ("synthetic",)  # built-in datasets (rendered, no download); `valid_dataset_names` adds the downloads
@@ -32,7 +35,7 @@ class Splits:
     """The image sources of a dataset, per split, in the order the mode's dataset takes them.
 
     Args:
-        train: (domain A, domain B) for unaligned, (pairs,) for aligned, (images,) for single.
+        train: (domain A, domain B) for unaligned and single_image, (pairs,) for aligned, (images,) for single.
         held_out: the same for the held-out split; None: the first `HELD_OUT_FALLBACK` training images.
         predict_train: predict over the training images (a plain folder of images to translate).
     """
@@ -81,6 +84,8 @@ def find_splits(mode: Mode, root: str | Path, domain: Domain = "A") -> Splits:
         return _find_unaligned(root)
     if mode == "aligned":
         return _find_aligned(root)
+    if mode == "single_image":
+        return _find_single_image(root)
     return _find_single(root, domain)
 
 
@@ -126,6 +131,22 @@ def _find_single(root: Path, domain: Domain) -> Splits:
     return Splits((FileImages.from_folder(root),), predict_train=True)
 
 
+def _find_single_image(root: Path) -> Splits:
+    """trainA and trainB, one image each; the held-out split is crops of the same images (no test folders)."""
+    sources = []
+    for domain in "AB":
+        folder = root / f"train{domain}"
+        if not folder.is_dir():
+            raise FileNotFoundError(
+                f"data.root {root} has no train{domain} folder: data.mode single_image needs trainA/ and trainB/ "
+                "holding one image each"
+            )
+        images = find_files(folder)[0]
+        check_one_image(folder, len(images), [str(p.relative_to(folder)) for p in images])
+        sources.append(FileImages.from_folder(folder))
+    return Splits(tuple(sources))  # held out: the same images (`held_out_sources`), which the data module crops
+
+
 def _train_and_held_out(root: Path, kind: type[FileImages]) -> tuple[tuple, tuple | None]:
     """(train,), and (val,) or (test,) or None, for the folders train/val/test."""
     train = (kind.from_folder(root / "train"),)
@@ -145,7 +166,11 @@ def _warn_no_held_out(root: Path, folders: str) -> None:
 
 def synthetic_splits(mode: Mode, seed: int, size: int, train_size: int, test_size: int, domain: Domain) -> Splits:
     """The splits of the built-in `synthetic` dataset in `mode`: both styles of different scenes (unaligned), each
-    scene in both styles (aligned: photo A, cartoon B, pixel-aligned), or one style (single: `domain`)."""
+    scene in both styles (aligned: photo A, cartoon B, pixel-aligned), one style (single: `domain`), or the first
+    training scene of each style (single_image: one photo, one cartoon; held out: crops of the same two)."""
+    if mode == "single_image":
+        scenes = SyntheticImages(seed, "train", "A", size, 1), SyntheticImages(seed, "train", "B", size, 1)
+        return Splits(scenes)
 
     def sources(split: str, n: int) -> tuple[Sequence, ...]:
         if mode == "unaligned":
@@ -159,7 +184,12 @@ def synthetic_splits(mode: Mode, seed: int, size: int, train_size: int, test_siz
 
 def valid_dataset_names(mode: Mode) -> list[str]:
     """The valid `name`s for `mode`: "synthetic" and the standard datasets of that layout."""
-    layouts = {"unaligned": ("unaligned",), "aligned": ("aligned",), "single": ("unaligned", "aligned")}[mode]
+    layouts = {
+        "unaligned": ("unaligned",),
+        "aligned": ("aligned",),
+        "single": ("unaligned", "aligned"),
+        "single_image": (),  # two user images, or synthetic
+    }[mode]
     return [*DATASET_NAMES, *sorted({n for layout in layouts for n in download.dataset_names(layout)})]
 
 

@@ -105,5 +105,9 @@ def build_transform(
     }[preprocess]
     if train and flip:
         steps.append(v2.RandomHorizontalFlip())
-    steps += [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize([0.5] * 3, [0.5] * 3)]
-    return v2.Compose([*steps, v2.ToPureTensor()])
+    return v2.Compose([*steps, *to_tensor_steps()])
+
+
+def to_tensor_steps() -> list[v2.Transform]:
+    """The last steps of every transform: PIL RGB image -> (3, H, W) float tensor in [-1, 1]."""
+    return [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize([0.5] * 3, [0.5] * 3), v2.ToPureTensor()]
