@@ -241,7 +241,8 @@ def run_one(name: str, root: Path, args: argparse.Namespace, work: Path) -> dict
         base["error"] = " ".join(line.strip() for line in lines[first:][:8])[:500]
         print(f"{name}: FAILED ({base['error']})\n" + "\n".join(lines[-15:]), flush=True)
         return base
-    return base | json.loads(Path(spec["out"]).read_text()) | {"grid": str(grid.relative_to(ROOT))}
+    grid_name = str(grid.relative_to(ROOT)) if grid.is_relative_to(ROOT) else str(grid)
+    return base | json.loads(Path(spec["out"]).read_text()) | {"grid": grid_name}
 
 
 def kid_subset_size(args: argparse.Namespace) -> int:
@@ -292,25 +293,28 @@ def select(patterns: list[str] | None) -> list[str]:
     return [name for name in RUNS if any(fnmatch.fnmatchcase(name, p) for p in patterns)]
 
 
-def run_all(args: argparse.Namespace) -> dict:
+def run_all(args: argparse.Namespace, json_path: Path) -> dict:
+    """Every selected run, one after the other; the report is rewritten after each (a crash keeps what ran)."""
     names = select(args.only)
-    runs = {}
+    report = {
+        "options": {"budget_s": args.budget, "points": args.points, "warmup": args.warmup,
+                    "eval_images": args.eval_images, "kid_subset_size": kid_subset_size(args),
+                    "dataset": str(args.dataset), "size": SIZE, "load_size": LOAD_SIZE, "networks": NETWORKS},
+        "wall_s": 0.0,
+        "runs": {},
+        "machine": machine_info(),
+    }  # fmt: skip
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="time_to_quality_") as tmp:
         datasets = {data: make_dataset(data, args.dataset, Path(tmp)) for data in {RUNS[n][2] for n in names}}
         for i, name in enumerate(names):
             print(f"\n## {name} ({i + 1}/{len(names)}): {RUNS[name]}", flush=True)
-            runs[name] = run_one(name, datasets[RUNS[name][2]], args, Path(tmp) / name)
-            print(f"({name}: {runs[name]['wall_s']:.0f} s)", flush=True)
-    return {
-        "options": {"budget_s": args.budget, "points": args.points, "warmup": args.warmup,
-                    "eval_images": args.eval_images,
-                    "kid_subset_size": kid_subset_size(args),
-                    "dataset": str(args.dataset), "size": SIZE, "load_size": LOAD_SIZE, "networks": NETWORKS},
-        "wall_s": time.perf_counter() - started,
-        "runs": runs,
-        "machine": machine_info(),
-    }  # fmt: skip
+            report["runs"][name] = run = run_one(name, datasets[RUNS[name][2]], args, Path(tmp) / name)
+            print(f"({name}: {run['wall_s']:.0f} s)", flush=True)
+            report["wall_s"] = time.perf_counter() - started
+            report["machine"]["load_average"] = os.getloadavg()
+            json_path.write_text(json.dumps(report, indent=2) + "\n")
+    return report
 
 
 # -- the report --------------------------------------------------------------------------------------------------------
@@ -392,7 +396,7 @@ def markdown(report: dict) -> str:
     reach = reach_lines(runs)
     lines += ["", "Time to reach CycleGAN's final KID (interpolated on the KID curve), same variant and data:", ""]
     lines += reach or ["- no run with a CycleGAN run of the same variant and data"]
-    lines += ["", f"Sample grids (testA | translated): benchmarks/results/{NAME}/<run>.png.", ""]
+    lines += ["", f"Sample grids (testA | translated), beside this file: {NAME}/<run>.png.", ""]
     return "\n".join(lines)
 
 
@@ -465,8 +469,7 @@ def main() -> None:
     if args.report_only:
         report = json.loads(json_path.read_text())
     else:
-        report = run_all(args)
-        json_path.write_text(json.dumps(report, indent=2) + "\n")
+        report = run_all(args, json_path)
     write_report(report, args.out_dir)
 
 
