@@ -38,7 +38,8 @@ NAME = "time_to_quality"
 
 # -- what runs: the one table to edit ----------------------------------------------------------------------------------
 
-DATASET = Path("/work/shared/datasets/summer2winter_yosemite")  # trainA/trainB/testA/testB (--dataset)
+# trainA/trainB/testA/testB (--dataset): ../shared beside the repository
+DATASET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "summer2winter_yosemite"
 SIZE = 64  # crop size in px; images are resized to LOAD_SIZE first (the reference's 286 -> 256, scaled)
 LOAD_SIZE = 72
 NETWORKS = {"ngf": 32, "n_blocks": 6, "ndf": 32, "n_layers": 3}  # the same small networks for every model

@@ -59,8 +59,9 @@ def private_accesses(path: Path) -> list[str]:
 
 
 def test_private_api_is_reached_only_through_compat():
-    offenders = [hit for path in sorted(PACKAGE.rglob("*.py")) if path.name != "compat.py" for hit in
-                 private_accesses(path)]
+    offenders = [
+        hit for path in sorted(PACKAGE.rglob("*.py")) if path.name != "compat.py" for hit in private_accesses(path)
+    ]
     assert not offenders, "private access outside lit_gan/compat.py (move it there):\n" + "\n".join(offenders)
 
 

@@ -176,7 +176,7 @@ class CUT(GANModule):
         fake_B = fake[:n]
 
         # D first, as the reference: (real + fake) / 2, plus any penalty
-        d_loss = self.gan_loss.discriminator(D, real_B, fake_B, weight=0.5)
+        d_loss = self.discriminator_loss(D, real_B, fake_B, weight=0.5)
         self.step_discriminator(opt_d, d_loss)
 
         with opt_g.toggle_model():  # the discriminator is frozen while the generator and the sampler learn
