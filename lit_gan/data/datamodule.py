@@ -16,7 +16,16 @@ from lit_gan.data import download
 from lit_gan.data.checks import MAX_LISTED, ImageCheckWarning, ImageReport, check_files, unusable_sources
 from lit_gan.data.datasets import SingleDataset, make_dataset
 from lit_gan.data.images import PairHalf
-from lit_gan.data.layouts import Domain, Mode, Splits, download_layout, find_splits, synthetic_splits
+from lit_gan.data.layouts import (
+    Domain,
+    Mode,
+    Splits,
+    check_data_source,
+    download_layout,
+    find_splits,
+    folder_splits,
+    synthetic_splits,
+)
 from lit_gan.data.predict import PredictData, PredictDataset
 from lit_gan.data.sampling import ResumableDataLoader, ResumableSampler, SeededItems
 from lit_gan.data.single_image import ImageCrops, SingleImageDataset
@@ -33,10 +42,10 @@ from lit_gan.data.transforms import Preprocess, build_transform
 class StyleDataModule(pl.LightningDataModule):
     """Images for GANs: two unpaired domains (CycleGAN), aligned pairs (pix2pix) or one domain (DCGAN, prediction).
 
-    Give either `root`, a dataset folder, or `name`: `synthetic` renders photo-like scenes (A) and the same kind of
-    scenes as flat cartoons (B) on the fly, deterministically from `seed`; any other name is a standard CycleGAN
-    (mode unaligned or single) or pix2pix (mode aligned) dataset, downloaded once into `cache_dir` (e.g.
-    horse2zebra, facades, edges2shoes). Folder layouts, by `mode`:
+    Give one of `root`, a dataset folder; `folder_A` and `folder_B`, two folders of images; or `name`: `synthetic`
+    renders photo-like scenes (A) and the same kind of scenes as flat cartoons (B) on the fly, deterministically from
+    `seed`; any other name is a standard CycleGAN (mode unaligned or single) or pix2pix (mode aligned) dataset,
+    downloaded once into `cache_dir` (e.g. horse2zebra, facades, edges2shoes). Folder layouts, by `mode`:
 
     - unaligned: `trainA`, `trainB`, optionally `testA`, `testB`. Batches hold "A", "B", "A_path", "B_path".
     - aligned: `train` (and `val` or `test`) of images holding A (left half) and B (right half) side by side, as
@@ -52,6 +61,11 @@ class StyleDataModule(pl.LightningDataModule):
       that the metrics compare the distributions of patches the model trains on. Batches hold "A", "B", "A_path",
       "B_path", as in unaligned mode.
 
+    Two folders (`folder_A`, `folder_B`, modes unaligned and single_image) instead of `root`: every image under each,
+    wherever it is on disk, is the training set of that domain (in mode single_image each folder holds exactly one
+    image). They have no held-out folders, so validation, sample grids and FID/KID use the first 50 training images of
+    each domain (mode single_image: crops of the same images).
+
     Nested folders are allowed. Without a held-out folder, validation and sample grids use the first 50 training
     images. Folders are found when the data module is built; `check` (called before training, and by `setup`)
     decodes every image file once: unreadable files are skipped and reported, or with `strict` stop the run.
@@ -61,6 +75,10 @@ class StyleDataModule(pl.LightningDataModule):
     Args:
         root: dataset folder in the layout of `mode`.
         name: dataset name instead of `root`: "synthetic", or a standard dataset to download (`valid_dataset_names`).
+        folder_A: instead of `root` (with `folder_B`; modes unaligned and single_image): a folder of domain A images
+            (e.g. your photos), searched recursively; all of them are training images. Relative to the working
+            directory, as `root` is.
+        folder_B: with `folder_A`: a folder of domain B images (e.g. the style's), searched recursively.
         mode: "unaligned" (two unpaired domains), "aligned" (A|B pairs), "single" (one domain) or "single_image"
             (crops of one image per domain).
         domain: mode single: which domain to use, "A" or "B": the style of `synthetic` (A photo, B cartoon), or
@@ -85,7 +103,8 @@ class StyleDataModule(pl.LightningDataModule):
         predict_path: images for `predict` to stylize instead of the held-out ones: a folder (searched recursively)
             or one image file. Each image keeps its size (padded to what the network accepts; outputs are cropped
             back) and shares batches only with images of the same size; unreadable files are skipped and reported.
-            `predict` then needs no training data: data.root and data.name may be unset or point at a missing folder.
+            `predict` then needs no training data: data.root, data.name and data.folder_A/B may be unset or point at
+            a missing folder.
             In mode single_image, give the domain's image itself to translate it whole.
         predict_domain: the domain the predict_path images come from, "A" or "B": CycleGAN translates A images to B
             and B images to A; pix2pix translates its source domain only (model.direction).
@@ -120,11 +139,12 @@ class StyleDataModule(pl.LightningDataModule):
         single_image_scale: tuple[float, float] = (1 / 3, 1.0),
         single_image_epoch_size: int = 1000,
         single_image_held_out: int = 16,
+        folder_A: str | None = None,
+        folder_B: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)
-        if (root is None) == (name is None) and not (root is None and predict_path is not None):
-            raise ValueError("set exactly one of data.root (a dataset folder) and data.name (e.g. 'synthetic')")
+        check_data_source(root, name, folder_A, folder_B, predict_path)
         for key, value, choices in (
             ("mode", mode, Mode),
             ("domain", domain, Domain),
@@ -158,8 +178,13 @@ class StyleDataModule(pl.LightningDataModule):
     def _find_now(self) -> Splits | None:
         """The splits of a folder or of `synthetic` (folder errors raised here, before any run starts)."""
         hp = self.hparams
-        if hp.root is None and hp.name is None:
-            raise ValueError("set data.root (a dataset folder) or data.name; only predict works on data.predict_path")
+        if hp.root is None and hp.name is None and hp.folder_A is None:
+            raise ValueError(
+                "set data.root (a dataset folder), data.name or data.folder_A and data.folder_B; only predict works "
+                "on data.predict_path"
+            )
+        if hp.folder_A is not None:
+            return folder_splits(hp.mode, hp.folder_A, hp.folder_B)
         if hp.root is not None:
             return find_splits(hp.mode, hp.root, hp.domain)
         if hp.name == "synthetic":

@@ -7,6 +7,8 @@
   `root/train` (and `val` or `test`), else every image under `root`.
 - single_image (CUT's single-image translation): `root/trainA` and `root/trainB`, exactly one image each; the
   held-out split is fixed crops of the same two images (`lit_gan.data.single_image`).
+- two folders instead of `root` (unaligned, single_image): every image under `folder_A` and under `folder_B` is the
+  training set of that domain (`folder_splits`); they have no held-out folders.
 
 Without a held-out folder, validation and sample grids use the first `HELD_OUT_FALLBACK` training images. Which
 dataset names each mode accepts, and the layout a standard dataset is downloaded in: `valid_dataset_names`,
@@ -145,6 +147,62 @@ def _find_single_image(root: Path) -> Splits:
         check_one_image(folder, len(images), [str(p.relative_to(folder)) for p in images])
         sources.append(FileImages.from_folder(folder))
     return Splits(tuple(sources))  # held out: the same images (`held_out_sources`), which the data module crops
+
+
+FOLDER_MODES = ("unaligned", "single_image")  # the modes two folders (data.folder_A, data.folder_B) can feed
+
+
+def folder_splits(mode: Mode, folder_A: str | Path, folder_B: str | Path) -> Splits:
+    """The splits of two folders of images anywhere on disk, one per domain: every image under each (nested folders
+    included) is that domain's training set. There is no held-out folder: the held-out split is the first
+    `HELD_OUT_FALLBACK` training images of each domain (mode single_image: crops of the same images).
+
+    Raises:
+        FileNotFoundError: naming data.folder_A or data.folder_B and the folder, if it does not exist or holds no
+            image file.
+        ValueError: mode single_image, naming the key and the folder, if a folder does not hold exactly one image.
+    """
+    if mode not in FOLDER_MODES:
+        raise ValueError(
+            f"data.folder_A/data.folder_B cannot feed data.mode {mode}: two folders work with data.mode unaligned "
+            "(many images per domain) or single_image (one image each); for A|B pairs (aligned) or one domain "
+            "(single) set data.root instead"
+        )
+    sources = []
+    for domain, folder in zip("AB", (folder_A, folder_B)):
+        key = f"data.folder_{domain}"
+        source = FileImages.from_folder(folder, key)
+        if mode == "single_image":
+            names = [str(p.relative_to(source.folder)) for p in source.paths]
+            check_one_image(f"{key} ({folder})", len(names), names)
+        sources.append(source)
+    return Splits(tuple(sources))  # held out: the first training images (`held_out_sources`)
+
+
+def check_data_source(
+    root: str | None, name: str | None, folder_A: str | None, folder_B: str | None, predict_path: str | None
+) -> None:
+    """Raise unless exactly one way of giving the data is set: `root`, `name`, or `folder_A` with `folder_B` (none
+    at all is fine with `predict_path`, which predict then runs on alone).
+
+    Raises:
+        ValueError: naming the keys that are set together, or the folder key that is missing its partner.
+    """
+    if (folder_A is None) != (folder_B is None):
+        given, missing = ("A", "B") if folder_B is None else ("B", "A")
+        raise ValueError(
+            f"data.folder_{given} is set but data.folder_{missing} is not: the two folders go together; set "
+            f"data.folder_{missing} to the folder of domain {missing} images"
+        )
+    ways = {"data.root": root, "data.name": name, "data.folder_A/data.folder_B": folder_A}
+    given = [key for key, value in ways.items() if value is not None]
+    if len(given) == 1 or (not given and predict_path is not None):
+        return
+    which = f"; got {' and '.join(given)}: keep one, set the others to null" if given else ""
+    raise ValueError(
+        "set exactly one of data.root (a dataset folder), data.name (e.g. 'synthetic') and data.folder_A with "
+        f"data.folder_B (two folders of images){which}"
+    )
 
 
 def _train_and_held_out(root: Path, kind: type[FileImages]) -> tuple[tuple, tuple | None]:
