@@ -52,7 +52,9 @@ def run_folders(tmp_path: Path) -> list[Path]:
         ("cyclegan", ["--data.flip=true", "--model.ema_decay=0.9"]),  # crops, flips, random pairs, pools, EMA
         ("pix2pix", ["--model.generator.use_dropout=true"]),  # dropout draws from the global generator
         ("dcgan", []),  # noise draws from the global generator
-        pytest.param("cyclegan", [ADAPTIVE_AUGMENT], id="cyclegan-augment"),  # ADA's p and statistics: buffers
+        # CUT: its patch sampler (built with the model, trained by optimizer_G), the flips and patch locations drawn
+        # from the global generator; with ADA, whose probability and statistics are buffers
+        pytest.param("cut", ["--model.flip_equivariance=true", ADAPTIVE_AUGMENT], id="cut-augment"),
     ],
 )
 def test_resuming_mid_epoch_continues_exactly_as_an_uninterrupted_run(model, extra):
