@@ -37,7 +37,7 @@ def as_written_before(checkpoint: dict, model: str) -> dict:
 
 @pytest.mark.parametrize("model", list(OLD_NAMES))
 def test_a_checkpoint_written_before_the_model_api_loads_and_resumes(model, tmp_path, trained_checkpoint):
-    assert set(OLD_NAMES) == set(TINY_MODELS)  # the models that existed before
+    assert set(OLD_NAMES) <= set(TINY_MODELS)  # the models that existed before (later ones have no old checkpoints)
     new_path = trained_checkpoint(model, *EXTRA[model])
     new = torch.load(new_path, weights_only=True)
     old_path = tmp_path / "old.ckpt"
