@@ -74,7 +74,7 @@ class CUT(GANModule):
                 "class_path": "lit_gan.networks.PatchGANDiscriminator",
                 "init_args": {"ndf": 4, "n_layers": 2, "antialias": True},
             },
-            "sampler": {"class_path": "lit_gan.networks.PatchSampler", "init_args": {"channels": 8}},
+            "sampler": {"class_path": "lit_gan.networks.patch_sampler.PatchSampler", "init_args": {"channels": 8}},
             "nce_layers": [0, 4, 8, 12],
             "num_patches": 16,
         }

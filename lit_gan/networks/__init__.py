@@ -1,9 +1,7 @@
 """Networks: plain `torch.nn.Module`s with no Lightning dependency."""
 
-from lit_gan.networks.antialias import Downsample, Upsample
 from lit_gan.networks.dcgan import DCGANDiscriminator, DCGANGenerator
 from lit_gan.networks.init import init_weights
-from lit_gan.networks.patch_sampler import PatchSampler
 from lit_gan.networks.patchgan import PatchGANDiscriminator
 from lit_gan.networks.pixel import PixelDiscriminator
 from lit_gan.networks.resnet import ResnetGenerator
@@ -12,9 +10,6 @@ from lit_gan.networks.unet import UnetGenerator
 
 __all__ = [
     "DCGANDiscriminator",
-    "Downsample",
-    "PatchSampler",
-    "Upsample",
     "DCGANGenerator",
     "PatchGANDiscriminator",
     "PixelDiscriminator",

@@ -12,8 +12,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from lit_gan.models import CUT
-from lit_gan.networks import PatchGANDiscriminator, PatchSampler, ResnetGenerator
+from lit_gan.networks import PatchGANDiscriminator, ResnetGenerator
 from lit_gan.networks.antialias import Downsample, Upsample
+from lit_gan.networks.patch_sampler import PatchSampler
 from tests.helpers import batches_per_epoch, fit, tiny_args
 
 # -- the reference, condensed but unchanged in what it computes ---------------------------------------------------
