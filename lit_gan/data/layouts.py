@@ -143,9 +143,9 @@ def _find_single_image(root: Path) -> Splits:
                 f"data.root {root} has no train{domain} folder: data.mode single_image needs trainA/ and trainB/ "
                 "holding one image each"
             )
-        images = find_files(folder)[0]
+        images, others = find_files(folder)
         check_one_image(folder, len(images), [str(p.relative_to(folder)) for p in images])
-        sources.append(FileImages.from_folder(folder))
+        sources.append(FileImages(images, folder, others))  # the files just found: no second scan of the folder
     return Splits(tuple(sources))  # held out: the same images (`held_out_sources`), which the data module crops
 
 
