@@ -44,6 +44,33 @@ class ImageGenerator(Protocol):
         ...
 
 
+class Phase(NamedTuple):
+    """One phase of a model that trains in phases (progressive growing): what its epoch's training data is."""
+
+    resolution: int
+    """Height and width of the training images: the data's crops, box-downscaled to this."""
+    batch_size: int | None
+    """Images per batch; None: the data module's own `batch_size`."""
+    images: int | None
+    """Training images of the phase (one epoch), drawn from repeated shuffles of the training set; None: one pass."""
+    fade: bool
+    """Whether this phase fades `resolution`'s new layers in (else it stabilises)."""
+
+
+@runtime_checkable
+class TrainsInPhases(Protocol):
+    """A model whose training data changes from epoch to epoch (progressive growing: a phase per epoch, each at its
+    resolution and batch size). The data module reloads the training loader every epoch for it, and the metrics
+    compare its images with the held-out images box-downscaled to its current `resolution`."""
+
+    resolution: int
+    """The resolution it generates images at now."""
+
+    def training_phase(self, epoch: int) -> Phase:
+        """The phase trained in `epoch`."""
+        ...
+
+
 @runtime_checkable
 class ReportsStepLosses(Protocol):
     """A model that keeps its last training step's loss terms, for callbacks (the divergence guard)."""

@@ -41,7 +41,7 @@ from torch import Tensor, nn
 from torch.export import Dim
 
 import lit_gan.models  # noqa: F401  (the classes that checkpoints name must be importable)
-from lit_gan.contracts import FixedSizeNetwork, SizedNetwork
+from lit_gan.contracts import LatentGenerator, SizedNetwork
 from lit_gan.models.base import GANModule
 from lit_gan.models.loading import load_checkpoint
 from lit_gan.networks.shapes import first_conv, last_conv
@@ -234,7 +234,7 @@ def prepare(model: GANModule, direction: str, size: tuple[int, int], explicit: b
     net = copy.deepcopy(model.translator(direction)).requires_grad_(False)
     _replace(net, lambda m: isinstance(m, nn.SyncBatchNorm), _plain_batch_norm)  # the same in eval mode, scriptable
     rng = torch.Generator().manual_seed(0)
-    channels = first_conv(net).in_channels  # image channels, or nz for a noise generator
+    channels = net.nz if isinstance(net, LatentGenerator) else first_conv(net).in_channels  # noise or image channels
     if model.directions()[direction].source is None:  # from noise: (B, nz)
         inputs = [torch.randn(b, channels, generator=rng) for b in (2, 3)]
         return GeneratorExport(direction, net, inputs[0], inputs, None)
@@ -252,10 +252,11 @@ def prepare(model: GANModule, direction: str, size: tuple[int, int], explicit: b
 
 def _signature(e: GeneratorExport) -> str:
     """What the exported files take and return, for the user."""
-    c_out = last_conv(e.net).out_channels
     if e.multiple is None:
-        size = e.net.image_size if isinstance(e.net, FixedSizeNetwork) else "S"
-        return f"(B, {e.example.shape[1]}) noise -> (B, {c_out}, {size}, {size}) images in [-1, 1]"
+        with torch.no_grad():
+            _, c_out, height, width = e.net(e.example).shape
+        return f"(B, {e.example.shape[1]}) noise -> (B, {c_out}, {height}, {width}) images in [-1, 1]"
+    c_out = last_conv(e.net).out_channels
     dropout = "; dropout on: outputs vary from call to call" if e.stochastic else ""
     return (
         f"(B, {e.example.shape[1]}, H, W) -> (B, {c_out}, H, W) images in [-1, 1], H and W multiples of "

@@ -147,6 +147,7 @@ def test_gan_loss_midpoints():
         "vanilla": 0.0,
         "hinge": 0.0,
         "wgangp": 0.0,
+        "wgangp_drift": 0.0,
     }
 
 

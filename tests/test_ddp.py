@@ -23,10 +23,28 @@ from tests.helpers import TINY_MODELS, batches_per_epoch, tiny_args
 REPO = Path(__file__).resolve().parents[1]
 N_HELD_OUT = 3  # held-out images per domain: shards of 2 and 1 images, so the gather pads the shorter one
 SHARDS = {rank: len(range(rank, N_HELD_OUT, 2)) for rank in (0, 1)}  # images each process generates per direction
-DIRECTIONS = {"cyclegan": ["AtoB", "BtoA"], "pix2pix": ["AtoB"], "dcgan": ["samples", "interpolation"], "cut": ["AtoB"]}
-METRIC_DIRECTIONS = {"cyclegan": 2, "pix2pix": 1, "dcgan": 1, "cut": 1}
-VAL_METRIC = {"cyclegan": "val/cycle", "pix2pix": "val/L1", "dcgan": "val/D_real", "cut": "val/nce"}
-TRAIN_METRIC = {"cyclegan": "train/D_A", "pix2pix": "train/D", "dcgan": "train/D", "cut": "train/D"}
+DIRECTIONS = {
+    "cyclegan": ["AtoB", "BtoA"],
+    "pix2pix": ["AtoB"],
+    "dcgan": ["samples", "interpolation"],
+    "cut": ["AtoB"],
+    "progan": ["samples"],
+}
+METRIC_DIRECTIONS = {"cyclegan": 2, "pix2pix": 1, "dcgan": 1, "cut": 1, "progan": 1}
+VAL_METRIC = {
+    "cyclegan": "val/cycle",
+    "pix2pix": "val/L1",
+    "dcgan": "val/D_real",
+    "cut": "val/nce",
+    "progan": "val/D_real",
+}
+TRAIN_METRIC = {
+    "cyclegan": "train/D_A",
+    "pix2pix": "train/D",
+    "dcgan": "train/D",
+    "cut": "train/D",
+    "progan": "train/D",
+}
 # Three training steps, then one validation (its FID/KID at the last step only) and the sample grids.
 DDP = [
     "--trainer.strategy=ddp",

@@ -24,16 +24,19 @@ def finite_float32_weights(module: torch.nn.Module) -> bool:
 
 
 def record_training_dtypes(module: torch.nn.Module) -> set[torch.dtype]:
-    """Hook every convolution and linear layer of `module`: the returned set collects the dtypes of their outputs in
-    training forwards (with gradients), i.e. what autocast made of them."""
+    """Hook every convolution and linear layer of `module` (torch's, and any leaf layer with a weight matrix, e.g. the
+    equalized-learning-rate layers): the returned set collects the dtypes of their outputs in training forwards (with
+    gradients, autocast on: not in the gradient penalty, which turns it off), i.e. what autocast made of them."""
     seen: set[torch.dtype] = set()
 
     def hook(layer, inputs, output):
-        if layer.training and torch.is_grad_enabled():
+        if layer.training and torch.is_grad_enabled() and torch.is_autocast_enabled(output.device.type):
             seen.add(output.dtype)
 
     for layer in module.modules():
-        if isinstance(layer, torch.nn.Conv2d | torch.nn.ConvTranspose2d | torch.nn.Linear):
+        weight = getattr(layer, "weight", None)
+        leaf_with_matrix = not list(layer.children()) and isinstance(weight, torch.nn.Parameter) and weight.dim() >= 2
+        if isinstance(layer, torch.nn.Conv2d | torch.nn.ConvTranspose2d | torch.nn.Linear) or leaf_with_matrix:
             layer.register_forward_hook(hook)
     return seen
 

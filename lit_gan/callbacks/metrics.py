@@ -10,7 +10,8 @@ from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from lit_gan.contracts import Direction, HeldOutData, ImageGenerator, PairedHeldOutData
+from lit_gan.contracts import Direction, HeldOutData, ImageGenerator, PairedHeldOutData, TrainsInPhases
+from lit_gan.data.datasets import box_downscale
 from lit_gan.distributed import broadcast_buffers
 from lit_gan.metrics import similarity
 from lit_gan.metrics.cache import cache_path, extractor_fingerprint, load_features, save_features
@@ -33,6 +34,9 @@ class MetricsCallback(pl.Callback):
     generated images are encoded after the first evaluation, in this run and later ones. In a distributed run the
     real images are encoded once, by rank 0, and shared; each process generates and encodes every world_size-th
     image with rank 0's model, and every process gets the numbers a single process would.
+
+    A model that trains in phases at growing resolutions (`lit_gan.contracts.TrainsInPhases`: the progressive GAN) is
+    compared with the held-out images box-downscaled to its current resolution.
 
     Logged under `val/` (fit, validate) or `test/` (test): `fid`, `kid_mean`, `kid_std`, and `is_mean`, `is_std`
     when the Inception weights have logits. Directions that translate images also log `ssim` (and `lpips` with
@@ -241,8 +245,12 @@ class MetricsCallback(pl.Callback):
 
     def _real_features(self, trainer: pl.Trainer, pl_module: pl.LightningModule, domain: str) -> Features:
         """The held-out images of `domain`, encoded once: from memory, the disk cache, or encoded now on the first
-        process and shared with the others."""
+        process and shared with the others. For a model that trains in phases (a progressive GAN), box-downscaled
+        to the resolution it generates at now."""
         dataset, fingerprint = trainer.datamodule.held_out_images(domain, self.max_images)
+        resolution = pl_module.resolution if isinstance(pl_module, TrainsInPhases) else None
+        if resolution is not None:
+            fingerprint = f"{fingerprint}-{resolution}px"
         path = cache_path(self.cache_dir, fingerprint, self._extractor_key)
         if str(path) not in self._real:
             features = None
@@ -251,7 +259,7 @@ class MetricsCallback(pl.Callback):
                 if features is None:
                     rank_zero_info(f"metrics: encoding {len(dataset)} real {domain} images once; cached in {path}")
                     loader = self._loader(trainer, dataset)
-                    features = self._encode(pl_module, loader, lambda batch: batch["A"])
+                    features = self._encode(pl_module, loader, lambda batch: _at(batch["A"], resolution))
                     save_features(path, features)
             self._real[str(path)] = trainer.strategy.broadcast(features, src=0)
         return self._real[str(path)]
@@ -306,6 +314,11 @@ class MetricsCallback(pl.Callback):
 
     def _encode(self, pl_module: pl.LightningModule, loader: DataLoader, inputs) -> Features:
         return Features.cat([extract(self.extractor, to_uint8(inputs(batch).to(pl_module.device))) for batch in loader])
+
+
+def _at(images: Tensor, resolution: int | None) -> Tensor:
+    """(B, C, H, W) `images` box-downscaled to `resolution` (as they are when None)."""
+    return images if resolution is None else box_downscale(images, images.shape[-1] // resolution)
 
 
 class _Pairs(Dataset):

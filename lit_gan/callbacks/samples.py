@@ -11,23 +11,28 @@ from lit_gan.runs import atomic_write, run_dir
 
 
 class SampleGridCallback(pl.Callback):
-    """Every `every_n_steps` training steps and at the end of training, run the model's `sample_images` on the
-    same held-out images (the data module's `sample_batch`) and save one grid per direction.
+    """Every `every_n_steps` training steps, every `every_n_epochs` epochs and at the end of training, run the model's
+    `sample_images` on the same held-out images (the data module's `sample_batch`) and save one grid per direction.
 
     In each grid a row is one image and the columns are what the model returns, e.g. for CycleGAN
     real A | fake B | reconstructed A. Grids go to `<run folder>/samples/step_<step>_<name>.png` and, when the
     logger can log images (W&B), to the key `samples/<name>`.
 
     Args:
-        every_n_steps: interval in training steps (0 logs only at the end of training).
+        every_n_steps: interval in training steps (0: none by steps).
         num_images: held-out images per grid.
+        every_n_epochs: also at the end of every this many epochs (0: none by epochs), e.g. 1 for a grid per phase of
+            a progressive GAN.
     """
 
-    def __init__(self, every_n_steps: int = 100, num_images: int = 4) -> None:
+    def __init__(self, every_n_steps: int = 100, num_images: int = 4, every_n_epochs: int = 0) -> None:
         super().__init__()
-        if every_n_steps < 0 or num_images < 1:
-            raise ValueError(f"samples: need every_n_steps >= 0 and num_images >= 1, got {every_n_steps}, {num_images}")
-        self.every_n_steps = every_n_steps
+        if every_n_steps < 0 or num_images < 1 or every_n_epochs < 0:
+            raise ValueError(
+                "samples: need every_n_steps >= 0, num_images >= 1 and every_n_epochs >= 0, got "
+                f"{every_n_steps}, {num_images}, {every_n_epochs}"
+            )
+        self.every_n_steps, self.every_n_epochs = every_n_steps, every_n_epochs
         self.num_images = num_images
         self._batch: dict[str, Tensor] | None = None
         self._last_step = -1
@@ -73,6 +78,10 @@ class SampleGridCallback(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self.every_n_steps and trainer.global_step % self.every_n_steps == 0:
+            self.log_samples(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if self.every_n_epochs and (trainer.current_epoch + 1) % self.every_n_epochs == 0:
             self.log_samples(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:

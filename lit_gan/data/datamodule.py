@@ -12,9 +12,10 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from lit_gan.compat import resume_position
+from lit_gan.contracts import Phase, TrainsInPhases
 from lit_gan.data import download
 from lit_gan.data.checks import MAX_LISTED, ImageCheckWarning, ImageReport, check_files, unusable_sources
-from lit_gan.data.datasets import SingleDataset, make_dataset
+from lit_gan.data.datasets import Downscaled, SingleDataset, make_dataset
 from lit_gan.data.images import PairHalf
 from lit_gan.data.layouts import (
     Domain,
@@ -165,6 +166,7 @@ class StyleDataModule(pl.LightningDataModule):
         self._report: ImageReport | None = None
         self._fingerprints: dict[tuple, str] = {}  # of the held-out images, by domain and settings
         self._shuffle_seed: int | None = None  # of the training order; kept in checkpoints
+        self._first_train_loader = True  # the next training loader is the first of a fit
         self._layout: str | None = None  # of a standard dataset to download
         self._predict: PredictData | None = None  # the predict_path images, which predict then runs on alone
         if predict_path is not None:
@@ -286,6 +288,10 @@ class StyleDataModule(pl.LightningDataModule):
             return
         self._find(fetch=True)
         self.check(model)
+        self._first_train_loader = True  # of this fit (see `_train_position`)
+        if stage == "fit" and isinstance(model, TrainsInPhases) and self.trainer is not None:
+            # each epoch (phase) has its own resolution and batch size: Lightning rebuilds the loader every epoch
+            self.trainer.reload_dataloaders_every_n_epochs = 1
         splits = self._usable_splits()
         self.train_set = self._dataset(splits.train, train=True)
         self.test_set = self._dataset(splits.held_out_sources())
@@ -304,31 +310,83 @@ class StyleDataModule(pl.LightningDataModule):
         length = hp.single_image_epoch_size if train else hp.single_image_held_out
         return ImageCrops(source, hp.crop_size, hp.single_image_scale, length, hp.flip, fixed=not train)
 
-    def _loader(self, dataset: Dataset, shuffle: bool, sampler: ResumableSampler | None = None) -> DataLoader:
+    def _loader(
+        self,
+        dataset: Dataset,
+        shuffle: bool,
+        sampler: ResumableSampler | None = None,
+        batch_size: int | None = None,
+    ) -> DataLoader:
         hp = self.hparams
+        batch_size = batch_size or hp.batch_size
         loader = DataLoader if sampler is None else ResumableDataLoader  # training: resumes where the sampler starts
         return loader(
             dataset,
-            batch_size=hp.batch_size,
+            batch_size=batch_size,
             shuffle=shuffle if sampler is None else None,
             sampler=sampler,
             num_workers=hp.num_workers,
             pin_memory=hp.pin_memory and torch.cuda.is_available(),
             persistent_workers=hp.num_workers > 0,
-            drop_last=shuffle and len(dataset) >= hp.batch_size,
+            drop_last=shuffle and len(dataset) >= batch_size,
             generator=torch.Generator().manual_seed(0),  # worker seeds never draw from (and shift) the global RNG
         )
 
     def train_dataloader(self) -> DataLoader:
         """Batches in an order set by the run's seed and the epoch, each image augmented from its own seed; resuming
-        mid-epoch continues with the batch after the last one trained."""
+        mid-epoch continues with the batch after the last one trained.
+
+        For a model that trains in phases (`lit_gan.contracts.TrainsInPhases`, the progressive GAN), the epoch's
+        phase sets the images' resolution (the crops box-downscaled to it), the batch size and the number of images
+        (drawn from successive shuffles of the training set); the loader is rebuilt every epoch."""
         if self._shuffle_seed is None:
             self._shuffle_seed = int(os.environ.get("PL_GLOBAL_SEED", 0))  # set by seed_everything, on every process
-        sampler = ResumableSampler(self.train_set, self._shuffle_seed)
-        if self.trainer is not None:
-            epoch, batches_done = resume_position(self.trainer.fit_loop)
-            sampler.resume_at(epoch, batches_done * self.hparams.batch_size)
-        return self._loader(SeededItems(self.train_set), shuffle=True, sampler=sampler)
+        epoch, batches_done = self._train_position()
+        phase = self._phase(epoch)
+        dataset, batch_size, length = self.train_set, self.hparams.batch_size, None
+        if phase is not None:
+            batch_size = phase.batch_size or batch_size
+            if phase.images is not None:
+                world = self.trainer.world_size if self.trainer is not None else 1
+                length = -(-phase.images // (batch_size * world)) * batch_size * world  # whole batches
+            factor = self.hparams.crop_size // phase.resolution
+            dataset = Downscaled(dataset, factor) if factor > 1 else dataset
+        sampler = ResumableSampler(dataset, self._shuffle_seed, length=length)
+        sampler.resume_at(epoch, batches_done * batch_size)
+        return self._loader(SeededItems(dataset), shuffle=True, sampler=sampler, batch_size=batch_size)
+
+    def _train_position(self) -> tuple[int, int]:
+        """(epoch, batches of it already trained) where the loader being built starts.
+
+        The first loader of a fit starts where a restored run resumes (`resume_position`). A loader rebuilt later
+        (every epoch, for a model that trains in phases) starts the epoch Lightning is about to train, at its first
+        batch: `epoch_progress.current.processed`, which Lightning also passes to the sampler's `set_epoch`.
+        `resume_position` cannot tell that moment from a resume, since Lightning's restored counters have moved on.
+        """
+        if self.trainer is None:
+            return 0, 0
+        fit_loop, first = self.trainer.fit_loop, self._first_train_loader
+        self._first_train_loader = False
+        return resume_position(fit_loop) if first else (fit_loop.epoch_progress.current.processed, 0)
+
+    def _phase(self, epoch: int) -> Phase | None:
+        """The training phase of `epoch` when the model trains in phases, else None.
+
+        Raises:
+            ValueError: naming data.crop_size, if the phase's resolution does not divide it by a power of two.
+        """
+        model = self.trainer.lightning_module if self.trainer is not None else None
+        if not isinstance(model, TrainsInPhases):
+            return None
+        phase = model.training_phase(epoch)
+        factor, crop = self.hparams.crop_size // phase.resolution, self.hparams.crop_size
+        if factor < 1 or factor * phase.resolution != crop or factor & (factor - 1):
+            raise ValueError(
+                f"data.crop_size {crop}: the model trains at {phase.resolution}x{phase.resolution} in epoch {epoch}, "
+                "which must be the crop size divided by a power of two; set data.crop_size to the generator's "
+                "image_size"
+            )
+        return phase
 
     def state_dict(self) -> dict:
         return {"shuffle_seed": self._shuffle_seed}

@@ -97,3 +97,33 @@ def make_dataset(mode: str, sources: tuple[Sequence, ...], transform: Callable, 
     if mode == "unaligned":
         return UnalignedDataset(*sources, transform, random_pairs)
     return {"aligned": AlignedDataset, "single": SingleDataset}[mode](*sources, transform)
+
+
+class Downscaled(Dataset):
+    """The items of `dataset` with their images box-downscaled by `factor` (each output pixel the mean of a factor x
+    factor block): the training images of a progressive GAN's phase, made from the full-resolution crops as the
+    official dataset tool makes its lower resolutions (repeated 2x2 averaging, which this equals).
+
+    Args:
+        dataset: items {"A": (C, H, W) image, ...}; H and W multiples of `factor`.
+        factor: the downscaling factor, a power of two.
+    """
+
+    def __init__(self, dataset: Dataset, factor: int) -> None:
+        self.dataset, self.factor = dataset, factor
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index):
+        item = self.dataset[index]
+        return {k: box_downscale(v, self.factor) if isinstance(v, Tensor) else v for k, v in item.items()}
+
+
+def box_downscale(images: Tensor, factor: int) -> Tensor:
+    """(..., C, H, W) images averaged over `factor` x `factor` blocks -> (..., C, H / factor, W / factor)."""
+    if factor == 1:
+        return images
+    *lead, c, h, w = images.shape
+    pooled = torch.nn.functional.avg_pool2d(images.reshape(-1, c, h, w), factor)  # (N, C, H / factor, W / factor)
+    return pooled.reshape(*lead, c, h // factor, w // factor)

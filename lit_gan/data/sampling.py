@@ -28,9 +28,11 @@ class ResumableSampler(DistributedSampler):
         dataset: the training dataset.
         seed: the run's seed (the same on every process).
         shuffle: shuffle each epoch.
+        length: items per epoch over all processes, drawn from successive seeded shuffles of the dataset (a phase of
+            a progressive GAN); None: one pass over the dataset.
     """
 
-    def __init__(self, dataset: Dataset, seed: int, shuffle: bool = True) -> None:
+    def __init__(self, dataset: Dataset, seed: int, shuffle: bool = True, length: int | None = None) -> None:
         distributed = dist.is_available() and dist.is_initialized()
         super().__init__(
             dataset,
@@ -40,6 +42,21 @@ class ResumableSampler(DistributedSampler):
             seed=seed,
         )
         self._skip = 0
+        self.length = length
+        if length is not None:
+            self.num_samples = -(-length // self.num_replicas)  # each process's share
+            self.total_size = self.num_samples * self.num_replicas
+
+    def _order(self) -> list[int]:
+        """This process's share of the epoch's order."""
+        if self.length is None:
+            return list(super().__iter__())
+        n, order, rounds = len(self.dataset), [], 0  # type: ignore[arg-type]
+        while len(order) < self.total_size:  # successive shuffles, each seeded by (seed, epoch, round)
+            rng = torch.Generator().manual_seed(item_seed(self.seed, self.epoch, -1 - rounds))
+            order += torch.randperm(n, generator=rng).tolist() if self.shuffle else list(range(n))
+            rounds += 1
+        return order[self.rank : self.total_size : self.num_replicas]
 
     def skip(self, n: int) -> None:
         """Leave out the first `n` items of the next pass (only that one)."""
@@ -51,7 +68,7 @@ class ResumableSampler(DistributedSampler):
         self.skip(items_done)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:  # type: ignore[override]
-        indices = list(super().__iter__())  # this process's share, in order
+        indices = self._order()  # this process's share, in order
         skip, self._skip = self._skip, 0
         for position in range(skip, len(indices)):
             overall = position * self.num_replicas + self.rank  # the position in the whole epoch's order

@@ -149,6 +149,17 @@ class WGANGPLoss(GANLoss):
         return self.weight * gradient_penalty(discriminator, real, fake.detach())
 
 
+@register_gan_loss("wgangp_drift")
+class WGANGPDriftLoss(WGANGPLoss):
+    """WGAN-GP plus the Progressive GAN's drift term (Karras et al. 2018): the critic also minimises
+    `drift` * E[D(real)^2] (epsilon_drift 0.001), which keeps its scores from drifting far from zero."""
+
+    drift = 1e-3  # the paper's and the official code's wgan_epsilon
+
+    def real(self, pred: Tensor) -> Tensor:
+        return -pred.mean() + self.drift * pred.square().mean()
+
+
 def gradient_penalty(discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
     """E[(||grad_x D(x)||_2 - 1)^2] at x = eps * real + (1 - eps) * fake, one eps ~ U(0, 1) per sample.
 
@@ -165,5 +176,5 @@ def gradient_penalty(discriminator: Callable[[Tensor], Tensor], real: Tensor, fa
         return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
 
-GANLossName = Literal["lsgan", "vanilla", "hinge", "wgangp"]
+GANLossName = Literal["lsgan", "vanilla", "hinge", "wgangp", "wgangp_drift"]
 """Names accepted in configs; kept in step with `GAN_LOSSES` by a test."""

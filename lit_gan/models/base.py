@@ -15,7 +15,6 @@ from pytorch_lightning.trainer.states import TrainerFn
 from pytorch_lightning.utilities.parsing import collect_init_args
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from lit_gan import compat
 from lit_gan.augment import AugmentArg, build_augment
@@ -23,6 +22,7 @@ from lit_gan.compat import count_epoch_started_after_last_batch, epoch_end_as_la
 from lit_gan.contracts import Direction, SizedNetwork
 from lit_gan.distributed import broadcast_buffers
 from lit_gan.losses import GeneratorLoss, GeneratorStep, intermediate_features
+from lit_gan.models.ema import EMA
 from lit_gan.models.legacy import upgrade_checkpoint
 from lit_gan.models.optim import GANAdam
 from lit_gan.models.rank_state import ProcessStates
@@ -136,10 +136,7 @@ class GANModule(ProcessStates, pl.LightningModule):
             if self.augment is not None:
                 self.augment.attach(self.discriminators[name])
         if self.ema_decay is not None:
-            average = get_ema_multi_avg_fn(self.ema_decay)
-            self.ema = nn.ModuleDict(
-                {name: AveragedModel(g, multi_avg_fn=average, use_buffers=True) for name, g in self.generators.items()}
-            )
+            self.ema = nn.ModuleDict({name: EMA(g, self.ema_decay) for name, g in self.generators.items()})
             self.ema.requires_grad_(False)
 
     def translator(self, direction: str) -> nn.Module:
@@ -358,6 +355,12 @@ class GANModule(ProcessStates, pl.LightningModule):
             direction: crop_padding(self.generate(direction, batch[source]), batch.get("padding"))
             for direction, source in self.predict_directions(domains).items()
         }
+
+
+def numbered_latents(numbers: Tensor, nz: int) -> Tensor:
+    """(B, nz) latents from N(0, I) for the sample numbers `numbers` ((B,) integers): latent i is drawn from seed i on
+    the CPU, so that sample i is the same on every call and every device (the noise models' `generate`)."""
+    return torch.stack([torch.randn(nz, generator=torch.Generator().manual_seed(int(i))) for i in numbers])
 
 
 def _plain(value: Any) -> bool:

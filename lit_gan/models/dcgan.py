@@ -7,7 +7,7 @@ from torch import Tensor, nn
 from lit_gan.contracts import Direction, FixedSizeNetwork, LatentGenerator
 from lit_gan.losses import GeneratorStep, gan_loss
 from lit_gan.losses.gan import GANLossName
-from lit_gan.models.base import GANModule, SmokeTest
+from lit_gan.models.base import GANModule, SmokeTest, numbered_latents
 from lit_gan.models.schedules import LRPolicy
 from lit_gan.networks import DCGANDiscriminator, DCGANGenerator
 from lit_gan.networks.shapes import first_conv, last_conv
@@ -89,9 +89,7 @@ class DCGAN(GANModule):
         return {"samples": Direction(None, "A")}
 
     def generate(self, direction: str, source: Tensor) -> Tensor:
-        seeded = (torch.Generator().manual_seed(int(i)) for i in source)  # on the CPU: alike on every device
-        z = torch.stack([torch.randn(self.nz, generator=g) for g in seeded])  # (B, nz)
-        return self(z.to(self.device))
+        return self(numbered_latents(source, self.nz).to(self.device))
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         real = batch["A"]  # (B, C, S, S)

@@ -58,7 +58,15 @@ def test_wasserstein_terms():
     assert loss.generator(pred).item() == pytest.approx(-0.5)
 
 
-@pytest.mark.parametrize("name", sorted(set(GAN_LOSSES) - {"wgangp"}))
+def test_drift_term_adds_epsilon_times_the_mean_squared_real_score():
+    loss = gan_loss("wgangp_drift")
+    pred = torch.tensor([-2.0, 0.5, 3.0])
+    assert loss.real(pred).item() == pytest.approx(-0.5 + 0.001 * (4.0 + 0.25 + 9.0) / 3)
+    assert loss.fake(pred).item() == pytest.approx(0.5)
+    assert loss.generator(pred).item() == pytest.approx(-0.5)
+
+
+@pytest.mark.parametrize("name", sorted(set(GAN_LOSSES) - {"wgangp", "wgangp_drift"}))
 def test_only_wgangp_has_a_penalty(name):
     real = torch.randn(2, 3, 4, 4)
     assert gan_loss(name).penalty(lambda x: x.mean((1, 2, 3)), real, real) is None

@@ -1,12 +1,13 @@
 """What every model of the catalogue shares (GANModule): EMA of the generators, LR policies through training."""
 
+import inspect
 import math
 
 import pytest
 import torch
 from pytorch_lightning.callbacks import Callback
 
-from tests.helpers import TINY_MODELS, fit, tiny_args
+from tests.helpers import TINY_MODELS, fit, model_class, tiny_args
 
 MODELS = list(TINY_MODELS)
 
@@ -45,11 +46,17 @@ def test_ema_follows_the_decay_formula_for_each_generator_and_is_saved(model, tm
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_ema_is_off_by_default(model):
+def test_ema_is_off_by_default_unless_the_model_says_otherwise(model):
+    declared = inspect.signature(model_class(model).__init__).parameters.get("ema_decay")
     cli = fit(tiny_args("--trainer.max_steps=1", model=model))
-    assert cli.model.ema is None
-    for direction in cli.model.directions():
-        assert cli.model.translator(direction) is cli.model.generators[direction]
+    if declared is None or declared.default is None:  # GANModule's default
+        assert cli.model.ema is None
+        for direction in cli.model.directions():
+            assert cli.model.translator(direction) is cli.model.generators[direction]
+    else:  # the Progressive GAN's 0.999, as its paper
+        assert cli.model.hparams.ema_decay == declared.default
+        for direction in cli.model.directions():
+            assert cli.model.translator(direction) is cli.model.ema[direction].module
 
 
 @pytest.mark.parametrize(("model", "metric"), [("cyclegan", "val/cycle"), ("pix2pix", "val/L1")])

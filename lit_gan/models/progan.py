@@ -1,0 +1,295 @@
+"""Progressive GAN (Karras, Aila, Laine, Lehtinen, "Progressive Growing of GANs for Improved Quality, Stability, and
+Variation", ICLR 2018): learn a style's image distribution from noise, growing both networks from 4x4 to the final
+resolution one fading-in layer at a time."""
+
+import torch
+from jsonargparse import lazy_instance
+from pytorch_lightning.cli import OptimizerCallable
+from pytorch_lightning.utilities import rank_zero_info
+from torch import Tensor, nn
+
+from lit_gan.contracts import Direction, LatentGenerator, Phase
+from lit_gan.losses import GeneratorStep, gan_loss
+from lit_gan.losses.gan import GANLossName
+from lit_gan.models.base import GANModule, SmokeTest, numbered_latents
+from lit_gan.models.schedules import LRPolicy
+from lit_gan.networks.progan import ProGANDiscriminator, ProGANGenerator, downscale, upscale
+
+
+class ProGANAdam(torch.optim.Adam):
+    """`torch.optim.Adam` with the official Progressive GAN settings: lr 0.001, betas (0, 0.99), eps 1e-8."""
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.0, 0.99), **kwargs) -> None:
+        super().__init__(params, lr=lr, betas=betas, **kwargs)
+
+
+PAPER_BATCH_SIZES = {4: 128, 8: 128, 16: 128, 32: 64, 64: 32, 128: 16, 256: 8, 512: 4, 1024: 4}
+"""The official single-GPU preset's minibatch per resolution (1024: its minibatch_base)."""
+
+
+class ProGAN(GANModule):
+    """A generator growing from `start_resolution` to its `image_size`, and a discriminator growing with it, trained
+    on the data module's "A" images (`data.mode: single`) as the official code trains them.
+
+    Phases: the first epoch stabilises `start_resolution`; then each resolution takes two epochs, a fade-in
+    (`fade_images` images, during which the new layers' weight alpha rises linearly from 0 to 1 with the images
+    seen, in both networks and in the real images, which are blended with their 2x box-downscaled and upscaled
+    version) and a stabilisation (`phase_images` images). Epochs after the last phase stabilise the final
+    resolution; `trainer.max_epochs` of 2 * log2(image_size / start_resolution) + 1 reaches it once. In each phase
+    the data module serves the training images box-downscaled to the phase's resolution, in batches of
+    `batch_sizes[resolution]`, reloading its loader at every epoch. Adam's state is reset at every phase change, as
+    the official `reset_opt_for_new_lod`.
+
+    Per iteration: one step of the critic on a real batch and fakes from fresh latents, WGAN-GP (lambda 10) plus the
+    drift term 0.001 * E[D(real)^2] (`gan_mode: wgangp_drift`), then one step of the generator on new fakes (-D).
+    The generator's EMA (decay 0.999) makes the samples and the metrics. Logged: `train/G`, `train/D`,
+    `train/alpha`, `train/resolution`, `train/images_seen` (images of the run so far), and `val/D_real`. Sample
+    grids show fixed latents, upscaled (nearest) to `image_size` at every resolution. FID/KID compare the
+    generated images with the held-out images box-downscaled to the current resolution.
+
+    Left out of the official code: its learning-rate and tick schedules per resolution (it uses the same rate at
+    every resolution by default) and its updating of alpha every 4 minibatches (here: every minibatch).
+
+    Args:
+        generator: a `ProGANGenerator` (`nz`, `image_size`, `grow_to`).
+        discriminator: a `ProGANDiscriminator` of the same `image_size`.
+        gan_mode: adversarial loss: the paper's "wgangp_drift".
+        start_resolution: the resolution of the first phase (the paper: 4).
+        phase_images: training images of each stabilisation phase (the paper: 800k); null: one pass over the
+            training images.
+        fade_images: training images of each fade-in phase; null: `phase_images`.
+        batch_sizes: images per batch at each resolution (the official single-GPU preset is `PAPER_BATCH_SIZES`);
+            a resolution not listed uses `data.batch_size`.
+        sample_grid: the fixed-latent sample grid is sample_grid x sample_grid images.
+    """
+
+    default_lr_policy = LRPolicy("constant", n_epochs_decay=0)
+    smoke_test = SmokeTest(
+        model={
+            "generator": {
+                "class_path": "lit_gan.networks.ProGANGenerator",
+                "init_args": {"nz": 8, "image_size": 32, "fmap_base": 32, "fmap_max": 8},
+            },
+            "discriminator": {
+                "class_path": "lit_gan.networks.ProGANDiscriminator",
+                "init_args": {"image_size": 32, "fmap_base": 32, "fmap_max": 8},
+            },
+            "phase_images": None,
+            "sample_grid": 2,
+        },
+        data={"mode": "single", "batch_size": 2},
+    )
+
+    def __init__(
+        self,
+        generator: nn.Module = lazy_instance(ProGANGenerator),
+        discriminator: nn.Module = lazy_instance(ProGANDiscriminator),
+        gan_mode: GANLossName = "wgangp_drift",
+        start_resolution: int = 4,
+        phase_images: int | None = 800_000,
+        fade_images: int | None = None,
+        batch_sizes: dict[int, int] | None = None,
+        sample_grid: int = 8,
+        lr: float = 1e-3,
+        optimizer_G: OptimizerCallable = ProGANAdam,
+        optimizer_D: OptimizerCallable = ProGANAdam,
+        ema_decay: float | None = 0.999,
+        **kwargs,
+    ) -> None:
+        super().__init__(lr=lr, optimizer_G=optimizer_G, optimizer_D=optimizer_D, ema_decay=ema_decay, **kwargs)
+        if sample_grid < 1:
+            raise ValueError(f"model.sample_grid must be >= 1, got {sample_grid}")
+        self.add_networks({"samples": generator}, {"A": discriminator})
+        _check_pair(self.G, self.D)  # after add_networks: a lazy_instance has its attributes only once built
+        self.nz: int = self.G.nz
+        self.image_size: int = self.G.image_size
+        # keys as numbers: from the command line or a checkpoint's hyperparameters they may come as strings
+        self.batch_sizes = {int(res): int(size) for res, size in (batch_sizes or {}).items()}
+        self._check_schedule(self.image_size, start_resolution, phase_images, fade_images, self.batch_sizes)
+        self.gan_loss = gan_loss(gan_mode)
+        rng = torch.Generator().manual_seed(torch.initial_seed())  # the run's seed: the same grids on resume
+        self.register_buffer("fixed_noise", torch.randn(sample_grid**2, self.nz, generator=rng))
+        self.register_buffer("growth", torch.tensor([float(start_resolution), 1.0]))  # (resolution, alpha), saved
+        self.register_buffer("seen", torch.zeros((), dtype=torch.float64))  # training images of the run so far
+        self._optimizer_phase: int | None = None  # the phase Adam's moments belong to (None: none yet)
+        self._grow(start_resolution, 1.0)
+
+    @staticmethod
+    def _check_schedule(
+        image_size: int, start: int, phase_images: int | None, fade_images: int | None, batch_sizes: dict[int, int]
+    ) -> None:
+        if start < 4 or start & (start - 1) or start > image_size:
+            raise ValueError(
+                f"model.start_resolution must be a power of two from 4 to the generator's image_size {image_size}, "
+                f"got {start}"
+            )
+        for key, value in (("phase_images", phase_images), ("fade_images", fade_images)):
+            if value is not None and value < 1:
+                raise ValueError(f"model.{key} must be >= 1 (or null: one pass over the training images), got {value}")
+        bad = {res: b for res, b in batch_sizes.items() if b < 1 or res < 4 or res & (res - 1)}
+        if bad:
+            raise ValueError(f"model.batch_sizes maps resolutions (powers of two) to batch sizes >= 1; got {bad}")
+
+    # -- the phase schedule -------------------------------------------------------------------------------------
+
+    @property
+    def num_phases(self) -> int:
+        """Phases until the final resolution is stabilised: 1 + 2 per doubling after `start_resolution`."""
+        return 1 + 2 * (self.image_size.bit_length() - self.hparams.start_resolution.bit_length())
+
+    def training_phase(self, epoch: int) -> Phase:
+        """The phase of `epoch`: 0 stabilises `start_resolution`, then odd epochs fade in the next resolution and
+        even ones stabilise it; epochs after the last phase stabilise `image_size`."""
+        hp = self.hparams
+        k = min(epoch, self.num_phases - 1)
+        resolution = hp.start_resolution * 2 ** ((k + 1) // 2)
+        fade = k % 2 == 1
+        images = (hp.fade_images or hp.phase_images) if fade else hp.phase_images
+        return Phase(resolution, self.batch_sizes.get(resolution), images, fade)
+
+    @property
+    def resolution(self) -> int:
+        """The resolution the generator makes images at now."""
+        return self.translator("samples").resolution
+
+    @property
+    def alpha(self) -> float:
+        """The newest layers' weight while they fade in (1 once they are in)."""
+        return self.translator("samples").alpha
+
+    def _grow(self, resolution: int, alpha: float) -> None:
+        """Put the networks (and the EMA generator) at `resolution` with fade-in weight `alpha`; kept in `growth`
+        for checkpoints."""
+        for net in (self.G, self.D, self.translator("samples")):
+            net.grow_to(resolution, alpha)
+        self.growth[0], self.growth[1] = float(resolution), alpha  # fills on the device: no host sync
+
+    @property
+    def phase_epoch(self) -> int:
+        """The epoch whose phase is being trained: the one the data module's loader serves (Lightning's sampler
+        epoch, `fit_loop.epoch_progress.current.processed`). It is `current_epoch`, except after resuming a run that
+        stopped at max_steps mid-epoch: Lightning then counts the cut epoch as processed and serves the next epoch's
+        data while `current_epoch` stays."""
+        return self.trainer.fit_loop.epoch_progress.current.processed
+
+    def _schedule_step(self, batch_idx: int, done: bool = False) -> Phase:
+        """Grow the networks to where the schedule is at `batch_idx` of this epoch (after it, when `done`)."""
+        phase = self.training_phase(self.phase_epoch)
+        alpha = 1.0
+        if phase.fade:
+            alpha = min(1.0, (batch_idx + done) / max(1, self.trainer.num_training_batches))
+        self._grow(phase.resolution, alpha)
+        return phase
+
+    # -- training -------------------------------------------------------------------------------------------------
+
+    @property
+    def G(self) -> nn.Module:
+        """The generator being trained (noise -> images)."""
+        return self.generators["samples"]
+
+    @property
+    def D(self) -> nn.Module:
+        """The discriminator (critic)."""
+        return self.discriminators["A"]
+
+    def _enter_phase(self, epoch: int) -> Phase:
+        """The phase of `epoch`; on its first step, Adam's state is reset (the official `reset_opt_for_new_lod`: fresh
+        moments at every phase change). Done here rather than in `on_train_epoch_start`, which a run resumed from an
+        epoch's last batch skips; `_optimizer_phase` (which phase the moments belong to) is in the checkpoints."""
+        phase = self.training_phase(epoch)
+        index = min(epoch, self.num_phases - 1)
+        if self._optimizer_phase != index:
+            if self._optimizer_phase is not None:
+                for opt in self.optimizers():
+                    opt.optimizer.state.clear()
+            self._optimizer_phase = index
+            what = "fading in" if phase.fade else "stabilising"
+            rank_zero_info(f"ProGAN phase {index} (epoch {epoch}): {what} {phase.resolution}x{phase.resolution}")
+        return phase
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        real = batch["A"]  # (B, C, r, r) at the phase's resolution
+        self._enter_phase(self.phase_epoch)
+        phase = self._schedule_step(batch_idx)
+        if real.shape[-1] != phase.resolution or real.shape[-2] != phase.resolution:
+            raise ValueError(
+                f"ProGAN's phase {self.phase_epoch} trains at {phase.resolution}x{phase.resolution}, but the batch "
+                f"holds {real.shape[-2]}x{real.shape[-1]} images: use lit_gan's StyleDataModule (it serves each "
+                "phase's resolution)"
+            )
+        if phase.fade and self.alpha < 1.0:  # the official FadeLOD of the reals
+            real = torch.lerp(upscale(downscale(real)), real, self.alpha)
+        opt_g, opt_d = self.optimizers()
+        n = real.shape[0]
+
+        fake = self.G(torch.randn(n, self.nz, device=self.device, dtype=real.dtype))
+        d_loss = self.discriminator_loss(self.D, real, fake)  # WGAN-GP + drift: D(fake) - D(real) + penalties
+        self.step_discriminator(opt_d, d_loss)
+
+        with opt_g.toggle_model():
+            fake = self.G(torch.randn(n, self.nz, device=self.device, dtype=real.dtype))  # new latents, as official
+            step = GeneratorStep(fake, real, None, self.D, d_fake=fake, d_real=real, paired=False)
+            g_losses = self.generator_losses_against(step, "G")
+            self.step_generator(opt_g, sum(g_losses.values()))
+
+        self.seen += n * self.trainer.world_size
+        progress = {
+            "alpha": torch.tensor(self.alpha),
+            "resolution": torch.tensor(float(phase.resolution)),
+            "images_seen": self.seen.float(),
+        }
+        self.log_losses({**g_losses, "D": d_loss, **progress}, batch_size=n)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        self._schedule_step(batch_idx, done=True)  # samples and metrics after this step see its alpha
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["progan_optimizer_phase"] = self._optimizer_phase
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        self._optimizer_phase = checkpoint.get("progan_optimizer_phase")
+        growth = checkpoint.get("state_dict", {}).get("growth")
+        if growth is not None:  # export, predict and notebooks use the checkpoint's resolution
+            self._grow(int(growth[0]), float(growth[1]))
+
+    # -- evaluation, samples, generation --------------------------------------------------------------------------
+
+    def directions(self) -> dict[str, Direction]:
+        return {"samples": Direction(None, "A")}
+
+    def generate(self, direction: str, source: Tensor) -> Tensor:
+        """Samples numbered `source` at the current resolution."""
+        return self(numbered_latents(source, self.nz).to(self.device))
+
+    def evaluation_losses(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The critic's loss on held-out real images at the current resolution (rising while `train/D` falls: it is
+        memorising the training images)."""
+        real = downscale(batch["A"], batch["A"].shape[-1] // self.D.resolution)
+        return {"D_real": self.gan_loss.real(self.D(real))}
+
+    def sample_images(self, batch: dict[str, Tensor] | None = None) -> dict[str, list[Tensor]]:
+        """Grid columns: "samples" from the fixed latents at the current resolution, upscaled (nearest) to
+        `image_size`, each (N, C, image_size, image_size); `batch` is not needed."""
+        G, grid = self.translator("samples"), self.hparams.sample_grid
+        samples = upscale(G(self.fixed_noise), self.image_size // G.resolution)  # (grid^2, C, S, S)
+        return {"samples": [samples[c::grid] for c in range(grid)]}
+
+
+def _check_pair(generator: nn.Module, discriminator: nn.Module) -> None:
+    """Fail early, naming the config key, if the networks cannot grow together."""
+    for key, net in (("generator", generator), ("discriminator", discriminator)):
+        if not callable(getattr(net, "grow_to", None)):
+            raise ValueError(
+                f"model.{key} must be a growing network with grow_to(resolution, alpha) "
+                f"(lit_gan.networks.ProGAN{key.capitalize()}), got {type(net).__name__}"
+            )
+    if not isinstance(generator, LatentGenerator):
+        raise ValueError("model.generator must be a noise -> image network with `nz` and `image_size` attributes")
+    if generator.image_size != discriminator.image_size:
+        raise ValueError(
+            f"model.discriminator.image_size ({discriminator.image_size}) differs from model.generator.image_size "
+            f"({generator.image_size})"
+        )
