@@ -24,6 +24,7 @@ from lit_gan.callbacks import (
     PredictionWriter,
     SampleGridCallback,
     SpeedOptions,
+    TranslationTableCallback,
 )
 from lit_gan.contracts import CheckedData
 from lit_gan.data import StyleDataModule
@@ -89,12 +90,13 @@ class RunConfigCallback(SaveConfigCallback):
 
 
 class LitGANCLI(LightningCLI):
-    """LightningCLI with lit_gan's defaults: W&B logging, FID/KID/IS, sample grids, the latest checkpoint (with
-    `last.ckpt`) and the best one by FID."""
+    """LightningCLI with lit_gan's defaults: W&B logging, FID/KID/IS, sample grids, per-image translation tables, the
+    latest checkpoint (with `last.ckpt`) and the best one by FID."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(SampleGridCallback, "samples")
         parser.add_lightning_class_args(MetricsCallback, "metrics")
+        parser.add_lightning_class_args(TranslationTableCallback, "translations")  # per-image, at each evaluation
         parser.add_lightning_class_args(LatestCheckpoint, "checkpoint")  # the latest state, for resuming
         parser.add_lightning_class_args(BestCheckpoint, "best_checkpoint")  # the best by FID
         parser.add_lightning_class_args(DivergenceGuard, "divergence")  # stop on NaN/Inf losses
