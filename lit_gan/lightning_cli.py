@@ -207,10 +207,8 @@ class LitGANCLI(LightningCLI):
         if summary["run_id"]:
             # What the run logged before (its local W&B files, online runs' too): not logged twice (one history).
             # Read by the process that logs; the others' loggers log nothing.
-            logged = (
-                last_logged_steps(run_history(logger.save_dir, summary["run_id"])) if rank_zero_only.rank == 0 else {}
-            )
-            logger.continue_run(summary["run_id"], logged)
+            rows = run_history(logger.save_dir, summary["run_id"]) if rank_zero_only.rank == 0 else []
+            logger.continue_run(summary["run_id"], last_logged_steps(rows), rows)
         rank_zero_info(
             f"Resuming {summary['run_id'] or 'a run'} from {path} at step {summary['step']} (epoch {summary['epoch']})"
             + (f"; W&B run {summary['run_id']} continues" if summary["run_id"] else "; a new W&B run")

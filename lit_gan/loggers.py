@@ -3,7 +3,7 @@ with their best value as summary; checkpoints as versioned model artifacts on re
 
 import netrc
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -91,7 +91,12 @@ class WandbLogger(_WandbLogger):
         if settings.get("anonymous") is None:  # W&B warns about the setting even when it is None
             settings.pop("anonymous", None)
 
-    def continue_run(self, run_id: str, logged_through: Mapping[str, int] | None = None) -> None:
+    def continue_run(
+        self,
+        run_id: str,
+        logged_through: Mapping[str, int] | None = None,
+        earlier_rows: Iterable[Mapping[str, Any]] = (),
+    ) -> None:
         """Log into the existing run `run_id` instead of a new one (resuming); call it before the run starts.
 
         Args:
@@ -100,6 +105,9 @@ class WandbLogger(_WandbLogger):
                 from a checkpoint trains the steps between the checkpoint and the interruption again, and computes
                 them exactly as before: those values are not logged a second time, so the run's history holds every
                 step once (`log_metrics`).
+            earlier_rows: the history rows the run logged before (`lit_gan.sweep.history.run_history`): their
+                evaluation metrics count towards the best values in the run's summary (W&B's own summaries of a
+                resumed run only see the values logged since the resume).
         """
         run = started_wandb_run(self)
         if run is not None:
@@ -107,6 +115,9 @@ class WandbLogger(_WandbLogger):
         set_wandb_run_id(self, run_id)
         wandb_init_settings(self)["resume"] = "allow"
         self._logged_through = dict(logged_through or {})
+        for row in earlier_rows:
+            if STEP_KEY in row:
+                self._record_evaluation(row, int(row[STEP_KEY]))
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
@@ -118,10 +129,24 @@ class WandbLogger(_WandbLogger):
                 return
         self._define_evaluation_metrics(metrics)
         if step is not None:
-            numbers = {k: float(v) for k, v in metrics.items() if is_evaluation_metric(k) and _is_number(v)}
-            if numbers:
-                self._evaluations.setdefault(step, {}).update(numbers)
+            self._record_evaluation(metrics, step)
         super().log_metrics(metrics, step)
+
+    def _record_evaluation(self, metrics: Mapping[str, Any], step: int) -> None:
+        numbers = {k: float(v) for k, v in metrics.items() if is_evaluation_metric(k) and _is_number(v)}
+        if numbers:
+            self._evaluations.setdefault(step, {}).update(numbers)
+
+    def evaluation_summary(self) -> dict[str, dict[str, float]]:
+        """{key: {"min" or "max": its best value, "last": its value at the last step}} of every evaluation metric
+        logged by the run, resumed starts included (what its W&B summary holds)."""
+        summary: dict[str, dict[str, float]] = {}
+        for step in sorted(self._evaluations):
+            for key, value in self._evaluations[step].items():
+                best = best_summary(key)
+                earlier = summary.get(key, {}).get(best, value)
+                summary[key] = {best: min(earlier, value) if best == "min" else max(earlier, value), "last": value}
+        return summary
 
     def _define_evaluation_metrics(self, metrics: Mapping[str, Any]) -> None:
         """`define_metric` each evaluation metric not defined yet: `trainer/global_step` as its step axis, its best
@@ -182,6 +207,8 @@ class WandbLogger(_WandbLogger):
         run = started_wandb_run(self)
         if run is None or rank_zero_only.rank != 0:
             return
+        if self._evaluations:  # as W&B's own summaries, but over all of a resumed run's starts
+            run.summary.update(self.evaluation_summary())
         if self.model_checkpoints:
             self.log_checkpoints()
         run_folder = Path(os.path.relpath(Path(run.dir).parent))
