@@ -169,7 +169,8 @@ def project_keys(entity: str, project: str, max_runs: int = 200) -> ProjectKeys:
     """What the newest `max_runs` runs of `entity/project` logged, and their differing config values (W&B's API)."""
     import wandb
 
-    runs = wandb.Api().runs(f"{entity}/{project}", order="-created_at", per_page=min(max_runs, 100))
+    api = wandb.Api()
+    runs = api.runs(f"{entity}/{project}", order="-created_at", per_page=min(max_runs, 100), lazy=False)
     logged, configs = set(), []
     for run, _ in zip(runs, range(max_runs)):
         logged |= set(run.summary.keys())

@@ -137,3 +137,24 @@ def test_without_the_library_the_error_says_how_to_install_it(fake_wandb_server,
     with pytest.raises(DashboardError, match=r"pip install 'lit_gan\[dashboard\]'"):
         main(["dashboard", "--entity", "team", "--project", "gans"])
     assert fake_wandb_server == []
+
+
+def test_the_project_is_read_from_its_runs_summaries_and_configs(monkeypatch):
+    class Run:
+        def __init__(self, summary: dict, config: dict) -> None:
+            self.summary, self.config = summary, config
+
+    class Api:
+        def runs(self, path, order, per_page, lazy):
+            assert (path, order, lazy) == ("team/gans", "-created_at", False)
+            return iter(
+                [
+                    Run({"val/fid": {"min": 3.0}, "_step": 9}, {"model": {"init_args": {"lr": 0.1}}, "_wandb": {}}),
+                    Run({"samples/AtoB": {}, "translations/AtoB": {}}, {"model": {"init_args": {"lr": 0.2}}}),
+                    Run({"train/G": 1.0}, {"model": {"init_args": {"lr": 0.3}}}),
+                ]
+            )
+
+    monkeypatch.setattr(wandb, "Api", Api)
+    keys = workspace.project_keys("team", "gans", max_runs=2)  # the newest two
+    assert keys == ProjectKeys({"val/fid", "samples/AtoB", "translations/AtoB"}, ["model.init_args.lr"])
