@@ -94,10 +94,10 @@ def write_curves(runs: list[Run], metrics: list[str], path: Path) -> None:
 
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
-        for run in runs:
+        for color, run in enumerate(runs):  # a run keeps its colour in every panel (the legend is in the first)
             curve = metric_curve(run.history, metric)
             if curve:
-                ax.plot(*zip(*curve), marker="o", markersize=3, label=run.run_id)
+                ax.plot(*zip(*curve), marker="o", markersize=3, label=run.run_id, color=f"C{color % 10}")
         ax.set(title=metric, xlabel="step")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)

@@ -140,9 +140,10 @@ def translations_html(runs, metric: str) -> str:
 
 
 def direction_table(runs: list[tuple[str, int, dict]]) -> str:
-    """Rows of held-out images; an input (and target) column, then a column per run with its output images."""
+    """Rows of held-out images: the input (and target) column, when the runs share these images, then a column per
+    run with its images (its own inputs too, when runs were evaluated on different images)."""
     first = runs[0][2]
-    shared = [c for c in ("input", "target") if c in first["images"]]
+    shared = [c for c in ("input", "target") if all(same_images(first, saved, c) for _, _, saved in runs)]
     head = "<th>image</th>" + "".join(f"<th>{c}</th>" for c in shared)
     head += "".join(f"<th>{escape(run_id)} @{step}</th>" for run_id, step, _ in runs)
     body = []
@@ -156,6 +157,14 @@ def direction_table(runs: list[tuple[str, int, dict]]) -> str:
             )
         body.append(f"<tr>{''.join(cells)}</tr>")
     return f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+
+
+def same_images(one: dict, other: dict, column: str) -> bool:
+    """Whether two saved translation tables hold the same images (file contents) in `column`, row by row."""
+    if column not in one["images"] or column not in other["images"] or len(one["rows"]) != len(other["rows"]):
+        return False
+    files = zip((one["folder"] / r[column] for r in one["rows"]), (other["folder"] / r[column] for r in other["rows"]))
+    return all(a.read_bytes() == b.read_bytes() for a, b in files)
 
 
 def row_image(saved: dict, i: int, column: str) -> str:
