@@ -211,6 +211,7 @@ class WandbLogger(_WandbLogger):
             run.summary.update(self.evaluation_summary())
         if self.model_checkpoints:
             self.log_checkpoints()
+        self._defined, self._evaluations = set(), {}  # a later start is another W&B run, or a resumed one's new file
         run_folder = Path(os.path.relpath(Path(run.dir).parent))
         # Finish the W&B run so that the next fit/validate in this process gets a run of its own (or resumes this
         # one by id) instead of silently reusing it.
