@@ -124,13 +124,18 @@ class WandbLogger(_WandbLogger):
         """Lightning's `log_metrics` (sample grids and tables go through it too), leaving out the keys a resumed run
         already logged at this step or later (see `continue_run`)."""
         if self._logged_through and step is not None:
-            metrics = {key: value for key, value in metrics.items() if step > self._logged_through.get(key, -1)}
+            metrics = {key: value for key, value in metrics.items() if step > self._last_logged_step(key)}
             if not metrics:
                 return
         self._define_evaluation_metrics(metrics)
         if step is not None:
             self._record_evaluation(metrics, step)
         super().log_metrics(metrics, step)
+
+    def _last_logged_step(self, key: str) -> int:
+        """The last step a resumed run logged `key` at before (-1 if never); an image or a table is in the history
+        as flattened keys (`samples/AtoB._type`, `translations/AtoB.path`, ...)."""
+        return self._logged_through.get(key, self._logged_through.get(f"{key}._type", -1))
 
     def _record_evaluation(self, metrics: Mapping[str, Any], step: int) -> None:
         numbers = {k: float(v) for k, v in metrics.items() if is_evaluation_metric(k) and _is_number(v)}

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+import wandb
 
 from lit_gan.loggers import WandbLogger, wandb_credentials_available
 from lit_gan.sweep.history import last_logged_steps, metric_curve, run_history, wandb_run_dirs
@@ -59,6 +60,7 @@ def test_a_resumed_run_logs_each_step_once(tmp_path):
     for step in range(6):
         first.log_metrics({"train/loss": float(step)}, step=step)
     first.log_metrics({"val/fid": 10.0}, step=3)
+    first.log_metrics({"translations/AtoB": wandb.Table(columns=["image"], data=[[0]])}, step=3)
     run_id = first.version
     first.finalize("failed")
 
@@ -67,13 +69,15 @@ def test_a_resumed_run_logs_each_step_once(tmp_path):
     time.sleep(1.1)
     earlier = run_history(Path("runs"), run_id)
     already = last_logged_steps(earlier)
-    assert already == {"train/loss": 5, "val/fid": 3}
+    assert {k: v for k, v in already.items() if not k.startswith("translations/")} == {"train/loss": 5, "val/fid": 3}
     second = WandbLogger(save_dir="runs", offline=True)
     second.continue_run(run_id, already, earlier)
     for step in range(3, 9):
         second.log_metrics({"train/loss": float(step), "train/lr": 0.1}, step=step)  # train/lr is new at every step
     second.log_metrics({"val/fid": 10.0}, step=3)  # logged before: left out
     second.log_metrics({"val/fid": 20.0}, step=6)
+    for step in (3, 6):  # a table (or image) is in the history as flattened keys: logged again at step 6 only
+        second.log_metrics({"translations/AtoB": wandb.Table(columns=["image"], data=[[0]])}, step=step)
     second.finalize("success")
 
     rows = run_history(Path("runs"), run_id)
@@ -81,6 +85,7 @@ def test_a_resumed_run_logs_each_step_once(tmp_path):
     assert metric_curve(rows, "train/loss") == [(step, float(step)) for step in range(9)]  # each step once
     assert metric_curve(rows, "train/lr") == [(step, 0.1) for step in range(3, 9)]
     assert metric_curve(rows, "val/fid") == [(3, 10.0), (6, 20.0)]
+    assert [row["trainer/global_step"] for row in rows if "translations/AtoB._type" in row] == [3, 6]
     # The summary's best FID is the whole run's, not only the second start's (W&B's own min would be 20).
     wandb_cli = shutil.which("wandb", path=str(Path(sys.executable).parent)) or shutil.which("wandb")
     last_start = wandb_run_dirs(Path("runs"), run_id)[-1]
