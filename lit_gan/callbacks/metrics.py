@@ -137,6 +137,12 @@ class MetricsCallback(pl.Callback):
             self._num_features(), self.inception_score, self.kid_subsets, self.kid_subset_size
         )
 
+    @property
+    def lpips_network(self) -> nn.Module | None:
+        """The LPIPS network once loaded (`lpips` true and its weights found), else None; the translations callback
+        scores each image with it too."""
+        return self._lpips
+
     def _load_lpips(self) -> nn.Module | None:
         try:
             return similarity.load_lpips(self.lpips_net)

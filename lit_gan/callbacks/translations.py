@@ -9,10 +9,10 @@ import torch
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.trainer.states import TrainerFn
 from pytorch_lightning.utilities import rank_zero_only
-from torch import Tensor
+from torch import Tensor, nn
 from torchvision.utils import save_image
 
-from lit_gan.callbacks.metrics import evaluation_due
+from lit_gan.callbacks.metrics import MetricsCallback, evaluation_due
 from lit_gan.contracts import Direction, HeldOutData, ImageGenerator, PairedHeldOutData
 from lit_gan.metrics import similarity
 from lit_gan.runs import atomic_write, run_dir
@@ -28,7 +28,8 @@ class TranslationTableCallback(pl.Callback):
     direction, `translations/<direction>`, a row per image: the step, the image's number, the input, the target
     (paired data), the translation, the reconstruction (when the model has the reverse direction, as CycleGAN) and
     per-image scores: `ssim` of the translation to its target (paired) or its input, `psnr` and `L1` to the target
-    (paired), `reconstruction_L1` to the input. A model that generates from noise (DCGAN) gets its fixed samples
+    (paired), `lpips` as `ssim` when the metrics callback has LPIPS (`metrics.lpips`), `reconstruction_L1` to the
+    input. A model that generates from noise (DCGAN) gets its fixed samples
     0..num_images-1 (column `output`), without scores.
 
     The same rows go to `<run folder>/translations/step_<step>/<direction>.json`, the images beside it as PNG files:
@@ -109,15 +110,23 @@ class TranslationTableCallback(pl.Callback):
         paired = isinstance(datamodule, PairedHeldOutData) and datamodule.held_out_pairs
         targets = datamodule.held_out_images(target, self.num_images)[0] if paired else None
         reverse = next((r for r, d in directions.items() if d == Direction(target, source)), None)
+        lpips = next((c.lpips_network for c in trainer.callbacks if isinstance(c, MetricsCallback)), None)
         rows = []
         for i in range(len(inputs)):
             x = inputs[i]["A"].unsqueeze(0).to(pl_module.device)  # (1, C, H, W)
             y = targets[i]["A"].unsqueeze(0).to(pl_module.device) if targets is not None else None
-            rows.append(self._row(pl_module, name, reverse, i, x, y))
+            rows.append(self._row(pl_module, name, reverse, lpips, i, x, y))
         return rows
 
     def _row(
-        self, pl_module: ImageGenerator, name: str, reverse: str | None, i: int, x: Tensor, y: Tensor | None
+        self,
+        pl_module: ImageGenerator,
+        name: str,
+        reverse: str | None,
+        lpips: nn.Module | None,
+        i: int,
+        x: Tensor,
+        y: Tensor | None,
     ) -> dict[str, object]:
         """One image's row: its input (and target), the translation (and reconstruction), their scores."""
         fake = pl_module.generate(name, x)  # (1, C, H, W)
@@ -131,6 +140,8 @@ class TranslationTableCallback(pl.Callback):
         if y is not None:
             row["psnr"] = float(similarity.psnr(fake, y)[0])
             row["L1"] = float((fake - y).abs().mean())
+        if lpips is not None:
+            row["lpips"] = float(similarity.lpips(lpips.to(fake.device), fake, reference)[0])
         if reverse is not None:
             back = pl_module.generate(reverse, fake)
             row["reconstruction"] = back[0]

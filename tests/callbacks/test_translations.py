@@ -6,9 +6,12 @@ import json
 
 import pytest
 import torch
+from PIL import Image
+from torchvision.transforms.functional import to_tensor
 
 from lit_gan.callbacks import TranslationTableCallback
 from lit_gan.contracts import Direction, PairedHeldOutData
+from lit_gan.metrics import similarity
 from lit_gan.runs import run_dir
 from tests.helpers import TINY_MODELS, fit, tiny_args
 
@@ -79,3 +82,21 @@ def test_validate_and_test_log_them_too(subcommand, tmp_path):
     main([subcommand, *tiny_args("--metrics.enabled=false", "--translations.num_images=1")])
     (run,) = (tmp_path / "runs" / "lit_gan").iterdir()
     assert sorted(p.name for p in (run / "translations" / "step_0000000").glob("*.json")) == ["AtoB.json", "BtoA.json"]
+
+
+class MeanAbsoluteLpips(torch.nn.Module):
+    """Stands in for torchmetrics' LPIPS network (no ImageNet weights offline): (x, y) in [0, 1] -> (B, 1, 1, 1)."""
+
+    def forward(self, x, y, normalize=False):
+        return (x - y).abs().mean((1, 2, 3), keepdim=True)
+
+
+def test_with_the_metrics_lpips_each_image_has_its_lpips_too(monkeypatch):
+    monkeypatch.setattr(similarity, "load_lpips", lambda net: MeanAbsoluteLpips())
+    cli = fit(tiny_args("--trainer.max_steps=1", "--metrics.lpips=true", "--translations.num_images=1", model="cut"))
+    saved = json.loads((run_dir(cli.trainer) / "translations" / "step_0000001" / "AtoB.json").read_text())
+    assert saved["columns"] == ["image", "input", "translation", "ssim", "lpips"]
+    (row,) = saved["rows"]
+    folder = run_dir(cli.trainer) / "translations" / "step_0000001"
+    x, fake = (to_tensor(Image.open(folder / row[c])) for c in ("input", "translation"))  # as saved: in [0, 1]
+    assert row["lpips"] == pytest.approx(float((x - fake).abs().mean()), abs=2 / 255)  # PNG rounding
