@@ -6,15 +6,20 @@ translations of each run at its best evaluation (`lit_gan.callbacks.TranslationT
 """
 
 import base64
+import io
 import json
 from html import escape
 from pathlib import Path
+from typing import Literal
+
+from PIL import Image
 
 from lit_gan.goals import goal
 from lit_gan.runs import atomic_write
 from lit_gan.sweep.history import metric_curve
 from lit_gan.sweep.tables import cell
 
+MAX_SIDE = {"plot": None, "grid": 1024, "cell": 256}  # pixels an image keeps on the page, by kind
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 24px; color: #222; }
 h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 32px; border-bottom: 1px solid #ddd; }
@@ -23,11 +28,12 @@ th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; vertical-a
 th { background: #f3f3f3; cursor: pointer; user-select: none; } th.sorted-asc::after { content: " \\25B2"; }
 th.sorted-desc::after { content: " \\25BC"; } td.text { text-align: left; }
 .row { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
+.cells { display: flex; flex-wrap: nowrap; gap: 8px; align-items: flex-start; }
 td.images { text-align: left; } .scroll { overflow-x: auto; max-width: 100%; }
-figure { margin: 0; display: inline-block; max-width: 220px; vertical-align: top; }
-figure.wide { max-width: 100%; } figure.wide img { max-width: 100%; }
-figcaption { font-size: 12px; color: #555; overflow-wrap: anywhere; }
-img.pixel { image-rendering: pixelated; width: 128px; }
+figure { margin: 0; display: inline-block; vertical-align: top; max-width: 100%; }
+figcaption { font-size: 12px; color: #555; overflow-wrap: anywhere; max-width: 256px; }
+img { image-rendering: pixelated; display: block; } img.plot { max-width: 100%; image-rendering: auto; }
+img.cell { min-width: 128px; max-width: 256px; } img.grid { min-width: 256px; max-width: 100%; }
 """
 SORT_SCRIPT = """
 document.querySelectorAll("table.sortable th").forEach((th, column) => th.addEventListener("click", () => {
@@ -43,18 +49,25 @@ document.querySelectorAll("table.sortable th").forEach((th, column) => th.addEve
 """
 
 
-def data_uri(path: Path) -> str:
-    """The PNG file `path` as a data URI (the page loads nothing)."""
-    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+def data_uri(path: Path, max_side: int | None = None) -> str:
+    """The PNG file `path` as a data URI (the page loads nothing), scaled down to `max_side` pixels when larger (a
+    page of many full-size grids would weigh tens of MB)."""
+    data = Path(path).read_bytes()
+    if max_side is not None:
+        picture = Image.open(io.BytesIO(data))
+        if max(picture.size) > max_side:
+            picture.thumbnail((max_side, max_side))
+            buffer = io.BytesIO()
+            picture.save(buffer, format="png")
+            data = buffer.getvalue()
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
-def image(path: Path, caption: str = "", pixel: bool = False, wide: bool = False) -> str:
-    """A figure of the PNG `path` with its caption; `pixel`: a small image scaled up sharply, `wide`: a plot that
-    shrinks to the page's width."""
-    css = ' class="pixel"' if pixel else ""
-    img = f'<img{css} src="{data_uri(path)}" alt="{escape(caption)}">'
-    figure = '<figure class="wide">' if wide else "<figure>"
-    return f"{figure}{img}<figcaption>{escape(caption)}</figcaption></figure>"
+def image(path: Path, caption: str, kind: Literal["plot", "grid", "cell"]) -> str:
+    """A figure of the PNG `path` with its caption: a plot (shrinks to the page's width), a sample grid or a table
+    cell (small images scaled up, sharply; large ones scaled down)."""
+    img = f'<img class="{kind}" src="{data_uri(path, MAX_SIDE[kind])}" alt="{escape(caption)}">'
+    return f"<figure>{img}<figcaption>{escape(caption)}</figcaption></figure>"
 
 
 def table_html(rows: list[dict]) -> str:
@@ -90,7 +103,7 @@ def samples_html(runs) -> str:
     parts = []
     for name in sorted({n for g in grids.values() for n in g}):
         figures = [
-            image(grids[run.run_id][name], f"{run.run_id} @{int(grids[run.run_id][name].stem.split('_')[1])}", True)
+            image(grids[run.run_id][name], f"{run.run_id} @{int(grids[run.run_id][name].stem.split('_')[1])}", "grid")
             for run in runs
             if name in grids[run.run_id]
         ]
@@ -153,7 +166,7 @@ def direction_table(runs: list[tuple[str, int, dict]]) -> str:
         for _, _, saved in runs:
             own = [c for c in saved["images"] if c not in shared]
             cells.append(
-                f"<td class='images'><div class='row'>{''.join(row_image(saved, i, c) for c in own)}</div></td>"
+                f"<td class='images'><div class='cells'>{''.join(row_image(saved, i, c) for c in own)}</div></td>"
             )
         body.append(f"<tr>{''.join(cells)}</tr>")
     return f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
@@ -175,7 +188,7 @@ def row_image(saved: dict, i: int, column: str) -> str:
     row = saved["rows"][i]
     scores = [f"{k} {v:.3g}" for k, v in row.items() if k not in saved["images"] and k != "image"]
     caption = column + (f" ({', '.join(scores)})" if scores and column in ("translation", "output") else "")
-    return image(saved["folder"] / row[column], caption, pixel=True)
+    return image(saved["folder"] / row[column], caption, "cell")
 
 
 def write_page(runs, metrics: list[str], rows: list[dict], curves: Path, path: Path) -> None:
@@ -188,7 +201,7 @@ def write_page(runs, metrics: list[str], rows: list[dict], curves: Path, path: P
         "<h2>Runs</h2>",
         table_html(rows),
         "<h2>Curves</h2>",
-        image(curves, ", ".join(metrics) + " over trainer/global_step", wide=True),
+        image(curves, ", ".join(metrics) + " over trainer/global_step", "plot"),
         "<h2>Last sample grids</h2>",
         samples_html(runs),
         f"<h2>Translations at each run's best {escape(metrics[0])}</h2>",

@@ -1,10 +1,12 @@
 """`compare`'s HTML page, its parts on hand-made inputs (the whole page from real runs: tests/test_dashboards.py)."""
 
+import base64
+import io
 from pathlib import Path
 
 from PIL import Image
 
-from lit_gan.sweep.html import best_step, direction_table
+from lit_gan.sweep.html import best_step, data_uri, direction_table
 
 
 def saved_table(folder: Path, inputs: list[int]) -> dict:
@@ -31,3 +33,10 @@ def test_the_best_step_is_the_lowest_fid_and_the_highest_ssim():
     history = [{"trainer/global_step": s, "val/fid": f, "val/ssim": m} for s, f, m in [(1, 9, 0.5), (3, 4, 0.2)]]
     assert best_step(history, "val/fid") == 3 and best_step(history, "val/ssim") == 1
     assert best_step(history, "val/lpips") is None
+
+
+def test_large_images_are_scaled_down_on_the_page_and_plots_are_kept(tmp_path):
+    Image.new("RGB", (2000, 100), "red").save(tmp_path / "grid.png")
+    for max_side, width in ((1024, 1024), (None, 2000)):
+        data = data_uri(tmp_path / "grid.png", max_side).removeprefix("data:image/png;base64,")
+        assert Image.open(io.BytesIO(base64.b64decode(data))).width == width
