@@ -1,7 +1,7 @@
-"""`python -m lit_gan COMMAND ...`: one command map for the seven commands.
+"""`python -m lit_gan COMMAND ...`: one command map for the eight commands.
 
-fit, validate, test and predict are LightningCLI subcommands (`lit_gan.lightning_cli`); export, sweep and compare
-are functions whose typed, documented signatures jsonargparse turns into their options (`--help` shows the
+fit, validate, test and predict are LightningCLI subcommands (`lit_gan.lightning_cli`); export, sweep, compare and
+dashboard are functions whose typed, documented signatures jsonargparse turns into their options (`--help` shows the
 docstrings). From the command line, a user error (a bad config or sweep file, unusable data, a missing or refused
 checkpoint, a diverged run) ends with one `error: ...` line and exit code 1, without a traceback; from Python
 (`main(args=[...])`) the exception propagates.
@@ -32,6 +32,7 @@ from lit_gan.runs import CheckpointError
 from lit_gan.sweep.command import sweep_command
 from lit_gan.sweep.compare import CompareError, compare_command
 from lit_gan.sweep.config import SweepConfigError
+from lit_gan.sweep.workspace import DashboardError, dashboard_command
 
 __all__ = ["COMMANDS", "USER_ERRORS", "CheckpointNotFound", "LitGANCLI", "RunConfigCallback", "main"]
 
@@ -40,6 +41,7 @@ FUNCTION_COMMANDS: dict[str, Callable[..., int]] = {
     "export": export_command,
     "sweep": sweep_command,
     "compare": compare_command,
+    "dashboard": dashboard_command,
 }
 COMMANDS: dict[str, Callable] = {**dict.fromkeys(LIGHTNING_COMMANDS, lightning_cli), **FUNCTION_COMMANDS}
 """Each command of `python -m lit_gan` and what runs it: `lightning_cli` takes the whole argument list (subcommand
@@ -48,6 +50,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     CheckpointError,
     CheckpointNotFound,
     CompareError,
+    DashboardError,
     DataConfigError,
     DataNotFound,
     ExportError,

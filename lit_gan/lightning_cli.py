@@ -24,6 +24,7 @@ from lit_gan.callbacks import (
     PredictionWriter,
     SampleGridCallback,
     SpeedOptions,
+    TranslationTableCallback,
 )
 from lit_gan.contracts import CheckedData
 from lit_gan.data import StyleDataModule
@@ -89,12 +90,13 @@ class RunConfigCallback(SaveConfigCallback):
 
 
 class LitGANCLI(LightningCLI):
-    """LightningCLI with lit_gan's defaults: W&B logging, FID/KID/IS, sample grids, the latest checkpoint (with
-    `last.ckpt`) and the best one by FID."""
+    """LightningCLI with lit_gan's defaults: W&B logging, FID/KID/IS, sample grids, per-image translation tables, the
+    latest checkpoint (with `last.ckpt`) and the best one by FID."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(SampleGridCallback, "samples")
         parser.add_lightning_class_args(MetricsCallback, "metrics")
+        parser.add_lightning_class_args(TranslationTableCallback, "translations")  # per-image, at each evaluation
         parser.add_lightning_class_args(LatestCheckpoint, "checkpoint")  # the latest state, for resuming
         parser.add_lightning_class_args(BestCheckpoint, "best_checkpoint")  # the best by FID
         parser.add_lightning_class_args(DivergenceGuard, "divergence")  # stop on NaN/Inf losses
@@ -205,10 +207,8 @@ class LitGANCLI(LightningCLI):
         if summary["run_id"]:
             # What the run logged before (its local W&B files, online runs' too): not logged twice (one history).
             # Read by the process that logs; the others' loggers log nothing.
-            logged = (
-                last_logged_steps(run_history(logger.save_dir, summary["run_id"])) if rank_zero_only.rank == 0 else {}
-            )
-            logger.continue_run(summary["run_id"], logged)
+            rows = run_history(logger.save_dir, summary["run_id"]) if rank_zero_only.rank == 0 else []
+            logger.continue_run(summary["run_id"], last_logged_steps(rows), rows)
         rank_zero_info(
             f"Resuming {summary['run_id'] or 'a run'} from {path} at step {summary['step']} (epoch {summary['epoch']})"
             + (f"; W&B run {summary['run_id']} continues" if summary["run_id"] else "; a new W&B run")

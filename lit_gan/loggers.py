@@ -1,15 +1,22 @@
-"""Weights & Biases logging that works without an account or a network: offline automatically."""
+"""Weights & Biases logging that works without an account or a network: offline automatically; metrics defined
+with their best value as summary; checkpoints as versioned model artifacts on request."""
 
 import netrc
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any, Literal
 from urllib.parse import urlparse
 
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import WandbLogger as _WandbLogger
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
 
 from lit_gan.compat import forget_wandb_run, set_wandb_run_id, started_wandb_run, wandb_init_settings
+from lit_gan.goals import best_summary, is_evaluation_metric
+from lit_gan.runs import checkpoint_summary
+
+STEP_KEY = "trainer/global_step"  # Lightning's step axis of every logged key
 
 
 def wandb_credentials_available() -> bool:
@@ -31,6 +38,10 @@ class WandbLogger(_WandbLogger):
     exist. An offline run prints, when it ends, one line naming its folder and the `wandb sync` command that
     uploads it.
 
+    Every evaluation metric (`val/...`, `test/...`) is defined in W&B, when first logged, with `trainer/global_step`
+    as its step axis and its best value (the lowest FID/KID/LPIPS, the highest SSIM/PSNR/IS; `lit_gan.goals`) and
+    its last value as its summary: the runs table and sweep views show `val/fid.min` beside `val/fid.last`.
+
     Args:
         project: W&B project; also the name of the folder that holds the run folders under `save_dir`.
         save_dir: folder for W&B files (`<save_dir>/wandb/`) and run folders (`<save_dir>/<project>/<run id>/`).
@@ -38,7 +49,10 @@ class WandbLogger(_WandbLogger):
         offline: force offline (True) or online (False) logging; None decides automatically.
         group: W&B group (sweeps group their trials by it).
         tags: W&B tags.
-        log_model: upload checkpoints as W&B artifacts.
+        log_model: log checkpoints as versions of the W&B model artifact `model-<run id>` when the run ends: "best"
+            (or true) logs the best checkpoint (alias "best") and the last one (aliases "last" and "latest"), each with
+            its step, epoch, monitored score and the evaluation metrics of its step as metadata. Offline, they are
+            written into the run for `wandb sync` to upload.
     """
 
     def __init__(
@@ -49,7 +63,7 @@ class WandbLogger(_WandbLogger):
         offline: bool | None = None,
         group: str | None = None,
         tags: list[str] | None = None,
-        log_model: bool = False,
+        log_model: bool | Literal["best"] = False,
         **kwargs,
     ) -> None:
         if offline is None:
@@ -63,17 +77,26 @@ class WandbLogger(_WandbLogger):
             offline=offline,
             group=group,
             tags=tags,
-            log_model=log_model,
+            log_model=False,  # Lightning's refuses offline runs; `log_checkpoints` logs them, offline too
             **kwargs,
         )
+        self.model_checkpoints: Literal["best"] | None = "best" if log_model else None
         self.run_name = name  # the display name it was given (Lightning's `name` is the project)
         self._offline_mode = offline
         self._logged_through: dict[str, int] = {}  # of a resumed run: the last step each key was logged at
+        self._defined: set[str] = set()  # evaluation metrics defined in the W&B run
+        self._evaluations: dict[int, dict[str, float]] = {}  # step -> evaluation metrics logged at it
+        self._saving_callbacks: dict[int, ModelCheckpoint] = {}
         settings = wandb_init_settings(self)
         if settings.get("anonymous") is None:  # W&B warns about the setting even when it is None
             settings.pop("anonymous", None)
 
-    def continue_run(self, run_id: str, logged_through: Mapping[str, int] | None = None) -> None:
+    def continue_run(
+        self,
+        run_id: str,
+        logged_through: Mapping[str, int] | None = None,
+        earlier_rows: Iterable[Mapping[str, Any]] = (),
+    ) -> None:
         """Log into the existing run `run_id` instead of a new one (resuming); call it before the run starts.
 
         Args:
@@ -82,6 +105,9 @@ class WandbLogger(_WandbLogger):
                 from a checkpoint trains the steps between the checkpoint and the interruption again, and computes
                 them exactly as before: those values are not logged a second time, so the run's history holds every
                 step once (`log_metrics`).
+            earlier_rows: the history rows the run logged before (`lit_gan.sweep.history.run_history`): their
+                evaluation metrics count towards the best values in the run's summary (W&B's own summaries of a
+                resumed run only see the values logged since the resume).
         """
         run = started_wandb_run(self)
         if run is not None:
@@ -89,22 +115,108 @@ class WandbLogger(_WandbLogger):
         set_wandb_run_id(self, run_id)
         wandb_init_settings(self)["resume"] = "allow"
         self._logged_through = dict(logged_through or {})
+        for row in earlier_rows:
+            if STEP_KEY in row:
+                self._record_evaluation(row, int(row[STEP_KEY]))
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Lightning's `log_metrics` (sample grids and tables go through it too), leaving out the keys a resumed run
         already logged at this step or later (see `continue_run`)."""
         if self._logged_through and step is not None:
-            metrics = {key: value for key, value in metrics.items() if step > self._logged_through.get(key, -1)}
+            metrics = {key: value for key, value in metrics.items() if step > self._last_logged_step(key)}
             if not metrics:
                 return
+        self._define_evaluation_metrics(metrics)
+        if step is not None:
+            self._record_evaluation(metrics, step)
         super().log_metrics(metrics, step)
+
+    def _last_logged_step(self, key: str) -> int:
+        """The last step a resumed run logged `key` at before (-1 if never); an image or a table is in the history
+        as flattened keys (`samples/AtoB._type`, `translations/AtoB.path`, ...)."""
+        return self._logged_through.get(key, self._logged_through.get(f"{key}._type", -1))
+
+    def _record_evaluation(self, metrics: Mapping[str, Any], step: int) -> None:
+        numbers = {k: float(v) for k, v in metrics.items() if is_evaluation_metric(k) and _is_number(v)}
+        if numbers:
+            self._evaluations.setdefault(step, {}).update(numbers)
+
+    def evaluation_summary(self) -> dict[str, dict[str, float]]:
+        """{key: {"min" or "max": its best value, "last": its value at the last step}} of every evaluation metric
+        logged by the run, resumed starts included (what its W&B summary holds)."""
+        summary: dict[str, dict[str, float]] = {}
+        for step in sorted(self._evaluations):
+            for key, value in self._evaluations[step].items():
+                best = best_summary(key)
+                earlier = summary.get(key, {}).get(best, value)
+                summary[key] = {best: min(earlier, value) if best == "min" else max(earlier, value), "last": value}
+        return summary
+
+    def _define_evaluation_metrics(self, metrics: Mapping[str, Any]) -> None:
+        """`define_metric` each evaluation metric not defined yet: `trainer/global_step` as its step axis, its best
+        and last values as summary."""
+        for key in metrics:
+            if is_evaluation_metric(key) and key not in self._defined and _is_number(metrics[key]):
+                self.experiment.define_metric(key, step_metric=STEP_KEY, summary=f"{best_summary(key)},last")
+                self._defined.add(key)
+
+    def after_save_checkpoint(self, checkpoint_callback: ModelCheckpoint) -> None:
+        if self.model_checkpoints:  # which checkpoints they are is known when the run ends (`log_checkpoints`)
+            self._saving_callbacks[id(checkpoint_callback)] = checkpoint_callback
+
+    @rank_zero_only
+    def log_checkpoints(self) -> None:
+        """Log the best checkpoint (alias "best") and then the last one ("last"; W&B adds "latest") of the
+        checkpoint callbacks that saved in this run, as versions of the artifact `model-<run id>`."""
+        import wandb
+
+        best, last = {}, {}
+        for callback in self._saving_callbacks.values():
+            if callback.monitor is not None and callback.best_model_path:
+                best[Path(callback.best_model_path)] = callback
+            if callback.last_model_path:
+                last[Path(callback.last_model_path)] = callback
+        run = self.experiment
+        for path, callback, aliases in [
+            *((p, c, ["best"]) for p, c in best.items()),
+            *((p, c, ["last"]) for p, c in last.items()),
+        ]:
+            if not path.is_file():
+                continue
+            artifact = wandb.Artifact(
+                f"model-{run.id}", type="model", metadata=self._checkpoint_metadata(path, callback)
+            )
+            artifact.add_file(str(path.resolve()), name="model.ckpt", policy="mutable")  # a copy: last.ckpt changes
+            run.log_artifact(artifact, aliases=aliases)
+        self._saving_callbacks.clear()
+
+    def _checkpoint_metadata(self, path: Path, callback: ModelCheckpoint) -> dict[str, Any]:
+        """The checkpoint's file name, step and epoch, the callback's monitored score, and the evaluation metrics it
+        was saved with."""
+        summary = checkpoint_summary(path)
+        metadata = {"file": path.name, "step": summary["step"], "epoch": summary["epoch"]}
+        if callback.monitor is not None and Path(callback.best_model_path) == path:
+            metadata |= {"monitor": callback.monitor, "score": float(callback.best_model_score)}
+        metadata["metrics"] = self.evaluation_before(summary["step"])
+        return metadata
+
+    def evaluation_before(self, step: int | None) -> dict[str, float]:
+        """The evaluation metrics logged last at or before `step` (a checkpoint's step: Lightning logs an epoch's
+        validation at the step of its last batch, and the checkpoint after it is one step on)."""
+        steps = [s for s in self._evaluations if step is None or s <= step]
+        return dict(self._evaluations[max(steps)]) if steps else {}
 
     def finalize(self, status: str) -> None:
         super().finalize(status)
         run = started_wandb_run(self)
         if run is None or rank_zero_only.rank != 0:
             return
+        if self._evaluations:  # as W&B's own summaries, but over all of a resumed run's starts
+            run.summary.update(self.evaluation_summary())
+        if self.model_checkpoints:
+            self.log_checkpoints()
+        self._defined, self._evaluations = set(), {}  # a later start is another W&B run, or a resumed one's new file
         run_folder = Path(os.path.relpath(Path(run.dir).parent))
         # Finish the W&B run so that the next fit/validate in this process gets a run of its own (or resumes this
         # one by id) instead of silently reusing it.
@@ -114,3 +226,12 @@ class WandbLogger(_WandbLogger):
             rank_zero_info(
                 f"W&B: logged offline (not logged in) to {run_folder}; upload it with: wandb sync {run_folder}"
             )
+
+
+def _is_number(value: Any) -> bool:
+    """Whether a logged value is a plain number (not an image, a table or a histogram)."""
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True

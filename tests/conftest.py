@@ -20,6 +20,7 @@ def _isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb_dir"))
     monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "wandb_cache"))
     monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb_config"))
+    monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb_data"))  # staged artifacts (tables, checkpoints)
     monkeypatch.setenv("LIT_GAN_CACHE", str(tmp_path / "lit_gan_cache"))  # cached real-image features
     (tmp_path / "wandb_dir").mkdir()
     yield

@@ -79,7 +79,7 @@ def train_tiny_checkpoint(folder: Path, model: str = "cyclegan", *extra: str) ->
 
     with pytest.MonkeyPatch.context() as mp:  # what conftest's per-test fixture does, for this shared fit
         mp.chdir(folder)
-        for var in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "LIT_GAN_CACHE"):
+        for var in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR", "LIT_GAN_CACHE"):
             mp.setenv(var, str(folder / var.lower()))
         (folder / "wandb_dir").mkdir()
         fast = ["--trainer.max_steps=2", "--metrics.enabled=false", f"--trainer.logger.save_dir={folder}"]

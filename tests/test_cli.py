@@ -45,14 +45,16 @@ def test_fit_leaves_run_folder_with_checkpoint_config_samples_and_wandb_run(tmp_
     assert summary["state"] == "finished"
     assert summary["config"]["model"]["init_args"]["lambda_A"] == 10.0
     assert summary["config"]["trainer"]["max_steps"] == 3
-    for key in ("train/G_A", "train/D_B", "train/cycle_A", "train/idt_B", "train/lr_G", "val/cycle_A"):
+    for key in ("train/G_A", "train/D_B", "train/cycle_A", "train/idt_B", "train/lr_G"):
         assert isinstance(summary["summary"][key], float), key
+    assert summary["summary"]["val/cycle_A"].keys() == {"min", "last"}  # held-out losses: the lowest is best
     assert summary["summary"]["samples/AtoB"]["_type"] == "images/separated"
-    # The final metrics and the best checkpoint's score are in the run summary.
-    assert summary["summary"]["val/fid"] == pytest.approx(summary["summary"]["best/val/fid"])
+    # Each evaluation metric's best and final value, and the best checkpoint's score, are in the run summary.
+    assert summary["summary"]["val/fid"]["min"] == pytest.approx(summary["summary"]["best/val/fid"])
+    assert summary["summary"]["val/fid"]["last"] == pytest.approx(summary["summary"]["best/val/fid"])  # one FID
     assert summary["summary"]["best/checkpoint"].endswith("best-step0000003.ckpt")
     for key in ("val/ssim", "val/ssim_AtoB", "val/ssim_BtoA"):  # content preservation, next to FID
-        assert -1 <= summary["summary"][key] <= 1, key
+        assert -1 <= summary["summary"][key]["max"] <= 1, key
 
 
 def test_print_config_resolves_everything(capsys):

@@ -108,6 +108,7 @@ def run_cli(folder: Path, *args: str) -> None:
         "WANDB_DIR": str(folder / "wandb_dir"),
         "WANDB_CACHE_DIR": str(folder / "wandb_cache"),
         "WANDB_CONFIG_DIR": str(folder / "wandb_config"),
+        "WANDB_DATA_DIR": str(folder / "wandb_data"),
         "LIT_GAN_CACHE": str(folder / "lit_gan_cache"),
     }
     (folder / "wandb_dir").mkdir(parents=True, exist_ok=True)

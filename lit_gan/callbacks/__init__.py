@@ -6,6 +6,7 @@ from lit_gan.callbacks.metrics import MetricsCallback, MetricsWarning
 from lit_gan.callbacks.predictions import PredictionWriter
 from lit_gan.callbacks.samples import SampleGridCallback
 from lit_gan.callbacks.speed import SpeedOptions
+from lit_gan.callbacks.translations import TranslationTableCallback
 
 __all__ = [
     "BestCheckpoint",
@@ -17,4 +18,5 @@ __all__ = [
     "PredictionWriter",
     "SampleGridCallback",
     "SpeedOptions",
+    "TranslationTableCallback",
 ]

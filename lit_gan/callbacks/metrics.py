@@ -45,7 +45,8 @@ class MetricsCallback(pl.Callback):
     with several directions (CycleGAN) logs each with a suffix (`val/fid_AtoB`, `val/ssim_BtoA`) and their mean
     without one (`val/fid`, `val/ssim`). During fit: every `every_n_epochs` epochs and at the last one (or at the end
     of training, if it stops between validations); `validate` and `test` always evaluate; sanity checks and
-    `fast_dev_run` never do. The final numbers also go to the W&B run summary, with the best checkpoint's score.
+    `fast_dev_run` never do. The W&B run summary holds each metric's best and last value, and the best checkpoint's
+    score.
 
     Args:
         enabled: compute the metrics at all.
@@ -140,6 +141,12 @@ class MetricsCallback(pl.Callback):
             self._num_features(), self.inception_score, self.kid_subsets, self.kid_subset_size
         )
 
+    @property
+    def lpips_network(self) -> nn.Module | None:
+        """The LPIPS network once loaded (`lpips` true and its weights found), else None; the translations callback
+        scores each image with it too."""
+        return self._lpips
+
     def _load_lpips(self) -> nn.Module | None:
         try:
             return similarity.load_lpips(self.lpips_net)
@@ -185,11 +192,7 @@ class MetricsCallback(pl.Callback):
         return self.enabled and not trainer.sanity_checking and not trainer.fast_dev_run
 
     def _due(self, trainer: pl.Trainer) -> bool:
-        epoch = trainer.current_epoch + 1
-        last = (trainer.max_epochs not in (None, -1) and epoch >= trainer.max_epochs) or (
-            trainer.max_steps not in (None, -1) and trainer.global_step >= trainer.max_steps
-        )
-        return last or trainer.should_stop or (self.every_n_epochs > 0 and epoch % self.every_n_epochs == 0)
+        return evaluation_due(trainer, self.every_n_epochs)
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         fitting = trainer.state.fn == TrainerFn.FITTING
@@ -209,7 +212,7 @@ class MetricsCallback(pl.Callback):
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._active(trainer) and self.results:
-            record_summary(trainer, self.results)
+            record_summary(trainer)
 
     def _log(self, pl_module: pl.LightningModule, results: dict[str, float]) -> None:
         for key, value in results.items():
@@ -368,6 +371,16 @@ def _gather(trainer: pl.Trainer, features: Features, total: int) -> Features:
     return Features(_gather_rows(trainer, features.features, total), logits)
 
 
+def evaluation_due(trainer: pl.Trainer, every_n_epochs: int) -> bool:
+    """Whether the validation ending now, during fit, is one to evaluate at: every `every_n_epochs` epochs (0: none
+    but the last), the last epoch, and when training stops."""
+    epoch = trainer.current_epoch + 1
+    last = (trainer.max_epochs not in (None, -1) and epoch >= trainer.max_epochs) or (
+        trainer.max_steps not in (None, -1) and trainer.global_step >= trainer.max_steps
+    )
+    return last or trainer.should_stop or (every_n_epochs > 0 and epoch % every_n_epochs == 0)
+
+
 def _flatten(per_direction: dict[str, dict[str, float]], prefix: str) -> dict[str, float]:
     """{direction: {key: value}} -> {prefix/key: value} for one direction; else suffixed keys plus their means."""
     if len(per_direction) == 1:
@@ -380,9 +393,10 @@ def _flatten(per_direction: dict[str, dict[str, float]], prefix: str) -> dict[st
     return flat
 
 
-def record_summary(trainer: pl.Trainer, results: dict[str, float]) -> None:
-    """Put the final metrics, and the best checkpoint's score and path, in the W&B run summary."""
-    summary = dict(results)
+def record_summary(trainer: pl.Trainer) -> None:
+    """Put the best checkpoint's score and path in the W&B run summary (the final and best values of the metrics are
+    there already: `lit_gan.loggers.WandbLogger` defines them with both as summary)."""
+    summary = {}
     for callback in trainer.checkpoint_callbacks:
         if getattr(callback, "monitor", None) and callback.best_model_score is not None:
             summary[f"best/{callback.monitor}"] = float(callback.best_model_score)

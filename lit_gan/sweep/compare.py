@@ -6,7 +6,9 @@ metric history in its W&B run file (`runs/wandb/*-<run id>`). Writes, into `--ou
 - `curves.png`: each metric's curve for every run, on shared axes;
 - `runs.md` and `runs.csv`: per run, the config values that differ between the runs, and each metric's best (the
   highest for SSIM, PSNR and the Inception Score, else the lowest) and final value;
-- `samples.png`: each run's last sample grid, side by side, labelled with the run id.
+- `samples.png`: each run's last sample grid, side by side, labelled with the run id;
+- `dashboard.html`: all of it on one self-contained page (images and plots inline, no network request), the table
+  sortable, with each run's last sample grids and its per-image translations at its best step (`lit_gan.sweep.html`).
 """
 
 import json
@@ -16,20 +18,14 @@ from pathlib import Path
 import yaml
 from PIL import Image, ImageDraw
 
+from lit_gan.goals import goal
 from lit_gan.runs import atomic_write
 from lit_gan.sweep.history import metric_curve, run_history
+from lit_gan.sweep.html import write_page
 from lit_gan.sweep.tables import best_and_final, cell, write_csv
 
 DEFAULT_METRICS = ["val/fid", "val/kid_mean", "val/ssim", "val/psnr", "val/lpips"]
 """Compared unless --metrics names others; those no run logged are left out (e.g. PSNR without paired data)."""
-HIGHER_IS_BETTER = ("ssim", "psnr", "is_mean")  # lit_gan.metrics' keys (not imported here: compare needs no torch)
-
-
-def goal(metric: str) -> str:
-    """How `metric` improves: "maximize" for SSIM, PSNR and the Inception Score (also per direction, as
-    val/ssim_AtoB), else "minimize"."""
-    name = metric.split("/")[-1]
-    return "maximize" if any(name == key or name.startswith(f"{key}_") for key in HIGHER_IS_BETTER) else "minimize"
 
 
 class CompareError(ValueError):
@@ -98,10 +94,10 @@ def write_curves(runs: list[Run], metrics: list[str], path: Path) -> None:
 
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
-        for run in runs:
+        for color, run in enumerate(runs):  # a run keeps its colour in every panel (the legend is in the first)
             curve = metric_curve(run.history, metric)
             if curve:
-                ax.plot(*zip(*curve), marker="o", markersize=3, label=run.run_id)
+                ax.plot(*zip(*curve), marker="o", markersize=3, label=run.run_id, color=f"C{color % 10}")
         ax.set(title=metric, xlabel="step")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
@@ -151,13 +147,16 @@ def compare(paths: list[Path], out: Path, metrics: list[str] | None = None) -> l
         raise CompareError("none of the metrics to compare was logged by these runs; name some with --metrics")
     out = Path(out)
     write_curves(runs, metrics, out / "curves.png")
-    write_tables(table(runs, metrics), out)
+    rows = table(runs, metrics)
+    write_tables(rows, out)
     written = [out / "curves.png", out / "runs.md", out / "runs.csv"]
-    return written + ([out / "samples.png"] if write_samples(runs, out / "samples.png") else [])
+    written += [out / "samples.png"] if write_samples(runs, out / "samples.png") else []
+    write_page(runs, metrics, rows, out / "curves.png", out / "dashboard.html")
+    return [*written, out / "dashboard.html"]
 
 
 def compare_command(paths: list[Path], out: Path | None = None, metrics: list[str] | None = None) -> int:
-    """Put runs side by side, offline: metric curves, a table of what differs, the last sample grids.
+    """Put runs side by side, offline: metric curves, a table of what differs, sample grids, an HTML dashboard.
 
     Args:
         paths: run folders (runs/<project>/<id>) or sweep folders (runs/sweeps/<name>).

@@ -57,7 +57,7 @@ def test_grid_sweep_runs_offline_and_resumes_with_only_the_remaining_trials(swee
     # Comparing the sweep's runs, offline, from their local files.
     sweep_folder = tmp_path / "runs" / "sweeps" / "tiny_grid"
     written = compare([sweep_folder], tmp_path / "cmp")
-    assert [p.name for p in written] == ["curves.png", "runs.md", "runs.csv", "samples.png"]
+    assert [p.name for p in written] == ["curves.png", "runs.md", "runs.csv", "samples.png", "dashboard.html"]
     rows = (tmp_path / "cmp" / "runs.md").read_text().splitlines()
     assert rows[0] == (
         "| run | model.lr | best val/fid | final val/fid | best val/kid_mean | final val/kid_mean "
