@@ -7,7 +7,11 @@ import torch
 
 os.environ["WANDB_MODE"] = "offline"
 os.environ.setdefault("WANDB_SILENT", "true")
-torch.set_num_threads(min(2, torch.get_num_threads()))
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one pytest process per core (pytest-xdist): one thread each
+    os.environ["OMP_NUM_THREADS"] = "1"  # the training subprocesses too
+    torch.set_num_threads(1)
+else:
+    torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
 @pytest.fixture(autouse=True)

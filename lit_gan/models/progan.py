@@ -60,6 +60,8 @@ class ProGAN(GANModule):
         fade_images: training images of each fade-in phase; null: `phase_images`.
         batch_sizes: images per batch at each resolution (the official single-GPU preset is `PAPER_BATCH_SIZES`);
             a resolution not listed uses `data.batch_size`.
+        resolution_images: training images of each phase at a resolution (its fade-in and its stabilisation),
+            overriding `phase_images` and `fade_images` there, e.g. more for the cheap low resolutions of a short run.
         sample_grid: the fixed-latent sample grid is sample_grid x sample_grid images.
     """
 
@@ -89,6 +91,7 @@ class ProGAN(GANModule):
         phase_images: int | None = 800_000,
         fade_images: int | None = None,
         batch_sizes: dict[int, int] | None = None,
+        resolution_images: dict[int, int] | None = None,
         sample_grid: int = 8,
         lr: float = 1e-3,
         optimizer_G: OptimizerCallable = ProGANAdam,
@@ -105,7 +108,9 @@ class ProGAN(GANModule):
         self.image_size: int = self.G.image_size
         # keys as numbers: from the command line or a checkpoint's hyperparameters they may come as strings
         self.batch_sizes = {int(res): int(size) for res, size in (batch_sizes or {}).items()}
+        self.resolution_images = {int(res): int(n) for res, n in (resolution_images or {}).items()}
         self._check_schedule(self.image_size, start_resolution, phase_images, fade_images, self.batch_sizes)
+        self._check_schedule(self.image_size, start_resolution, None, None, self.resolution_images, "resolution_images")
         self.gan_loss = gan_loss(gan_mode)
         rng = torch.Generator().manual_seed(torch.initial_seed())  # the run's seed: the same grids on resume
         self.register_buffer("fixed_noise", torch.randn(sample_grid**2, self.nz, generator=rng))
@@ -116,19 +121,24 @@ class ProGAN(GANModule):
 
     @staticmethod
     def _check_schedule(
-        image_size: int, start: int, phase_images: int | None, fade_images: int | None, batch_sizes: dict[int, int]
+        image_size: int,
+        start: int,
+        phase_images: int | None,
+        fade_images: int | None,
+        per_resolution: dict[int, int],
+        key: str = "batch_sizes",
     ) -> None:
         if start < 4 or start & (start - 1) or start > image_size:
             raise ValueError(
                 f"model.start_resolution must be a power of two from 4 to the generator's image_size {image_size}, "
                 f"got {start}"
             )
-        for key, value in (("phase_images", phase_images), ("fade_images", fade_images)):
+        for name, value in (("phase_images", phase_images), ("fade_images", fade_images)):
             if value is not None and value < 1:
-                raise ValueError(f"model.{key} must be >= 1 (or null: one pass over the training images), got {value}")
-        bad = {res: b for res, b in batch_sizes.items() if b < 1 or res < 4 or res & (res - 1)}
+                raise ValueError(f"model.{name} must be >= 1 (or null: one pass over the training images), got {value}")
+        bad = {res: n for res, n in per_resolution.items() if n < 1 or res < 4 or res & (res - 1)}
         if bad:
-            raise ValueError(f"model.batch_sizes maps resolutions (powers of two) to batch sizes >= 1; got {bad}")
+            raise ValueError(f"model.{key} maps resolutions (powers of two) to numbers >= 1; got {bad}")
 
     # -- the phase schedule -------------------------------------------------------------------------------------
 
@@ -145,6 +155,7 @@ class ProGAN(GANModule):
         resolution = hp.start_resolution * 2 ** ((k + 1) // 2)
         fade = k % 2 == 1
         images = (hp.fade_images or hp.phase_images) if fade else hp.phase_images
+        images = self.resolution_images.get(resolution, images)
         return Phase(resolution, self.batch_sizes.get(resolution), images, fade)
 
     @property

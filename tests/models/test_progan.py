@@ -45,6 +45,8 @@ def test_phases_stabilise_then_fade_in_each_resolution_with_its_batch_size():
         Phase(32, 64, 600, False),  # after the last phase: the final resolution, stabilising
         Phase(32, 64, 600, False),
     ]
+    overridden = tiny_progan(phase_images=600, resolution_images={4: 5000, 16: 900})
+    assert [overridden.training_phase(e).images for e in range(7)] == [5000, 600, 600, 900, 900, 600, 600]
     later = tiny_progan(start_resolution=16, phase_images=None)
     assert [later.training_phase(e) for e in range(3)] == [
         Phase(16, None, None, False),
@@ -60,6 +62,7 @@ def test_phases_stabilise_then_fade_in_each_resolution_with_its_batch_size():
         ({"start_resolution": 64}, "model.start_resolution"),
         ({"phase_images": 0}, "model.phase_images must be >= 1"),
         ({"batch_sizes": {12: 4}}, "model.batch_sizes"),
+        ({"resolution_images": {8: 0}}, "model.resolution_images"),
         ({"sample_grid": 0}, "model.sample_grid"),
     ],
 )
