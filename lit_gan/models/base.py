@@ -357,10 +357,31 @@ class GANModule(ProcessStates, pl.LightningModule):
         }
 
 
-def numbered_latents(numbers: Tensor, nz: int) -> Tensor:
-    """(B, nz) latents from N(0, I) for the sample numbers `numbers` ((B,) integers): latent i is drawn from seed i on
-    the CPU, so that sample i is the same on every call and every device (the noise models' `generate`)."""
-    return torch.stack([torch.randn(nz, generator=torch.Generator().manual_seed(int(i))) for i in numbers])
+class FromNoise:
+    """What the models that learn one domain's images from noise share (DCGAN, ProGAN), mixed in before `GANModule`:
+    one generator, direction "samples" (`G`), compared with the held-out A images; one discriminator of domain "A"
+    (`D`); and `generate`, whose sample i comes from a latent drawn from seed i on the CPU, so that it is the same on
+    every call and every device. The model sets `nz`, its latent size."""
+
+    nz: int
+
+    @property
+    def G(self) -> nn.Module:
+        """The generator being trained (noise -> images)."""
+        return self.generators["samples"]
+
+    @property
+    def D(self) -> nn.Module:
+        """The discriminator."""
+        return self.discriminators["A"]
+
+    def directions(self) -> dict[str, Direction]:
+        return {"samples": Direction(None, "A")}
+
+    def generate(self, direction: str, source: Tensor) -> Tensor:
+        """The samples numbered `source` ((B,) integers), by the inference generator."""
+        z = torch.stack([torch.randn(self.nz, generator=torch.Generator().manual_seed(int(i))) for i in source])
+        return self(z.to(self.device))  # (B, C, H, W)
 
 
 def _plain(value: Any) -> bool:

@@ -4,16 +4,16 @@ import torch
 from jsonargparse import lazy_instance
 from torch import Tensor, nn
 
-from lit_gan.contracts import Direction, FixedSizeNetwork, LatentGenerator
+from lit_gan.contracts import FixedSizeNetwork, LatentGenerator
 from lit_gan.losses import GeneratorStep, gan_loss
 from lit_gan.losses.gan import GANLossName
-from lit_gan.models.base import GANModule, SmokeTest, numbered_latents
+from lit_gan.models.base import FromNoise, GANModule, SmokeTest
 from lit_gan.models.schedules import LRPolicy
 from lit_gan.networks import DCGANDiscriminator, DCGANGenerator
 from lit_gan.networks.shapes import first_conv, last_conv
 
 
-class DCGAN(GANModule):
+class DCGAN(FromNoise, GANModule):
     """A generator mapping noise z ~ N(0, I) to images, and a discriminator telling them from the real images of one
     domain (the data module's "A" images: `data.mode: single`).
 
@@ -71,25 +71,9 @@ class DCGAN(GANModule):
         self.register_buffer("interpolation_ends", torch.randn(2, interpolation_rows, self.nz, generator=rng))
 
     @property
-    def G(self) -> nn.Module:
-        """The generator being trained (noise -> images)."""
-        return self.generators["samples"]
-
-    @property
-    def D(self) -> nn.Module:
-        """The discriminator."""
-        return self.discriminators["A"]
-
-    @property
     def image_size(self) -> int:
         """Height and width of the images, which the data's crop_size must equal."""
         return self.G.image_size
-
-    def directions(self) -> dict[str, Direction]:
-        return {"samples": Direction(None, "A")}
-
-    def generate(self, direction: str, source: Tensor) -> Tensor:
-        return self(numbered_latents(source, self.nz).to(self.device))
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         real = batch["A"]  # (B, C, S, S)

@@ -8,10 +8,10 @@ from pytorch_lightning.cli import OptimizerCallable
 from pytorch_lightning.utilities import rank_zero_info
 from torch import Tensor, nn
 
-from lit_gan.contracts import Direction, LatentGenerator, Phase
+from lit_gan.contracts import LatentGenerator, Phase
 from lit_gan.losses import GeneratorStep, gan_loss
 from lit_gan.losses.gan import GANLossName
-from lit_gan.models.base import GANModule, SmokeTest, numbered_latents
+from lit_gan.models.base import FromNoise, GANModule, SmokeTest
 from lit_gan.models.schedules import LRPolicy
 from lit_gan.networks.progan import ProGANDiscriminator, ProGANGenerator, downscale, upscale
 
@@ -27,7 +27,7 @@ PAPER_BATCH_SIZES = {4: 128, 8: 128, 16: 128, 32: 64, 64: 32, 128: 16, 256: 8, 5
 """The official single-GPU preset's minibatch per resolution (1024: its minibatch_base)."""
 
 
-class ProGAN(GANModule):
+class ProGAN(FromNoise, GANModule):
     """A generator growing from `start_resolution` to its `image_size`, and a discriminator growing with it, trained
     on the data module's "A" images (`data.mode: single`) as the official code trains them.
 
@@ -115,7 +115,7 @@ class ProGAN(GANModule):
         rng = torch.Generator().manual_seed(torch.initial_seed())  # the run's seed: the same grids on resume
         self.register_buffer("fixed_noise", torch.randn(sample_grid**2, self.nz, generator=rng))
         self.register_buffer("growth", torch.tensor([float(start_resolution), 1.0]))  # (resolution, alpha), saved
-        self.register_buffer("seen", torch.zeros((), dtype=torch.float64))  # training images of the run so far
+        self.register_buffer("seen", torch.zeros((), dtype=torch.long))  # training images of the run so far
         self._optimizer_phase: int | None = None  # the phase Adam's moments belong to (None: none yet)
         self._grow(start_resolution, 1.0)
 
@@ -194,16 +194,6 @@ class ProGAN(GANModule):
 
     # -- training -------------------------------------------------------------------------------------------------
 
-    @property
-    def G(self) -> nn.Module:
-        """The generator being trained (noise -> images)."""
-        return self.generators["samples"]
-
-    @property
-    def D(self) -> nn.Module:
-        """The discriminator (critic)."""
-        return self.discriminators["A"]
-
     def _enter_phase(self, epoch: int) -> Phase:
         """The phase of `epoch`; on its first step, Adam's state is reset (the official `reset_opt_for_new_lod`: fresh
         moments at every phase change). Done here rather than in `on_train_epoch_start`, which a run resumed from an
@@ -267,13 +257,6 @@ class ProGAN(GANModule):
             self._grow(int(growth[0]), float(growth[1]))
 
     # -- evaluation, samples, generation --------------------------------------------------------------------------
-
-    def directions(self) -> dict[str, Direction]:
-        return {"samples": Direction(None, "A")}
-
-    def generate(self, direction: str, source: Tensor) -> Tensor:
-        """Samples numbered `source` at the current resolution."""
-        return self(numbered_latents(source, self.nz).to(self.device))
 
     def evaluation_losses(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """The critic's loss on held-out real images at the current resolution (rising while `train/D` falls: it is
