@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 from jsonargparse import lazy_instance
 from pytorch_lightning import LightningModule, Trainer
+from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
@@ -24,6 +25,7 @@ from lit_gan.callbacks import (
     PredictionWriter,
     SampleGridCallback,
     SpeedOptions,
+    TimedProgressBar,
     TranslationTableCallback,
 )
 from lit_gan.contracts import CheckedData
@@ -87,6 +89,14 @@ class RunConfigCallback(SaveConfigCallback):
         atomic_write(run_dir(trainer) / "config.yaml", lambda tmp: tmp.write_text(text))
         for logger in trainer.loggers:
             logger.log_hyperparams(yaml.safe_load(text))
+
+
+def timed_progress_bar(trainer: Trainer) -> None:
+    """Replace the progress bar Lightning adds by default (a `TQDMProgressBar` redrawn after every batch) with a
+    `TimedProgressBar`; a progress bar the config gives (with another refresh rate, or of another kind) is kept."""
+    for i, callback in enumerate(trainer.callbacks):
+        if type(callback) is TQDMProgressBar and callback.refresh_rate == 1:
+            trainer.callbacks[i] = TimedProgressBar()
 
 
 class LitGANCLI(LightningCLI):
@@ -176,6 +186,7 @@ class LitGANCLI(LightningCLI):
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # Lightning's default; a user's own is kept
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         find_unused_parameters_by_default(trainer.strategy)  # `--trainer.strategy ddp` works for the GANs
+        timed_progress_bar(trainer)
         return trainer
 
     def _resume(self) -> None:

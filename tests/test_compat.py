@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from pytorch_lightning import Trainer
+from pytorch_lightning import loggers as pl_loggers
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.cli import LightningCLI
 from pytorch_lightning.demos.boring_classes import BoringModel
@@ -205,3 +206,66 @@ def test_spectral_power_iterations_reestimate_without_random_draws():
     assert torch.equal(torch.get_rng_state(), rng), "_SpectralNorm._power_method drew random numbers"
     sigma = float(torch.linalg.matrix_norm(conv.weight.detach().flatten(1), ord=2))
     assert sigma == pytest.approx(1.0, abs=1e-3), "_SpectralNorm._power_method no longer updates the estimate"
+
+
+def test_logging_skips_moving_results_already_on_the_device(monkeypatch):
+    from pytorch_lightning.trainer.connectors.logger_connector import result
+
+    compat.skip_needless_result_moves()
+    compat.skip_needless_result_moves()  # idempotent: one wrapper
+    assert getattr(result._ResultMetric.to, "skips_needless_moves", False)
+    assert not getattr(result._ResultMetric.to.__wrapped__, "skips_needless_moves", False)
+    walks = []
+    walk = result.apply_to_collection
+    monkeypatch.setattr(result, "apply_to_collection", lambda *args, **kw: walks.append(1) or walk(*args, **kw))
+    with internal("_ResultMetric(meta, is_tensor).to, apply_to_collection in logger_connector/result.py"):
+        meta = result._Metadata(fx="training_step", name="train/G", on_step=True, on_epoch=False)
+        metric = result._ResultMetric(meta, is_tensor=True)
+        cpu = torch.device("cpu")
+        assert metric.to(cpu) is metric and not walks  # everything on the CPU already: no walk
+        metric.to(torch.float64)  # anything but a device: Lightning's own move
+        assert len(walks) == 1
+        metric._defaults["value"] = torch.zeros((), device="meta")  # one tensor elsewhere: Lightning's own move
+        with pytest.raises(NotImplementedError):  # (a meta tensor cannot be moved; what matters is that it tried)
+            metric.to(cpu)
+        assert len(walks) == 2
+
+
+class LogsEveryStep(BoringModel):
+    """Logs three values per step, one of them accumulated over the epoch (mean) as well."""
+
+    def training_step(self, batch, batch_idx):
+        out = super().training_step(batch, batch_idx)
+        self.log("loss", out["loss"])
+        self.log("twice", out["loss"] * 2, on_epoch=True)
+        self.log_dict({"idx": float(batch_idx), "half": out["loss"].detach() / 2})
+        return out
+
+
+class Recorded(pl_loggers.CSVLogger):
+    def __init__(self, folder) -> None:
+        super().__init__(folder)
+        self.recorded: list[tuple[int, dict]] = []
+
+    def log_metrics(self, metrics, step=None) -> None:
+        self.recorded.append((step, dict(metrics)))
+
+
+def test_logged_values_are_the_same_without_the_move(tmp_path, monkeypatch):
+    from pytorch_lightning.trainer.connectors.logger_connector import result
+
+    def run(folder):
+        torch.manual_seed(0)
+        logger = Recorded(folder)
+        trainer = Trainer(
+            default_root_dir=folder, max_epochs=2, limit_train_batches=N_BATCHES, limit_val_batches=0,
+            log_every_n_steps=1, logger=logger, enable_checkpointing=False, enable_progress_bar=False,
+            enable_model_summary=False,
+        )  # fmt: skip
+        trainer.fit(LogsEveryStep())
+        return logger.recorded
+
+    compat.skip_needless_result_moves()
+    fast = run(tmp_path / "fast")
+    monkeypatch.setattr(result._ResultMetric, "to", result._ResultMetric.to.__wrapped__)  # Lightning's own
+    assert len(fast) >= 2 * N_BATCHES and fast == run(tmp_path / "lightning")

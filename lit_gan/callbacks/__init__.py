@@ -4,6 +4,7 @@ from lit_gan.callbacks.checkpoint import BestCheckpoint, LatestCheckpoint
 from lit_gan.callbacks.divergence import DivergenceGuard, TrainingDiverged
 from lit_gan.callbacks.metrics import MetricsCallback, MetricsWarning
 from lit_gan.callbacks.predictions import PredictionWriter
+from lit_gan.callbacks.progress import TimedProgressBar
 from lit_gan.callbacks.samples import SampleGridCallback
 from lit_gan.callbacks.speed import SpeedOptions
 from lit_gan.callbacks.translations import TranslationTableCallback
@@ -18,5 +19,6 @@ __all__ = [
     "PredictionWriter",
     "SampleGridCallback",
     "SpeedOptions",
+    "TimedProgressBar",
     "TranslationTableCallback",
 ]
