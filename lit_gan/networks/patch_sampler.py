@@ -68,7 +68,9 @@ class PatchSampler(nn.Module):
             sample = flat[:, chosen, :].flatten(0, 1)  # (B * P, C)
             if self.use_mlp:
                 sample = self.mlps[index](sample)
-            embedded.append(sample / (sample.pow(2).sum(1, keepdim=True).sqrt() + 1e-7))
+            # The reference's x / (||x|| + 1e-7), with a norm whose gradient at a zero vector is 0, not NaN: sqrt of a
+            # zero sum (all channels of a location zero, e.g. dead ReLUs of a narrow generator) made the loss NaN.
+            embedded.append(sample / (torch.linalg.vector_norm(sample, dim=1, keepdim=True) + 1e-7))
             ids.append(chosen)
         return embedded, ids
 

@@ -393,3 +393,19 @@ def test_sampler_is_built_with_the_model_trained_with_the_generator_and_checkpoi
     assert any(k.startswith("sampler.mlps.0") for k in model.state_dict())
     trained = {id(p) for p in model.generator_parameters()}
     assert all(id(p) in trained for p in [*model.sampler.parameters(), *model.generators.parameters()])
+
+
+def test_a_location_whose_features_are_all_zero_gives_finite_gradients():
+    """Dead ReLUs of a narrow generator can zero every channel of a location; with zero MLP biases (the reference's
+    init) its embedding is the zero vector, whose norm's gradient was NaN (sqrt at 0) and made every weight NaN."""
+    sampler = PatchSampler(channels=8).build([4])
+    for layer in sampler.mlps[0]:
+        if isinstance(layer, nn.Linear):
+            nn.init.zeros_(layer.bias)
+    feat = torch.randn(2, 4, 3, 3)
+    feat[:, :, 1, 1] = 0  # (B, C, H, W) with one all-zero location
+    feat.requires_grad_(True)
+    (embedded,), _ = sampler([feat], num_patches=9)
+    assert torch.allclose(embedded.norm(dim=1).sort().values[2:], torch.ones(16), atol=1e-5)  # unit norm elsewhere
+    embedded.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in sampler.parameters()) and torch.isfinite(feat.grad).all()
