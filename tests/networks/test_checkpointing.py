@@ -5,7 +5,6 @@ import copy
 
 import pytest
 import torch
-import torch.utils.checkpoint
 from torch import nn
 
 from lit_gan.contracts import CheckpointsActivations
@@ -27,20 +26,6 @@ GENERATORS = {  # name -> (network with batch norm and dropout where it has them
     "progan": (grown_progan, (2, 8)),
 }
 BLOCKS = {"resnet": 2, "resnet_antialias": 1, "unet": 2 * 6, "progan": 4}  # checkpointed segments per forward
-
-
-@pytest.fixture
-def checkpoint_calls(monkeypatch) -> list[int]:
-    """A list that gets one entry per call of torch.utils.checkpoint.checkpoint."""
-    calls: list[int] = []
-    checkpoint = torch.utils.checkpoint.checkpoint
-
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return checkpoint(*args, **kwargs)
-
-    monkeypatch.setattr(torch.utils.checkpoint, "checkpoint", counted)
-    return calls
 
 
 def train_steps(net: nn.Module, shape: tuple[int, ...], features: bool = False) -> list[torch.Tensor]:
