@@ -61,8 +61,11 @@ SUITE: dict[str, tuple[str, list[str]]] = {
     "quickstart": ("quickstart", []),
     # data loading (decode, items, workers) against the training step
     "data_loading": ("data_loading", []),
+    # activation checkpointing (speed.checkpoint_activations): peak memory and s/it with and without it, at 256 and
+    # 512 px, each configuration in a fresh process (1 warm-up + 2 timed iterations: ~1 min/it at 512 px on a CPU)
+    "activation_memory": ("activation_memory", ["--models", "cyclegan", "pix2pix", "--sizes", "256", "512"]),
 }
-DEVICE_SCRIPTS = {"train_speed", "data_loading", "adam_impl"}  # take --device
+DEVICE_SCRIPTS = {"train_speed", "data_loading", "adam_impl", "activation_memory"}  # take --device
 
 
 def run(names: list[str], out_dir: Path, device: str) -> None:
@@ -183,6 +186,15 @@ def render(out_dir: Path) -> str:
         from data_loading import markdown_table  # this folder
 
         lines += ["## Data loading against the training step", "", markdown_table(reports["data_loading"]), ""]
+    if "activation_memory" in reports:
+        from activation_memory import markdown_table as memory_table  # this folder
+
+        lines += [
+            "## Activation checkpointing: peak memory and time per iteration",
+            "",
+            memory_table(reports["activation_memory"]),
+            "",
+        ]
     lines += [f"Rendered with python {platform.python_version()}.", ""]
     return "\n".join(lines)
 

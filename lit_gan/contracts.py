@@ -87,6 +87,16 @@ class SizedNetwork(Protocol):
 
 
 @runtime_checkable
+class CheckpointsActivations(Protocol):
+    """A network whose blocks' activations can be recomputed in backward instead of kept (activation checkpointing:
+    `speed.checkpoint_activations`), e.g. the ResNet, U-Net and ProGAN generators."""
+
+    def set_activation_checkpointing(self, enabled: bool) -> None:
+        """Turn it on or off; the parameters, and so the checkpoints, stay the same."""
+        ...
+
+
+@runtime_checkable
 class EncodesFeatures(Protocol):
     """A generator that gives its intermediate activations (CUT's PatchNCE compares them)."""
 

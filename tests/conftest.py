@@ -4,6 +4,7 @@ import os
 
 import pytest
 import torch
+import torch.utils.checkpoint
 
 os.environ["WANDB_MODE"] = "offline"
 os.environ.setdefault("WANDB_SILENT", "true")
@@ -46,3 +47,17 @@ def trained_checkpoint(tmp_path_factory):
         return trained[key]
 
     return checkpoint
+
+
+@pytest.fixture
+def checkpoint_calls(monkeypatch) -> list[int]:
+    """A list that gets one entry per call of torch.utils.checkpoint.checkpoint."""
+    calls: list[int] = []
+    checkpoint = torch.utils.checkpoint.checkpoint
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return checkpoint(*args, **kwargs)
+
+    monkeypatch.setattr(torch.utils.checkpoint, "checkpoint", counted)
+    return calls

@@ -9,6 +9,8 @@ from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
+from lit_gan.contracts import CheckpointsActivations
+
 
 class SpeedOptions(Callback):
     """Applied when a stage starts (`setup`), to every network of the module; checkpoints are unchanged by any of
@@ -31,6 +33,13 @@ class SpeedOptions(Callback):
         adam: Adam's implementation: "fused" (one kernel per update; on GPUs and CPUs), "foreach" (one kernel per
             operation over all tensors), "for-loop" (per tensor), or "default" (torch's choice: foreach on GPUs,
             the loop on CPUs). The update is the same up to float rounding.
+        checkpoint_activations: activation checkpointing of the generators that support it (ResNet: each residual
+            block, as in CycleGAN and CUT; U-Net: each encoder and decoder level, as in pix2pix; ProGAN: each
+            resolution's block): a block's activations are dropped after its forward and recomputed in backward,
+            saving most of the generator's activation memory (for 512-1024 px images) at the cost of about one more
+            generator forward per step. The same results: dropout draws the same masks again and batch norm updates
+            its running statistics once. DCGAN's small generator does not support it and is left as it is; a model
+            with no supporting network at all is refused.
     """
 
     def __init__(
@@ -42,6 +51,7 @@ class SpeedOptions(Callback):
         tf32: bool = True,
         cudnn_benchmark: bool = True,
         adam: Literal["default", "fused", "foreach", "for-loop"] = "fused",
+        checkpoint_activations: bool = False,
     ) -> None:
         self.channels_last = channels_last
         self.compile = compile
@@ -50,6 +60,7 @@ class SpeedOptions(Callback):
         self.tf32 = tf32
         self.cudnn_benchmark = cudnn_benchmark
         self.adam = adam
+        self.checkpoint_activations = checkpoint_activations
         self._applied: set[int] = set()
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -68,6 +79,8 @@ class SpeedOptions(Callback):
                     "wrong gradients for a batch of one image with channels-last gradients (the xfail in "
                     "tests/callbacks/test_speed.py); at data.batch_size 1 set speed.channels_last false"
                 )
+        if self.checkpoint_activations:  # before compiling: the compiled graphs read the flag
+            self.apply_activation_checkpointing(pl_module)
         if self.compile:
             names = [name for name, net in networks(pl_module)]
             for _, net in networks(pl_module):
@@ -75,6 +88,23 @@ class SpeedOptions(Callback):
             rank_zero_info(
                 f"speed: compiling {', '.join(names)} with torch.compile ({self.compile_backend}; slow at first)"
             )
+
+    def apply_activation_checkpointing(self, pl_module: pl.LightningModule) -> None:
+        """Turn activation checkpointing on in every network of `pl_module` that supports it.
+
+        Raises:
+            ValueError: naming speed.checkpoint_activations, if none does.
+        """
+        found = [(name, net) for name, net in networks(pl_module) if isinstance(net, CheckpointsActivations)]
+        if not found:
+            raise ValueError(
+                f"speed.checkpoint_activations: no network of {type(pl_module).__name__} supports activation "
+                f"checkpointing (its networks: {', '.join(type(n).__name__ for _, n in networks(pl_module))}); it "
+                "is for the ResNet, U-Net and ProGAN generators: set speed.checkpoint_activations false"
+            )
+        for _, net in found:
+            net.set_activation_checkpointing(True)
+        rank_zero_info(f"speed: activation checkpointing in {', '.join(name for name, _ in found)}")
 
     def apply_gpu_settings(self) -> None:
         """TF32 and cuDNN's algorithm search, process-wide (they are global settings of torch)."""

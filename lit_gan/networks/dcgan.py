@@ -27,6 +27,9 @@ class DCGANGenerator(nn.Module):
     to ngf at 32x32. Each doubling of `image_size` adds a stage at the start (ngf * 16 maps at 4x4 for 128 px), each
     halving removes one (ngf * 4 for 32 px). No biases, batch norm and ReLU, Tanh output.
 
+    No activation checkpointing (`speed.checkpoint_activations`): at 32-128 px its activations are small next to its
+    weights and Adam's state, so recomputing them would cost time for little memory.
+
     Args:
         nz: length of the noise vector.
         ngf: feature maps of the last hidden layer (at image_size / 2).

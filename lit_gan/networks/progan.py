@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lit_gan.networks.checkpointing import ActivationCheckpointing, run_block
+
 MIN_RESOLUTION = 4
 
 
@@ -170,13 +172,16 @@ class _GeneratorBlock(nn.Module):
         return x
 
 
-class ProGANGenerator(_Growing):
+class ProGANGenerator(ActivationCheckpointing, _Growing):
     """Latent (B, nz) -> image at the current resolution: the paper's generator (Table 2), grown by `grow_to`.
 
     At 1024 px with the defaults it is the official `G_paper` (23,079,115 parameters). Layers: the latent is pixel-
     normalized, a dense layer to 4x4 maps and a 3x3 convolution; then per resolution an upsampling and two 3x3
     convolutions; leaky ReLU 0.2 and pixel norm after every convolution; a 1x1 toRGB per resolution. While a
     resolution fades in, the output is (1 - alpha) * upsampled previous toRGB + alpha * the new toRGB.
+
+    `set_activation_checkpointing(True)` (`speed.checkpoint_activations`) recomputes each resolution's block in
+    backward instead of keeping its activations (the dense 4x4 layer and toRGB keep theirs).
 
     Args:
         nz: latent size (512 in the paper).
@@ -238,7 +243,10 @@ class ProGANGenerator(_Growing):
         for i, block in enumerate(self.blocks):
             if i <= last:
                 previous = x
-                x = block(x)  # (B, nf, 2^(i + 2), 2^(i + 2))
+                if torch.jit.is_scripting():  # TorchScript never sees the checkpoint call
+                    x = block(x)
+                else:
+                    x = run_block(block, x, self.checkpoint_activations)  # (B, nf, 2^(i + 2), 2^(i + 2))
         image, old = x, x
         for i, to_rgb in enumerate(self.to_rgb):
             if i == last:

@@ -3,9 +3,11 @@
 from collections.abc import Sequence
 from typing import Literal
 
+import torch
 from torch import Tensor, nn
 
 from lit_gan.networks.antialias import Downsample, Upsample
+from lit_gan.networks.checkpointing import ActivationCheckpointing, run_block
 from lit_gan.networks.norm import NormName, conv_bias, norm_layer
 from lit_gan.networks.shapes import check_size_multiple
 
@@ -20,8 +22,12 @@ def _padded_conv3x3(channels: int, padding_type: str, bias: bool) -> list[nn.Mod
     return [pad, nn.Conv2d(channels, channels, kernel_size=3, padding=0, bias=bias)]
 
 
-class ResnetBlock(nn.Module):
-    """Residual block: x + conv-norm-relu-[dropout]-conv-norm(x)."""
+class ResnetBlock(ActivationCheckpointing, nn.Module):
+    """Residual block: x + conv-norm-relu-[dropout]-conv-norm(x).
+
+    With `checkpoint_activations` the conv-norm-... branch is recomputed in backward (see `run_block`); the block
+    reads its own flag, so it holds wherever it is called from (`ResnetGenerator.forward` and `features`).
+    """
 
     def __init__(self, channels: int, padding_type: str, norm: str, use_dropout: bool) -> None:
         super().__init__()
@@ -33,10 +39,12 @@ class ResnetBlock(nn.Module):
         self.conv_block = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.conv_block(x)
+        if torch.jit.is_scripting():  # TorchScript never sees the checkpoint call
+            return x + self.conv_block(x)
+        return x + run_block(self.conv_block, x, self.checkpoint_activations)  # (B, C, H, W)
 
 
-class ResnetGenerator(nn.Module):
+class ResnetGenerator(ActivationCheckpointing, nn.Module):
     """Image-to-image generator: two stride-2 downsamplings, `n_blocks` residual blocks, two upsamplings.
 
     With the reference settings (ngf 64, instance norm, RGB) it has 11,378,179 parameters at 9 blocks and
@@ -59,6 +67,9 @@ class ResnetGenerator(nn.Module):
     `features(x, layers)` returns the activations after the given layers of `model` (an `nn.Sequential`), the
     encoder features CUT's PatchNCE loss compares. With antialias the layers are numbered as in the CUT reference
     (0 the padded input, 4 and 8 the two downsampling convolutions, 12, 13, ... the residual blocks).
+
+    `set_activation_checkpointing(True)` (`speed.checkpoint_activations`) recomputes each residual block's
+    activations in backward instead of keeping them, in `forward` and in `features` alike.
     """
 
     def __init__(

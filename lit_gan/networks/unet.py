@@ -3,11 +3,12 @@
 import torch
 from torch import Tensor, nn
 
+from lit_gan.networks.checkpointing import ActivationCheckpointing, run_block
 from lit_gan.networks.norm import NormName, conv_bias, norm_layer
 from lit_gan.networks.shapes import check_size_multiple
 
 
-class UnetGenerator(nn.Module):
+class UnetGenerator(ActivationCheckpointing, nn.Module):
     """Image-to-image generator: `num_downs` stride-2 downsamplings, each mirrored by an upsampling whose input is
     concatenated with the encoder features of the same resolution.
 
@@ -21,6 +22,10 @@ class UnetGenerator(nn.Module):
     Skip connections carry encoder features after their LeakyReLU, as the reference's in-place LeakyReLU makes them
     do (the ReLU that opens each decoder layer gives the same result either way). The state_dict holds the
     reference's tensors in the reference's order, under other keys.
+
+    `set_activation_checkpointing(True)` (`speed.checkpoint_activations`) recomputes each encoder and decoder level's
+    activations in backward instead of keeping them; batch norm updates its running statistics once per step all the
+    same, and dropout draws the same mask in the recomputation.
 
     Args:
         in_channels: channels of the input image.
@@ -69,16 +74,32 @@ class UnetGenerator(nn.Module):
                     up.append(nn.Dropout(0.5))
             self.decoder.append(nn.Sequential(nn.ReLU(True), *up))
 
+    def set_activation_checkpointing(self, enabled: bool) -> None:
+        """Turn activation checkpointing of the encoder and decoder levels on or off.
+
+        Each decoder level opens with a ReLU that works in place on its input; a checkpointed level's input is kept
+        for the recomputation and must stay as it was, so while checkpointing that ReLU makes a new tensor (the same
+        values; its output is dropped after the level like the level's other activations)."""
+        super().set_activation_checkpointing(enabled)
+        for level in self.decoder:
+            level[0].inplace = not enabled  # the opening nn.ReLU
+
     def forward(self, x: Tensor) -> Tensor:
         """(B, in_channels, H, W) in [-1, 1] -> (B, out_channels, H, W) in [-1, 1]; H, W multiples of size_multiple."""
         check_size_multiple(x, self.size_multiple, "UnetGenerator")
         skips: list[Tensor] = []
         for layer in self.encoder:
-            x = layer(x)  # (B, widths[i], H / 2^(i+1), W / 2^(i+1))
-            skips.append(x)
+            if torch.jit.is_scripting():  # TorchScript never sees the checkpoint call
+                x = layer(x)
+            else:
+                x = run_block(layer, x, self.checkpoint_activations)
+            skips.append(x)  # (B, widths[i], H / 2^(i+1), W / 2^(i+1))
         x = skips.pop()  # the innermost features feed the decoder directly
         for layer in self.decoder:
-            x = layer(x)
+            if torch.jit.is_scripting():
+                x = layer(x)
+            else:
+                x = run_block(layer, x, self.checkpoint_activations)
             if len(skips) > 0:
                 x = torch.cat([skips.pop(), x], 1)  # (B, 2 * widths[i-1], H / 2^i, W / 2^i): skip first, as in pix2pix
         return x  # (B, out_channels, H, W)

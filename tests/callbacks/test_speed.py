@@ -10,7 +10,8 @@ from pytorch_lightning.callbacks import Callback
 from lit_gan.callbacks import SpeedOptions
 from lit_gan.callbacks.speed import networks
 from lit_gan.cli import main
-from tests.helpers import fit, tiny_args
+from lit_gan.contracts import CheckpointsActivations
+from tests.helpers import TINY_MODELS, fit, tiny_args
 
 
 def speed(cli) -> SpeedOptions:
@@ -183,3 +184,44 @@ def test_gpu_settings_apply_on_gpus_only():
     finally:  # torch's defaults, as the other tests expect
         torch.set_float32_matmul_precision("highest")
         torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32 = False, True
+
+
+def test_activation_checkpointing_trains_like_a_plain_run(plain_run, checkpoint_calls):
+    cli, steps, state = run_two_steps("--data.batch_size=2", "--speed.checkpoint_activations=true")
+    assert len(checkpoint_calls) >= 2 * 2  # two steps, both generators' residual blocks
+    checkpointing = {name: getattr(net, "checkpoint_activations", None) for name, net in networks(cli.model)}
+    assert checkpointing == {  # the discriminators do not support it
+        "generators.AtoB": True,
+        "generators.BtoA": True,
+        "discriminators.B": None,
+        "discriminators.A": None,
+    }
+    assert_trains_like_a_plain_run(plain_run("--data.batch_size=2"), cli, steps, state)
+
+
+def supports_checkpointing(model: str) -> bool:
+    cli = main(tiny_args(model=model), run=False)
+    return any(isinstance(net, CheckpointsActivations) for _, net in networks(cli.model))
+
+
+@pytest.mark.parametrize("model", list(TINY_MODELS))
+def test_activation_checkpointing_trains_every_model_as_without(model, checkpoint_calls):
+    """Every model of the catalogue whose generator supports it trains exactly as without it (losses, weights and
+    batch-norm buffers bit for bit on the CPU); the others are refused, naming the option."""
+    args = tiny_args("--trainer.max_steps=3", "--trainer.log_every_n_steps=1", "--metrics.enabled=false", model=model)
+    if not supports_checkpointing(model):
+        with pytest.raises(ValueError, match=r"speed\.checkpoint_activations: no network of"):
+            fit([*args, "--speed.checkpoint_activations=true"])
+        return
+    runs = []
+    for extra in ([], ["--speed.checkpoint_activations=true"]):
+        losses = StepLosses()
+        cli = fit([*args, *extra], callbacks=[losses])
+        assert cli.trainer.global_step == 3 and len(losses.steps) == 3
+        runs.append((losses.steps, cli.model.state_dict()))
+    assert checkpoint_calls  # only the second run checkpoints
+    (plain_steps, plain_state), (steps, state) = runs
+    assert steps == plain_steps and len(steps[0]) >= 2
+    assert state.keys() == plain_state.keys()
+    for name, value in state.items():
+        torch.testing.assert_close(value, plain_state[name], rtol=0, atol=0, msg=lambda m, name=name: f"{name}: {m}")
