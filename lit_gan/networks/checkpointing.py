@@ -15,7 +15,6 @@ from contextlib import AbstractContextManager
 import torch
 import torch.utils.checkpoint
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _NormBase
 
 
 class ActivationCheckpointing:
@@ -68,7 +67,7 @@ def _running_stats_kept(block: nn.Module) -> Iterator[None]:
     saves other tensors than the forward did. Undoing the update keeps the recomputation identical to the forward;
     the buffers are per channel, so copying them costs nothing next to the convolutions.
     """
-    norms = [m for m in block.modules() if isinstance(m, _NormBase) and m.track_running_stats and m.training]
+    norms = [m for m in block.modules() if m.training and _tracks_running_stats(m)]
     kept = [{name: b.clone() for name, b in m.named_buffers(recurse=False) if b is not None} for m in norms]
     try:
         yield
@@ -77,3 +76,9 @@ def _running_stats_kept(block: nn.Module) -> Iterator[None]:
             for norm, buffers in zip(norms, kept):
                 for name, value in buffers.items():
                     getattr(norm, name).copy_(value)
+
+
+def _tracks_running_stats(module: nn.Module) -> bool:
+    """Whether `module` is a norm layer that updates running statistics in training (batch norm, synchronized or
+    not, and instance norm with `track_running_stats`)."""
+    return getattr(module, "track_running_stats", False) and getattr(module, "running_mean", None) is not None
