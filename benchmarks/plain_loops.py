@@ -8,6 +8,7 @@ weights after N iterations equal the module's after N `Trainer.fit` steps, bit f
 """
 
 import copy
+from itertools import chain
 
 import pytorch_lightning as pl
 import torch
@@ -16,7 +17,7 @@ from torch import Tensor, nn
 
 from lit_gan.image_pool import ImagePool
 from lit_gan.losses import gan_loss
-from lit_gan.models.optim import GANAdam
+from lit_gan.losses.patchnce import patch_nce_loss
 
 
 def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
@@ -31,9 +32,12 @@ def detached(losses: dict[str, Tensor]) -> dict[str, Tensor]:
 
 
 class PlainLoop:
-    """Copies of a module's networks `names` (same architecture and initial weights), its GAN loss, and one Adam
-    over the generators and one over the discriminators with the module's lr and betas. `step` does one training
-    iteration and returns its loss terms."""
+    """Copies of a module's networks (same architecture and initial weights), its GAN loss, and one optimizer over
+    the generators (and `trained_with_generators`) and one over the discriminators: the module's optimizer classes
+    (Adam with the reference's betas) at its lr. `step` does one training iteration and returns its loss terms."""
+
+    trained_with_generators: tuple[str, ...] = ()
+    """Other networks of the module (attribute names) that the generators' optimizer trains, e.g. CUT's sampler."""
 
     def __init__(self, module: pl.LightningModule, device: str) -> None:
         hp = self.hp = module.hparams
@@ -43,12 +47,15 @@ class PlainLoop:
             for kind, nets in (("generators", module.generators), ("discriminators", module.discriminators))
             for key, net in nets.items()
         }
+        self.nets.update(
+            {name: copy.deepcopy(module.get_submodule(name)).to(device) for name in self.trained_with_generators}
+        )
         self.gan = gan_loss(hp.gan_mode)
         self.device = device
-        g = [p for name, net in self.nets.items() if name.startswith("generators.") for p in net.parameters()]
         d = [p for name, net in self.nets.items() if name.startswith("discriminators.") for p in net.parameters()]
-        self.opt_g = GANAdam(g, lr=hp.lr)  # the models' default optimizer: Adam, betas (0.5, 0.999)
-        self.opt_d = GANAdam(d, lr=hp.lr)
+        g = [p for name, net in self.nets.items() if not name.startswith("discriminators.") for p in net.parameters()]
+        self.opt_g = module.optimizer_G(g, lr=hp.lr)  # the model's default: GANAdam, betas (0.5, 0.999), ...
+        self.opt_d = module.optimizer_D(d, lr=hp.lr)  # ... ProGAN's: betas (0, 0.99)
 
     @staticmethod
     def update(opt: torch.optim.Optimizer, loss: Tensor) -> None:
@@ -137,4 +144,99 @@ class PlainDCGAN(PlainLoop):
         return detached({**g, "D": d_loss})
 
 
-PLAIN_LOOPS: dict[str, type[PlainLoop]] = {"cyclegan": PlainCycleGAN, "pix2pix": PlainPix2Pix, "dcgan": PlainDCGAN}
+class PlainCUT(PlainLoop):
+    """The CUT reference's iteration (cut_model.py): G on real A (and real B, for identity NCE) in one pass (flipped
+    with flip equivariance, FastCUT); D on real B against the detached fake B, (real + fake) / 2; then, D frozen,
+    lambda_GAN * G's adversarial loss plus the mean of PatchNCE(A, G(A)) and PatchNCE(B, G(B)), each averaged over
+    `nce_layers`, with patches embedded by the patch sampler, which the generator's optimizer trains."""
+
+    trained_with_generators = ("sampler",)
+
+    def nce(self, source: Tensor, output: Tensor, flipped: bool) -> Tensor:
+        hp, G, sampler = self.hp, self.nets["generators.AtoB"], self.nets["sampler"]
+        layers = list(hp.nce_layers)
+        queries = G.features(output, layers)  # [(B, C_l, H_l, W_l)]
+        if flipped:
+            queries = [q.flip(3) for q in queries]
+        keys, ids = sampler(G.features(source, layers), hp.num_patches)
+        queries, _ = sampler(queries, hp.num_patches, ids)
+        groups = 1 if hp.negatives_from_minibatch else source.shape[0]
+        terms = [(patch_nce_loss(q, k, groups, hp.nce_T) * hp.lambda_NCE).mean() for q, k in zip(queries, keys)]
+        return sum(terms) / len(layers)
+
+    def step(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        hp, real_A, real_B = self.hp, batch["A"], batch["B"]
+        G, D = self.nets["generators.AtoB"], self.nets["discriminators.B"]
+        n = real_A.shape[0]
+        real = torch.cat([real_A, real_B]) if hp.nce_idt else real_A  # (n or 2n, C, H, W)
+        flipped = hp.flip_equivariance and bool(torch.rand(()) < 0.5)
+        if flipped:
+            real = real.flip(3)
+        fake = G(real)
+        fake_B = fake[:n]
+        set_requires_grad([D], True)
+        d_loss = self.gan.discriminator(D, real_B, fake_B, weight=0.5)
+        self.update(self.opt_d, d_loss)
+        set_requires_grad([D], False)
+        g = {"G_GAN": self.gan.generator(D(fake_B)) * hp.lambda_GAN}
+        nce = {"NCE": self.nce(real_A, fake_B, flipped)}
+        if hp.nce_idt:
+            nce["NCE_Y"] = self.nce(real_B, fake[n:], flipped)
+        self.update(self.opt_g, g["G_GAN"] + sum(nce.values()) / len(nce))
+        return detached({**g, **nce, "D": d_loss})
+
+
+class PlainProGAN(PlainLoop):
+    """The official Progressive GAN iteration at one resolution (the benchmark trains at start_resolution =
+    image_size, one phase: no fade-in): the critic on a real batch against G(z), WGAN-GP + drift; then G on new
+    latents with the critic frozen; then the generator's EMA (one foreach lerp). Also counts the images seen."""
+
+    def __init__(self, module: pl.LightningModule, device: str) -> None:
+        super().__init__(module, device)
+        G = self.nets["generators.samples"]
+        self.decay = self.hp.ema_decay
+        self.ema = [t.detach().clone() for t in chain(G.parameters(), G.buffers())] if self.decay else []
+        self.averaged = False
+        self.seen = torch.zeros((), dtype=torch.long, device=device)
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        G = self.nets["generators.samples"]
+        current = [t.detach() for t in chain(G.parameters(), G.buffers())]
+        if self.averaged:
+            torch._foreach_lerp_(self.ema, current, 1 - self.decay)
+        else:  # the first update copies, as torch's AveragedModel
+            torch._foreach_copy_(self.ema, current)
+            self.averaged = True
+
+    def step(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        G, D = self.nets["generators.samples"], self.nets["discriminators.A"]
+        real = batch["A"]  # (B, C, S, S)
+        n = real.shape[0]
+        fake = G(torch.randn(n, G.nz, device=self.device, dtype=real.dtype))
+        set_requires_grad([D], True)
+        d_loss = self.gan.discriminator(D, real, fake)
+        self.update(self.opt_d, d_loss)
+        set_requires_grad([D], False)
+        fake = G(torch.randn(n, G.nz, device=self.device, dtype=real.dtype))  # new latents, as official
+        g = {"G": self.gan.generator(D(fake))}
+        self.update(self.opt_g, g["G"])
+        if self.decay:
+            self.update_ema()
+        self.seen += n
+        progress = {
+            "alpha": torch.tensor(1.0),
+            "resolution": torch.tensor(float(G.resolution)),
+            "images_seen": self.seen.float(),
+        }
+        return detached({**g, "D": d_loss, **progress})
+
+
+PLAIN_LOOPS: dict[str, type[PlainLoop]] = {
+    "cyclegan": PlainCycleGAN,
+    "pix2pix": PlainPix2Pix,
+    "dcgan": PlainDCGAN,
+    "cut": PlainCUT,
+    "fastcut": PlainCUT,
+    "progan": PlainProGAN,
+}

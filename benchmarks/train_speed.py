@@ -25,6 +25,7 @@ round's ratio (lit_gan it/s / plain it/s) is paired. Reported: median [min-max] 
 
 import argparse
 import copy
+import cProfile
 import gc
 import importlib
 import json
@@ -32,6 +33,7 @@ import logging
 import math
 import os
 import platform
+import pstats
 import statistics
 import sys
 import tempfile
@@ -54,8 +56,12 @@ from lit_gan.callbacks.speed import ADAM_OPTIONS
 from lit_gan.loggers import WandbLogger
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-DEFAULT_SIZES = {"cyclegan": [64, 128, 256], "pix2pix": [64, 128, 256], "dcgan": [32, 64]}
-DOMAINS = {"cyclegan": ("A", "B"), "pix2pix": ("A", "B"), "dcgan": ("A",)}
+DEFAULT_SIZES = {
+    "cyclegan": [64, 128, 256], "pix2pix": [64, 128, 256], "dcgan": [32, 64], "cut": [64, 128, 256],
+    "fastcut": [64, 128, 256], "progan": [32, 64],
+}  # fmt: skip
+DOMAINS = {"cyclegan": ("A", "B"), "pix2pix": ("A", "B"), "dcgan": ("A",), "cut": ("A", "B"), "fastcut": ("A", "B")}
+DOMAINS["progan"] = ("A",)
 DISTINCT_IMAGES = 256  # distinct random images per domain; longer runs cycle over them
 
 
@@ -76,17 +82,32 @@ def network_args(model: str, size: int, args: argparse.Namespace) -> tuple[dict,
         if size < 32 or size & (size - 1):
             raise SystemExit(f"pix2pix: --sizes must be powers of two >= 32 (U-Net num_downs = log2(size)), got {size}")
         g["num_downs"] = size.bit_length() - 1  # unet_256 at 256 px, unet_128 at 128 px, as the reference
-    if model == "dcgan":
+    if model in ("dcgan", "progan"):
         g["image_size"] = d["image_size"] = size
-    if model == "cyclegan" and size % 4:
-        raise SystemExit(f"cyclegan: --sizes must be multiples of 4, got {size}")
+    if model in ("cyclegan", "cut", "fastcut") and size % 4:
+        raise SystemExit(f"{model}: --sizes must be multiples of 4, got {size}")
+    if model == "progan":  # no ngf/ndf: --ngf sets the feature maps of every resolution (fmap_max, fmap_base 8x)
+        if args.ngf is not None:
+            g.update(fmap_max=args.ngf, fmap_base=8 * args.ngf, nz=args.ngf)
+            d.update(fmap_max=args.ngf, fmap_base=8 * args.ngf)
+        return g, d
     if args.ngf is not None:
         g["ngf"] = args.ngf
     if args.ndf is not None:
         d["ndf"] = args.ndf
-    if args.n_blocks is not None and model == "cyclegan":
+    if args.n_blocks is not None and model in ("cyclegan", "cut", "fastcut"):
         g["n_blocks"] = args.n_blocks
     return g, d
+
+
+def model_args(model: str, size: int, args: argparse.Namespace) -> dict:
+    """Overrides of the model's own init args: ProGAN trains one phase at the benchmark's size (start_resolution =
+    image size: no growth, no fade-in), and CUT's PatchNCE layers must exist in a generator of --n-blocks blocks."""
+    if model == "progan":
+        return {"start_resolution": size}
+    if model in ("cut", "fastcut") and args.n_blocks is not None and args.n_blocks < 5:
+        return {"nce_layers": [0, 4, 8, 12][: 3 + min(1, args.n_blocks)]}  # 12: the first residual block
+    return {}
 
 
 def model_config(model: str, size: int, args: argparse.Namespace) -> tuple[dict, int]:
@@ -98,6 +119,7 @@ def model_config(model: str, size: int, args: argparse.Namespace) -> tuple[dict,
         spec = yaml.safe_load((CONFIGS / spec).read_text())
     for key, overrides in zip(("generator", "discriminator"), network_args(model, size, args)):
         spec["init_args"][key].setdefault("init_args", {}).update(overrides)
+    spec["init_args"].update(model_args(model, size, args))
     return spec, config["data"]["batch_size"]
 
 
@@ -105,8 +127,9 @@ def build_module(spec: dict, seed: int) -> pl.LightningModule:
     """The LightningModule of `spec`, built after `seed_everything(seed)` as the CLI does (`seed_everything: 0`)."""
     pl.seed_everything(seed, verbose=False)
     init = dict(spec["init_args"])
-    for key in ("generator", "discriminator"):  # built first, then copied and initialised by the module
-        init[key] = instantiate(init[key])
+    for key in ("generator", "discriminator", "sampler"):  # built first, then copied and initialised by the module
+        if key in init:
+            init[key] = instantiate(init[key])
     return instantiate({"class_path": spec["class_path"], "init_args": init})
 
 
@@ -142,10 +165,11 @@ class FixedImages(Dataset):
 
 
 class StepMarks:
-    """perf_counter() at the start of iteration `first` and of iteration `first + steps`: `steps` whole iterations."""
+    """perf_counter() at the start of iteration `first` and of iteration `first + steps`: `steps` whole iterations.
+    With a `profiler` (cProfile), it profiles exactly those iterations."""
 
-    def __init__(self, first: int, steps: int, device: str) -> None:
-        self.first, self.steps, self.device = first, steps, device
+    def __init__(self, first: int, steps: int, device: str, profiler: cProfile.Profile | None = None) -> None:
+        self.first, self.steps, self.device, self.profiler = first, steps, device, profiler
         self.times: dict[int, float] = {}
 
     def at(self, iteration: int) -> None:
@@ -153,10 +177,24 @@ class StepMarks:
             if self.device == "cuda":
                 torch.cuda.synchronize()
             self.times[iteration] = time.perf_counter()
+            if self.profiler is not None:
+                self.profiler.enable() if iteration == self.first else self.profiler.disable()
 
     def rate(self) -> float:
         """Iterations per second."""
         return self.steps / (self.times[self.first + self.steps] - self.times[self.first])
+
+
+def host_time(profiler: cProfile.Profile, steps: int) -> dict[str, float]:
+    """Per iteration, from a cProfile of `steps` iterations: Python function calls, and milliseconds of host time
+    outside torch's operators (the profiled time minus the time inside torch's C++ entry points: operators, autograd's
+    backward, optimizer kernels). cProfile slows Python code down, so these are upper bounds on the Python time; the
+    difference between two sides profiled alike is what one adds to the other."""
+    stats = pstats.Stats(profiler).stats  # {(file, line, name): (primitive calls, calls, own time, cumulative, ...)}
+    total = sum(own for _, _, own, _, _ in stats.values())
+    in_torch = sum(own for (file, _, name), (_, _, own, _, _) in stats.items() if file == "~" and "torch" in name)
+    calls = sum(n for _, n, _, _, _ in stats.values())
+    return {"calls": calls / steps, "host_ms": 1000 * (total - in_torch) / steps, "torch_ms": 1000 * in_torch / steps}
 
 
 class StepTimer(Callback):
@@ -182,8 +220,10 @@ Loaders = Callable[[], DataLoader]
 """Makes a fresh DataLoader over the benchmark's fixed images, one per side and round."""
 
 
-def run_lit(module: pl.LightningModule, loaders: Loaders, logger: Logger, args: argparse.Namespace) -> float:
-    marks = StepMarks(args.warmup, args.steps, args.device)
+def run_lit(
+    module: pl.LightningModule, loaders: Loaders, logger: Logger, args: argparse.Namespace, profiler=None
+) -> float:
+    marks = StepMarks(args.warmup, args.steps, args.device, profiler)
     callbacks = [DivergenceGuard()] if args.divergence_guard else []
     # The speed options, on the lit_gan side only: "--adam default" and no flags compute what the plain loop does.
     callbacks.append(SpeedOptions(channels_last=args.channels_last, compile=args.compile, adam=args.adam))
@@ -209,8 +249,8 @@ def log_step(loop: PlainLoop, losses: dict[str, Tensor], logger: Logger, step: i
     logger.save()
 
 
-def run_plain(loop: PlainLoop, loaders: Loaders, logger: Logger, args: argparse.Namespace) -> float:
-    marks = StepMarks(args.warmup, args.steps, args.device)
+def run_plain(loop: PlainLoop, loaders: Loaders, logger: Logger, args: argparse.Namespace, profiler=None) -> float:
+    marks = StepMarks(args.warmup, args.steps, args.device, profiler)
     for i, batch in enumerate(loaders()):
         batch = {key: value.to(args.device) for key, value in batch.items()}
         marks.at(i)
@@ -224,20 +264,25 @@ def run_plain(loop: PlainLoop, loaders: Loaders, logger: Logger, args: argparse.
 # -- rounds and results ----------------------------------------------------------------------------------------------
 
 
-def one_round(model: str, spec: dict, loaders: Loaders, args: argparse.Namespace, lit_first: bool) -> dict:
+def one_round(
+    model: str, spec: dict, loaders: Loaders, args: argparse.Namespace, lit_first: bool, profile: bool = False
+) -> dict:
     """Both sides once, on a fresh module and fresh copies of its untrained networks: {side: it/s}, and the largest
-    difference between the two sides' weights at the end."""
+    difference between the two sides' weights at the end; with `profile`, also {"<side>_profile": `host_time`}."""
     module = build_module(spec, args.seed)
     loop = PLAIN_LOOPS[model](module, args.device)  # copied before the module trains
+    profilers = {side: cProfile.Profile() if profile else None for side in ("lit_gan", "plain")}
     sides: dict[str, Callable[[Logger], float]] = {
-        "lit_gan": lambda logger: run_lit(module, loaders, logger, args),
-        "plain": lambda logger: run_plain(loop, loaders, logger, args),
+        "lit_gan": lambda logger: run_lit(module, loaders, logger, args, profilers["lit_gan"]),
+        "plain": lambda logger: run_plain(loop, loaders, logger, args, profilers["plain"]),
     }
     rates = {}
     for side in ("lit_gan", "plain") if lit_first else ("plain", "lit_gan"):
         gc.collect()
         torch.manual_seed(args.seed + 1)  # the same noise, dropout and pool draws on both sides
         rates[side] = sides[side](make_logger(args.logger, args.work, f"{model}-{side}"))
+        if profile:
+            rates[f"{side}_profile"] = host_time(profilers[side], args.steps)
     rates["weight_difference"] = loop.max_difference(module)  # the two sides did the same computation
     return rates
 
@@ -265,11 +310,20 @@ def measure(model: str, size: int, args: argparse.Namespace) -> dict:
               f"{rates['plain']:.4g} it/s, ratio {rates['lit_gan'] / rates['plain']:.3f}, weights differ by "
               f"{rates['weight_difference']:.1e}", file=sys.stderr)  # fmt: skip
     ratios = [a / b for a, b in zip(lit, plain)]
+    added_ms = [1000 / a - 1000 / b for a, b in zip(lit, plain)]  # per iteration, lit_gan - plain, each round
+    profiled = {}
+    if args.profile:  # one more round of each side under cProfile: host time per iteration
+        rates = one_round(model, spec, loaders, args, lit_first=True, profile=True)
+        profiled = {side: rates[f"{side}_profile"] for side in ("lit_gan", "plain")}
+        profiled["added"] = {k: profiled["lit_gan"][k] - profiled["plain"][k] for k in profiled["plain"]}
+        print(f"{model} {size} px, profiled: host time outside torch's operators {profiled['lit_gan']['host_ms']:.2f} "
+              f"vs {profiled['plain']['host_ms']:.2f} ms per iteration", file=sys.stderr)  # fmt: skip
     return {
         "model": model, "size": size, "batch_size": batch_size,
         "networks": parameter_counts(build_module(spec, args.seed)), "config": spec,
         "lit_gan_its": lit, "plain_its": plain, "ratio": ratios, "max_weight_difference": max(gaps),
         "lit_gan": spread(lit), "plain": spread(plain), "ratio_summary": spread(ratios),
+        "added_ms": added_ms, "added_ms_summary": spread(added_ms), "profiled": profiled,
     }  # fmt: skip
 
 
@@ -331,6 +385,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--ndf", type=int, help="discriminator width (default: the config's)")
     parser.add_argument("--n-blocks", type=int, help="CycleGAN residual blocks (default: the config's, 9)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--profile", action="store_true", help="one more round of each side under cProfile: host time per iteration"
+    )
     speed = parser.add_argument_group("lit_gan's speed options (lit_gan side only; the defaults compute as the loop)")
     speed.add_argument("--adam", choices=list(ADAM_OPTIONS), default="default", help="Adam implementation")
     speed.add_argument("--channels-last", action="store_true", help="networks channels-last (NHWC)")
