@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lit_gan.compat import should_log_this_step
 from lit_gan.image_pool import ImagePool
 from lit_gan.losses import gan_loss
 from lit_gan.losses.patchnce import patch_nce_loss
@@ -240,3 +241,36 @@ PLAIN_LOOPS: dict[str, type[PlainLoop]] = {
     "fastcut": PlainCUT,
     "progan": PlainProGAN,
 }
+
+
+class InLightning(pl.LightningModule):
+    """A plain loop's iteration run by Lightning, as a user's own manual-optimization LightningModule would run it:
+    the loop's networks and optimizers, each backward through `manual_backward`, each update through Lightning's
+    optimizer wrapper, and the loss terms and learning rates logged with `self.log_dict` on the steps Lightning
+    writes. What it adds to the plain loop is Lightning's own cost per iteration; what lit_gan adds beyond it is
+    lit_gan's. Lightning counts both optimizer steps, so run it for one epoch of the iterations (not `max_steps`)."""
+
+    def __init__(self, loop: PlainLoop) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.loop = loop
+        self.nets = nn.ModuleDict({name.replace(".", "_"): net for name, net in loop.nets.items()})
+        loop.update = self.update  # the loop's G and D updates, through Lightning
+
+    def configure_optimizers(self):
+        return [self.loop.opt_g, self.loop.opt_d]
+
+    def update(self, opt: torch.optim.Optimizer, loss: Tensor) -> None:
+        wrapped = self.optimizers()[0 if opt is self.loop.opt_g else 1]
+        wrapped.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        wrapped.step()
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        losses = self.loop.step(batch)
+        if should_log_this_step(self.trainer):
+            lrs = {
+                "train/lr_G": self.loop.opt_g.param_groups[0]["lr"],
+                "train/lr_D": self.loop.opt_d.param_groups[0]["lr"],
+            }
+            self.log_dict({**{f"train/{k}": v for k, v in losses.items()}, **lrs}, batch_size=len(batch["A"]))

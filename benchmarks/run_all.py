@@ -22,7 +22,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 OPTIMIZED = ["--adam", "fused", "--precision", "bf16-mixed"]  # what helps on CPUs with bf16 support (see README)
-TINY = "--models cyclegan pix2pix dcgan --sizes 32 --ngf 4 --ndf 4 --n-blocks 1".split()
+MODELS = ["cyclegan", "pix2pix", "dcgan", "cut", "fastcut", "progan"]
+TINY = ["--models", *MODELS, *"--sizes 32 --ngf 4 --ndf 4 --n-blocks 1 --batch-size 4 --threads 1".split()]
 PROBE = ["--models", "cyclegan", "--sizes", "128", "--steps", "4", "--warmup", "2", "--repeats", "3"]
 
 
@@ -37,8 +38,12 @@ SUITE: dict[str, tuple[str, list[str]]] = {
     "cyclegan_256": ("train_speed", ["--models", "cyclegan", "--sizes", "256", *budget(2, 1, 3)]),  # ~15 s/it on CPU
     # what the framework adds per iteration: tiny networks (ngf/ndf 4, 1 residual block) at 32 px, where the
     # networks take milliseconds and everything else (trainer, hooks, logging, optimizer wrappers) is visible
-    "overhead_tiny": ("train_speed", [*TINY, *budget(50, 10, 5)]),
-    "overhead_tiny_log10": ("train_speed", [*TINY, *budget(50, 10, 5), "--log-every-n-steps", "10"]),
+    # (batch 4, one thread: the least noise; 7 paired rounds of 150 iterations, then one profiled round per side)
+    "overhead_tiny": ("train_speed", [*TINY, *budget(150, 10, 7), "--profile", "--lightning-side"]),
+    "overhead_tiny_log10": (
+        "train_speed",
+        [*TINY, *budget(150, 10, 7), "--profile", "--lightning-side", "--log-every-n-steps", "10"],
+    ),
     # (b) pix2pix and DCGAN (batch 128)
     "pix2pix_64_128": ("train_speed", ["--models", "pix2pix", "--sizes", "64", "128", *budget(10, 3, 5)]),
     "pix2pix_256": ("train_speed", ["--models", "pix2pix", "--sizes", "256", *budget(3, 1, 3)]),
@@ -101,11 +106,39 @@ def logging_text(options: dict) -> str:
     return "every step" if every == 1 else f"every {every} steps"
 
 
-def extra_ms(result: dict) -> float:
-    """Milliseconds per iteration lit_gan takes beyond the plain loop: medians over the rounds of each round's
-    1/lit_gan - 1/plain (paired, like the ratios)."""
+def extra_ms(result: dict) -> str:
+    """Milliseconds per iteration lit_gan takes beyond the plain loop: median [min-max] over the rounds of each
+    round's 1/lit_gan - 1/plain (paired, like the ratios)."""
     pairs = zip(result["lit_gan_its"], result["plain_its"])
-    return statistics.median(1e3 / lit - 1e3 / plain for lit, plain in pairs)
+    added = [1e3 / lit - 1e3 / plain for lit, plain in pairs]
+    return f"{statistics.median(added):+.2f} [{min(added):+.2f} to {max(added):+.2f}]"
+
+
+def cpu_ms(result: dict) -> str:
+    """Training-thread CPU time per iteration, lit_gan - plain: median [min-max] over the rounds (`time.thread_time`,
+    which time spent waiting for a core does not inflate)."""
+    added = result.get("added_cpu_ms")
+    if not added:
+        return "-"
+    return f"{statistics.median(added):+.2f} [{min(added):+.2f} to {max(added):+.2f}]"
+
+
+def lightning_ms(result: dict) -> str:
+    """Milliseconds per iteration a bare manual-optimization LightningModule running the plain loop's iteration adds
+    to the plain loop (`train_speed --lightning-side`): Lightning's own share of lit_gan's figure."""
+    added = result.get("lightning_added_ms")
+    if not added:
+        return "-"
+    return f"{statistics.median(added):+.2f} [{min(added):+.2f} to {max(added):+.2f}]"
+
+
+def profiled_ms(result: dict) -> str:
+    """Host time per iteration outside torch's operators under cProfile, lit_gan - plain (`train_speed --profile`)."""
+    profiled = result.get("profiled")
+    if not profiled:
+        return "-"
+    lit, plain = profiled["lit_gan"]["host_ms"], profiled["plain"]["host_ms"]
+    return f"{profiled['added']['host_ms']:+.2f} ({lit:.1f} vs {plain:.1f})"
 
 
 def training_table(reports: dict[str, dict]) -> list[str]:
@@ -114,8 +147,9 @@ def training_table(reports: dict[str, dict]) -> list[str]:
     rows = [
         "| measurement | model | size | batch | networks | speed options (lit_gan side) | logging | "
         "rounds x timed its | lit_gan it/s | plain it/s | lit_gan / plain | ms per it, lit_gan - plain | "
-        "weight diff. |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "thread CPU ms per it, lit_gan - plain | of which Lightning's (bare module - plain, ms per it) | "
+        "host ms per it outside torch ops (cProfile), lit_gan - plain | weight diff. |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, report in reports.items():
         options = report["options"]
@@ -124,7 +158,8 @@ def training_table(reports: dict[str, dict]) -> list[str]:
                 f"| {name} | {r['model']} | {r['size']} | {r['batch_size']} | {r['networks']} | "
                 f"{options_text(options)} | {logging_text(options)} | {options['repeats']} x {options['steps']} | "
                 f"{cell(r['lit_gan'])} | "
-                f"{cell(r['plain'])} | **{cell(r['ratio_summary'], '.3f')}** | {extra_ms(r):+.1f} | "
+                f"{cell(r['plain'])} | **{cell(r['ratio_summary'], '.3f')}** | {extra_ms(r)} | {cpu_ms(r)} | "
+                f"{lightning_ms(r)} | {profiled_ms(r)} | "
                 f"{r['max_weight_difference']:.1g} |"
             )
     return rows

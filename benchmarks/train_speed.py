@@ -45,7 +45,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 import yaml
-from plain_loops import PLAIN_LOOPS, PlainLoop  # this folder (the script's directory is on sys.path)
+from plain_loops import PLAIN_LOOPS, InLightning, PlainLoop  # this folder (the script's directory is on sys.path)
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.loggers import CSVLogger, Logger
 from torch import Tensor, nn
@@ -105,8 +105,10 @@ def model_args(model: str, size: int, args: argparse.Namespace) -> dict:
     image size: no growth, no fade-in), and CUT's PatchNCE layers must exist in a generator of --n-blocks blocks."""
     if model == "progan":
         return {"start_resolution": size}
-    if model in ("cut", "fastcut") and args.n_blocks is not None and args.n_blocks < 5:
-        return {"nce_layers": [0, 4, 8, 12][: 3 + min(1, args.n_blocks)]}  # 12: the first residual block
+    if model in ("cut", "fastcut") and args.n_blocks is not None and args.n_blocks < 5:  # a tiny generator ...
+        sampler = {"class_path": "lit_gan.networks.patch_sampler.PatchSampler", "init_args": {"channels": 32}}
+        layers = [0, 4, 8, 12][: 3 + min(1, args.n_blocks)]  # 12: the first residual block
+        return {"nce_layers": layers, "num_patches": 64, "sampler": sampler}  # ... and a tiny patch sampler
     return {}
 
 
@@ -171,18 +173,25 @@ class StepMarks:
     def __init__(self, first: int, steps: int, device: str, profiler: cProfile.Profile | None = None) -> None:
         self.first, self.steps, self.device, self.profiler = first, steps, device, profiler
         self.times: dict[int, float] = {}
+        self.cpu_times: dict[int, float] = {}
 
     def at(self, iteration: int) -> None:
         if iteration in (self.first, self.first + self.steps):
             if self.device == "cuda":
                 torch.cuda.synchronize()
             self.times[iteration] = time.perf_counter()
+            self.cpu_times[iteration] = time.thread_time()
             if self.profiler is not None:
                 self.profiler.enable() if iteration == self.first else self.profiler.disable()
 
     def rate(self) -> float:
         """Iterations per second."""
         return self.steps / (self.times[self.first + self.steps] - self.times[self.first])
+
+    def cpu_ms(self) -> float:
+        """CPU time of the training thread per iteration, in ms (`time.thread_time`: while the thread runs, not while
+        it waits for a core another process holds; with --threads 1 it is all the host's work of the iteration)."""
+        return 1000 * (self.cpu_times[self.first + self.steps] - self.cpu_times[self.first]) / self.steps
 
 
 def host_time(profiler: cProfile.Profile, steps: int) -> dict[str, float]:
@@ -234,7 +243,21 @@ def run_lit(
         limit_val_batches=0, default_root_dir=str(args.work), precision=args.precision,
     )  # fmt: skip
     trainer.fit(module, train_dataloaders=loaders())
-    return marks.rate()
+    return marks.rate(), marks.cpu_ms()
+
+
+def run_in_lightning(loop: PlainLoop, loaders: Loaders, logger: Logger, args: argparse.Namespace, profiler=None):
+    """The plain loop's iteration inside a bare manual-optimization LightningModule (`InLightning`), under the same
+    Trainer settings as the lit_gan side, without lit_gan's callbacks: Lightning's own cost."""
+    marks = StepMarks(args.warmup, args.steps, args.device, profiler)
+    trainer = pl.Trainer(
+        accelerator="gpu" if args.device == "cuda" else "cpu", devices=1, max_epochs=1, logger=logger,
+        log_every_n_steps=args.log_every_n_steps, callbacks=[StepTimer(marks)], enable_progress_bar=False,
+        enable_checkpointing=False, enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
+        default_root_dir=str(args.work),
+    )  # fmt: skip
+    trainer.fit(InLightning(loop), train_dataloaders=loaders())
+    return marks.rate(), marks.cpu_ms()
 
 
 def log_step(loop: PlainLoop, losses: dict[str, Tensor], logger: Logger, step: int) -> None:
@@ -249,7 +272,9 @@ def log_step(loop: PlainLoop, losses: dict[str, Tensor], logger: Logger, step: i
     logger.save()
 
 
-def run_plain(loop: PlainLoop, loaders: Loaders, logger: Logger, args: argparse.Namespace, profiler=None) -> float:
+def run_plain(
+    loop: PlainLoop, loaders: Loaders, logger: Logger, args: argparse.Namespace, profiler=None
+) -> tuple[float, float]:
     marks = StepMarks(args.warmup, args.steps, args.device, profiler)
     for i, batch in enumerate(loaders()):
         batch = {key: value.to(args.device) for key, value in batch.items()}
@@ -258,7 +283,7 @@ def run_plain(loop: PlainLoop, loaders: Loaders, logger: Logger, args: argparse.
         if (i + 1) % args.log_every_n_steps == 0:
             log_step(loop, losses, logger, i)
     logger.finalize("success")
-    return marks.rate()
+    return marks.rate(), marks.cpu_ms()
 
 
 # -- rounds and results ----------------------------------------------------------------------------------------------
@@ -271,19 +296,25 @@ def one_round(
     difference between the two sides' weights at the end; with `profile`, also {"<side>_profile": `host_time`}."""
     module = build_module(spec, args.seed)
     loop = PLAIN_LOOPS[model](module, args.device)  # copied before the module trains
-    profilers = {side: cProfile.Profile() if profile else None for side in ("lit_gan", "plain")}
-    sides: dict[str, Callable[[Logger], float]] = {
+    bare = PLAIN_LOOPS[model](module, args.device) if args.lightning_side else None
+    names = ("lit_gan", "plain", "lightning") if args.lightning_side else ("lit_gan", "plain")
+    profilers = {side: cProfile.Profile() if profile else None for side in names}
+    sides: dict[str, Callable[[Logger], tuple[float, float]]] = {
         "lit_gan": lambda logger: run_lit(module, loaders, logger, args, profilers["lit_gan"]),
         "plain": lambda logger: run_plain(loop, loaders, logger, args, profilers["plain"]),
+        "lightning": lambda logger: run_in_lightning(bare, loaders, logger, args, profilers["lightning"]),
     }
     rates = {}
-    for side in ("lit_gan", "plain") if lit_first else ("plain", "lit_gan"):
+    order = names if lit_first else tuple(reversed(names))
+    for side in order:
         gc.collect()
         torch.manual_seed(args.seed + 1)  # the same noise, dropout and pool draws on both sides
-        rates[side] = sides[side](make_logger(args.logger, args.work, f"{model}-{side}"))
+        rates[side], rates[f"{side}_cpu_ms"] = sides[side](make_logger(args.logger, args.work, f"{model}-{side}"))
         if profile:
             rates[f"{side}_profile"] = host_time(profilers[side], args.steps)
     rates["weight_difference"] = loop.max_difference(module)  # the two sides did the same computation
+    if bare is not None:
+        rates["weight_difference"] = max(rates["weight_difference"], bare.max_difference(module))
     return rates
 
 
@@ -300,22 +331,33 @@ def measure(model: str, size: int, args: argparse.Namespace) -> dict:
     def loaders() -> DataLoader:
         return DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=0)
 
-    lit, plain, gaps = [], [], []
+    lit, plain, gaps, cpu_added, lightning_ms = [], [], [], [], []
     for r in range(args.repeats):
         rates = one_round(model, spec, loaders, args, lit_first=r % 2 == 0)
         lit.append(rates["lit_gan"])
         plain.append(rates["plain"])
         gaps.append(rates["weight_difference"])
+        cpu_added.append(rates["lit_gan_cpu_ms"] - rates["plain_cpu_ms"])
+        if args.lightning_side:  # ms per iteration Lightning alone adds to the plain loop, this round
+            lightning_ms.append(1000 / rates["lightning"] - 1000 / rates["plain"])
         print(f"{model} {size} px, round {r + 1}/{args.repeats}: lit_gan {rates['lit_gan']:.4g} it/s, plain "
               f"{rates['plain']:.4g} it/s, ratio {rates['lit_gan'] / rates['plain']:.3f}, weights differ by "
-              f"{rates['weight_difference']:.1e}", file=sys.stderr)  # fmt: skip
+              f"{rates['weight_difference']:.1e}; thread CPU ms/it {rates['lit_gan_cpu_ms']:.2f} vs "
+              f"{rates['plain_cpu_ms']:.2f}" + (f"; in bare Lightning {rates['lightning']:.4g} it/s"
+              if args.lightning_side else ""), file=sys.stderr)  # fmt: skip
     ratios = [a / b for a, b in zip(lit, plain)]
     added_ms = [1000 / a - 1000 / b for a, b in zip(lit, plain)]  # per iteration, lit_gan - plain, each round
     profiled = {}
     if args.profile:  # one more round of each side under cProfile: host time per iteration
         rates = one_round(model, spec, loaders, args, lit_first=True, profile=True)
-        profiled = {side: rates[f"{side}_profile"] for side in ("lit_gan", "plain")}
+        profiled = {
+            side: rates[f"{side}_profile"] for side in ("lit_gan", "plain", "lightning") if f"{side}_profile" in rates
+        }
         profiled["added"] = {k: profiled["lit_gan"][k] - profiled["plain"][k] for k in profiled["plain"]}
+        if "lightning" in profiled:
+            profiled["lightning_added"] = {
+                k: profiled["lightning"][k] - profiled["plain"][k] for k in profiled["plain"]
+            }
         print(f"{model} {size} px, profiled: host time outside torch's operators {profiled['lit_gan']['host_ms']:.2f} "
               f"vs {profiled['plain']['host_ms']:.2f} ms per iteration", file=sys.stderr)  # fmt: skip
     return {
@@ -324,6 +366,9 @@ def measure(model: str, size: int, args: argparse.Namespace) -> dict:
         "lit_gan_its": lit, "plain_its": plain, "ratio": ratios, "max_weight_difference": max(gaps),
         "lit_gan": spread(lit), "plain": spread(plain), "ratio_summary": spread(ratios),
         "added_ms": added_ms, "added_ms_summary": spread(added_ms), "profiled": profiled,
+        "added_cpu_ms": cpu_added, "added_cpu_ms_summary": spread(cpu_added),
+        "lightning_added_ms": lightning_ms,
+        "lightning_added_ms_summary": spread(lightning_ms) if lightning_ms else None,
     }  # fmt: skip
 
 
@@ -387,6 +432,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--profile", action="store_true", help="one more round of each side under cProfile: host time per iteration"
+    )
+    parser.add_argument(
+        "--lightning-side",
+        action="store_true",
+        help="a third side: the plain loop inside a bare manual-optimization LightningModule (Lightning's own cost)",
     )
     speed = parser.add_argument_group("lit_gan's speed options (lit_gan side only; the defaults compute as the loop)")
     speed.add_argument("--adam", choices=list(ADAM_OPTIONS), default="default", help="Adam implementation")

@@ -40,6 +40,13 @@ from lit_gan.data.sizes import (
 from lit_gan.data.transforms import Preprocess, build_transform
 
 
+def default_workers(most: int = 4) -> int:
+    """Data-loading processes for a machine: `most`, or fewer when this process may use fewer CPUs (os.cpu_count
+    counts the machine's, not those a container or `taskset` allows)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(most, cpus)
+
+
 class StyleDataModule(pl.LightningDataModule):
     """Images for GANs: two unpaired domains (CycleGAN), aligned pairs (pix2pix) or one domain (DCGAN, prediction).
 
@@ -92,7 +99,8 @@ class StyleDataModule(pl.LightningDataModule):
             scale_width_and_crop); "none" (keep each image's size, rounded to a multiple the network needs).
         flip: random horizontal flips during training.
         batch_size: images (or pairs) per training batch.
-        num_workers: data-loading worker processes (0 loads in the main process).
+        num_workers: data-loading worker processes (0 loads in the main process); null: min(4, the CPUs this process
+            may use), so that a small machine is not given more loading processes than it has cores.
         random_pairs: mode unaligned: pair each A image with a random B image (the reference's sampling).
         strict: stop before training, listing them, if any image file is unreadable or (preprocess crop) smaller
             than crop_size; when false such files are skipped or upscaled and a warning lists them.
@@ -127,7 +135,7 @@ class StyleDataModule(pl.LightningDataModule):
         preprocess: Preprocess = "resize_and_crop",
         flip: bool = True,
         batch_size: int = 1,
-        num_workers: int = 4,
+        num_workers: int | None = None,
         random_pairs: bool = True,
         strict: bool = False,
         cache_dir: str | None = None,
@@ -144,6 +152,9 @@ class StyleDataModule(pl.LightningDataModule):
         folder_B: str | None = None,
     ) -> None:
         super().__init__()
+        if num_workers is not None and num_workers < 0:
+            raise ValueError(f"data.num_workers must be >= 0 (or null: min(4, the CPUs)), got {num_workers}")
+        self.num_workers = default_workers() if num_workers is None else num_workers
         self.save_hyperparameters(logger=False)
         check_data_source(root, name, folder_A, folder_B, predict_path)
         for key, value, choices in (
@@ -170,7 +181,7 @@ class StyleDataModule(pl.LightningDataModule):
         self._layout: str | None = None  # of a standard dataset to download
         self._predict: PredictData | None = None  # the predict_path images, which predict then runs on alone
         if predict_path is not None:
-            self._predict = PredictData(predict_path, predict_domain, batch_size, num_workers, pin_memory)
+            self._predict = PredictData(predict_path, predict_domain, batch_size, self.num_workers, pin_memory)
         # None: a download, located in prepare_data/setup; or, with predict_path, found when first needed (`predict`
         # then runs without the training data).
         self._splits: Splits | None = self._find_now() if predict_path is None else None
@@ -325,9 +336,9 @@ class StyleDataModule(pl.LightningDataModule):
             batch_size=batch_size,
             shuffle=shuffle if sampler is None else None,
             sampler=sampler,
-            num_workers=hp.num_workers,
+            num_workers=self.num_workers,
             pin_memory=hp.pin_memory and torch.cuda.is_available(),
-            persistent_workers=hp.num_workers > 0,
+            persistent_workers=self.num_workers > 0,
             drop_last=shuffle and len(dataset) >= batch_size,
             generator=torch.Generator().manual_seed(0),  # worker seeds never draw from (and shift) the global RNG
         )

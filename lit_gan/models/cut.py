@@ -179,7 +179,7 @@ class CUT(GANModule):
         d_loss = self.discriminator_loss(D, real_B, fake_B, weight=0.5)
         self.step_discriminator(opt_d, d_loss)
 
-        with opt_g.toggle_model():  # the discriminator is frozen while the generator and the sampler learn
+        with self.frozen(self.discriminators):  # the discriminator is frozen while the generator and the sampler learn
             losses: dict[str, Tensor] = {}
             if hp.lambda_GAN > 0 or any(term.weight > 0 for term in self.loss_terms):
                 step = GeneratorStep(fake_B, real_B, real[:n], D, d_fake=fake_B, d_real=real_B, paired=False)

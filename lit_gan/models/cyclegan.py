@@ -92,11 +92,11 @@ class CycleGAN(GANModule):
         real_A, real_B = batch["A"], batch["B"]
         opt_g, opt_d = self.optimizers()
 
-        with opt_g.toggle_model():  # discriminators frozen while the generators learn
+        with self.frozen(self.discriminators):  # discriminators frozen while the generators learn
             g_losses, fake_A, fake_B = self.generator_losses(real_A, real_B)
             self.step_generator(opt_g, sum(g_losses.values()))
 
-        with opt_d.toggle_model():  # (real + fake) / 2 per discriminator, as the reference, plus any penalty
+        with self.frozen(self.generators):  # (real + fake) / 2 per discriminator, as the reference, plus any penalty
             D = self.discriminators
             d_losses = {
                 "D_A": self.discriminator_loss(D["B"], real_B, self.pools["B"].query(fake_B), weight=0.5),

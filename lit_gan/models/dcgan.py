@@ -83,7 +83,7 @@ class DCGAN(FromNoise, GANModule):
         d_loss = self.discriminator_loss(self.D, real, fake)  # D first, as the DCGAN example: real + fake
         self.step_discriminator(opt_d, d_loss)
 
-        with opt_g.toggle_model():
+        with self.frozen(self.discriminators):
             step = GeneratorStep(fake, real, None, self.D, d_fake=fake, d_real=real, paired=False)
             g_losses = self.generator_losses_against(step, "G")
             self.step_generator(opt_g, sum(g_losses.values()))

@@ -101,7 +101,7 @@ class Pix2Pix(GANModule):
         d_loss = self.discriminator_loss(D, real, fake, weight=0.5)
         self.step_discriminator(opt_d, d_loss)
 
-        with opt_g.toggle_model():  # the discriminator is frozen while the generator learns
+        with self.frozen(self.discriminators):  # the discriminator is frozen while the generator learns
             step = GeneratorStep(fake_out, real_out, real_in, D, d_fake=fake, d_real=real, paired=True)
             adversarial = self.generator_losses_against(step, "G_GAN")
             g_losses = {

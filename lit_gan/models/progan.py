@@ -228,7 +228,7 @@ class ProGAN(FromNoise, GANModule):
         d_loss = self.discriminator_loss(self.D, real, fake)  # WGAN-GP + drift: D(fake) - D(real) + penalties
         self.step_discriminator(opt_d, d_loss)
 
-        with opt_g.toggle_model():
+        with self.frozen(self.discriminators):
             fake = self.G(torch.randn(n, self.nz, device=self.device, dtype=real.dtype))  # new latents, as official
             step = GeneratorStep(fake, real, None, self.D, d_fake=fake, d_real=real, paired=False)
             g_losses = self.generator_losses_against(step, "G")

@@ -231,3 +231,26 @@ def test_held_out_pairs_in_mode_aligned_are_item_i_of_both_domains(tmp_path):
     ]
     assert not StyleDataModule(root=str(make_unaligned(tmp_path / "ds", n=3))).held_out_pairs
     assert not StyleDataModule(name="synthetic", mode="single").held_out_pairs
+
+
+@pytest.mark.parametrize(("cpus", "expected"), [(1, 1), (2, 2), (3, 3), (16, 4)])
+def test_default_workers_are_at_most_the_cpus_this_process_may_use(monkeypatch, cpus, expected):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 64)  # the machine's count is not what the process may use
+    data = StyleDataModule(name="synthetic", load_size=36, crop_size=32, synthetic_train_size=4)
+    assert data.num_workers == expected
+    data.setup("fit")
+    assert data.train_dataloader().num_workers == expected
+    assert StyleDataModule(name="synthetic", num_workers=0).num_workers == 0  # a number given is kept
+
+
+def test_predict_without_a_config_starts_no_more_workers_than_cpus(monkeypatch, tmp_path, trained_checkpoint):
+    """`python -m lit_gan predict --ckpt_path ... --data.predict_path ...` (no config): on a 2-core machine it starts
+    2 loading processes, not the 4 that made torch warn "Our suggested max number of worker in current system is 2"."""
+    from lit_gan.cli import main
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    write_images(tmp_path / "photos", 2, size=32)
+    args = ["--ckpt_path", str(trained_checkpoint()), "--data.predict_path", str(tmp_path / "photos")]
+    cli = main(["predict", *args, "--predict_writer.output_dir", str(tmp_path / "out")], run=False)
+    assert cli.datamodule.num_workers == 2
