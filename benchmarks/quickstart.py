@@ -157,10 +157,12 @@ def evaluation_table(results: dict) -> str:
 def markdown_table(results: dict) -> str:
     """The command, its wall time (median over the repeats) and evaluation time, peak memory and machine."""
     gpu = results["gpu_max_allocated_mib"]
+    evaluation = results.get("evaluation_s")  # not in results written before it was measured
+    evaluation = "-" if evaluation is None else f"{evaluation:.0f} s"
     return "\n".join([
         "| command | wall time | of which evaluations | peak RSS | GPU peak allocated | machine |",
         "|---|---|---|---|---|---|",
-        f"| `{results['command']}` | {results['wall_s']:.0f} s | {results['evaluation_s']:.0f} s | "
+        f"| `{results['command']}` | {results['wall_s']:.0f} s | {evaluation} | "
         f"{results['peak_rss_mib']:.0f} MiB | "
         f"{'-' if gpu is None else f'{gpu:.0f} MiB'} | {results['machine']} |",
     ])  # fmt: skip

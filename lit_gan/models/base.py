@@ -4,6 +4,7 @@ networks, EMA, the adversarial term and extra loss terms, evaluation steps, pred
 import copy
 import inspect
 import math
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -250,7 +251,7 @@ class GANModule(ProcessStates, pl.LightningModule):
         of its host time: Lightning's toggle walks every optimizer's parameter groups and builds a state dict on each
         call, about 0.1 ms per step on a 2-core CPU, which a GPU step of a few milliseconds notices.
         """
-        params = list(networks.parameters())
+        params = _parameters_of(networks)
         states = [p.requires_grad for p in params]
         for p in params:
             p.requires_grad_(False)
@@ -406,6 +407,18 @@ class FromNoise:
         """The samples numbered `source` ((B,) integers), by the inference generator."""
         z = torch.stack([torch.randn(self.nz, generator=torch.Generator().manual_seed(int(i))) for i in source])
         return self(z.to(self.device))  # (B, C, H, W)
+
+
+_PARAMETERS: "weakref.WeakKeyDictionary[nn.Module, list[nn.Parameter]]" = weakref.WeakKeyDictionary()
+
+
+def _parameters_of(networks: nn.Module) -> list[nn.Parameter]:
+    """`list(networks.parameters())`, listed once per module: walking a generator's modules on every step cost more
+    host time than switching its parameters (moving, casting or compiling the module keeps the same Parameters)."""
+    params = _PARAMETERS.get(networks)
+    if params is None:
+        params = _PARAMETERS[networks] = list(networks.parameters())
+    return params
 
 
 def _plain(value: Any) -> bool:
