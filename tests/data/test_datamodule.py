@@ -244,13 +244,11 @@ def test_default_workers_are_at_most_the_cpus_this_process_may_use(monkeypatch, 
     assert StyleDataModule(name="synthetic", num_workers=0).num_workers == 0  # a number given is kept
 
 
-def test_predict_without_a_config_starts_no_more_workers_than_cpus(monkeypatch, tmp_path, trained_checkpoint):
-    """`python -m lit_gan predict --ckpt_path ... --data.predict_path ...` (no config): on a 2-core machine it starts
-    2 loading processes, not the 4 that made torch warn "Our suggested max number of worker in current system is 2"."""
-    from lit_gan.cli import main
-
+def test_predict_images_are_loaded_by_no_more_workers_than_cpus(monkeypatch, tmp_path):
+    """`predict --data.predict_path ...` with the data defaults: on a 2-core machine 2 loading processes, not the 4
+    that made torch warn "Our suggested max number of worker in current system is 2"."""
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1}, raising=False)
     write_images(tmp_path / "photos", 2, size=32)
-    args = ["--ckpt_path", str(trained_checkpoint()), "--data.predict_path", str(tmp_path / "photos")]
-    cli = main(["predict", *args, "--predict_writer.output_dir", str(tmp_path / "out")], run=False)
-    assert cli.datamodule.num_workers == 2
+    data = StyleDataModule(predict_path=str(tmp_path / "photos"), load_size=36, crop_size=32)
+    data.setup("predict")
+    assert data.num_workers == 2 and data.predict_dataloader().num_workers == 2
