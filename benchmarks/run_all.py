@@ -106,30 +106,29 @@ def logging_text(options: dict) -> str:
     return "every step" if every == 1 else f"every {every} steps"
 
 
+def median_range(values: list[float] | None) -> str:
+    """Per-round differences in ms per iteration as "median [min to max]"; "-" when the JSON has none."""
+    if not values:
+        return "-"
+    return f"{statistics.median(values):+.2f} [{min(values):+.2f} to {max(values):+.2f}]"
+
+
 def extra_ms(result: dict) -> str:
-    """Milliseconds per iteration lit_gan takes beyond the plain loop: median [min-max] over the rounds of each
-    round's 1/lit_gan - 1/plain (paired, like the ratios)."""
-    pairs = zip(result["lit_gan_its"], result["plain_its"])
-    added = [1e3 / lit - 1e3 / plain for lit, plain in pairs]
-    return f"{statistics.median(added):+.2f} [{min(added):+.2f} to {max(added):+.2f}]"
+    """Milliseconds per iteration lit_gan takes beyond the plain loop: each round's 1/lit_gan - 1/plain (paired, like
+    the ratios; computed from the rates, which every result has)."""
+    return median_range([1e3 / lit - 1e3 / plain for lit, plain in zip(result["lit_gan_its"], result["plain_its"])])
 
 
 def cpu_ms(result: dict) -> str:
-    """Training-thread CPU time per iteration, lit_gan - plain: median [min-max] over the rounds (`time.thread_time`,
-    which time spent waiting for a core does not inflate)."""
-    added = result.get("added_cpu_ms")
-    if not added:
-        return "-"
-    return f"{statistics.median(added):+.2f} [{min(added):+.2f} to {max(added):+.2f}]"
+    """Training-thread CPU time per iteration, lit_gan - plain, per round (`time.thread_time`, which time spent
+    waiting for a core does not inflate)."""
+    return median_range(result.get("added_cpu_ms"))
 
 
 def lightning_ms(result: dict) -> str:
     """Milliseconds per iteration a bare manual-optimization LightningModule running the plain loop's iteration adds
-    to the plain loop (`train_speed --lightning-side`): Lightning's own share of lit_gan's figure."""
-    added = result.get("lightning_added_ms")
-    if not added:
-        return "-"
-    return f"{statistics.median(added):+.2f} [{min(added):+.2f} to {max(added):+.2f}]"
+    to the plain loop, per round (`train_speed --lightning-side`): Lightning's own share of lit_gan's figure."""
+    return median_range(result.get("lightning_added_ms"))
 
 
 def profiled_ms(result: dict) -> str:

@@ -43,8 +43,8 @@ class DivergenceGuard(Callback):
         if not self.enabled or not self._reports_losses(pl_module) or not pl_module.step_losses:
             return
         losses = pl_module.step_losses
-        if len(losses) != len(self._names) or any(a != b for a, b in zip(losses, self._names)):
-            self._check(trainer, pl_module)  # the first step (or the terms changed): start recording afresh
+        if list(losses) != self._names:  # the first step (or the terms changed): start recording afresh
+            self._check(trainer, pl_module)
             self._names = list(losses)
             self._first_step = torch.full((len(losses),), -1, dtype=torch.long, device=pl_module.device)
             self._first_value = torch.zeros(len(losses), device=pl_module.device)
