@@ -18,8 +18,14 @@ includes its data fetch, host-to-device copy, optimizer steps and logging (CUDA 
 two sides alternate, and which goes first alternates by round, so drift on a shared machine hits both alike; each
 round's ratio (lit_gan it/s / plain it/s) is paired. Reported: median [min-max] over `--repeats` rounds.
 
+`--interleave` pairs closer, for the milliseconds lit_gan adds per iteration: within each round, every iteration of
+the Lightning side is followed by one iteration of the plain loop in the same process (a callback runs it, on the
+loop's own networks, data and random-number stream, so each side computes what it computes alone; the weights are
+still compared). Each side's time is the sum of its own iterations, so a machine whose speed drifts during a round
+(on the shared 2-core CPU here, 1.7x within a few minutes) slows both alike.
+
     python benchmarks/train_speed.py [--models M ...] [--sizes S ...] [--steps N] [--warmup W] [--repeats R]
-        [--batch-size B] [--device cpu|cuda] [--threads T] [--logger wandb|csv] [--out FILE]
+        [--batch-size B] [--device cpu|cuda] [--threads T] [--logger wandb|csv] [--interleave] [--out FILE]
         [--adam IMPL] [--channels-last] [--compile] [--precision P]   (speed options, on the lit_gan side only)
 """
 
@@ -216,6 +222,72 @@ class StepTimer(Callback):
         self.marks.at(batch_idx)
 
 
+class Interleaved(Callback):
+    """`--interleave`: after every iteration of the trainer's module, one iteration of a plain loop (on its own copies
+    of the networks, its own data loader and its own random-number stream, so that it computes what it computes
+    alone). Each timed Lightning iteration (from one `on_train_batch_start` to the next, less the time spent in this
+    callback) is paired with the plain iteration right after it, so drift on a shared machine hits both sides alike;
+    the difference of the two sums is what the module adds, per iteration, with little of the round-to-round noise
+    of timing the sides one after the other."""
+
+    def __init__(self, loop: PlainLoop, loader: DataLoader, logger: Logger, args: argparse.Namespace) -> None:
+        self.loop, self.logger, self.args = loop, logger, args
+        self.timed = range(args.warmup, args.warmup + args.steps)  # the iterations summed, on both sides
+        start = self._rng_state()
+        self.batches = iter(loader)  # draws the loader's base seed from the global stream, as run_plain's loop does
+        self.batch = self._fetch()
+        self.rng = self._rng_state()  # the stream the plain side would have drawn from alone ...
+        self._set_rng_state(start)  # ... and the module's, from where it would have started alone
+        self.lightning = {"wall": 0.0, "cpu": 0.0}
+        self.plain = {"wall": 0.0, "cpu": 0.0}
+        self.start: tuple[float, float] | None = None
+        self.inside = (0.0, 0.0)  # time spent in this callback during the current Lightning iteration
+
+    def _fetch(self) -> dict[str, Tensor] | None:
+        batch = next(self.batches, None)  # None after the last: the module's last iteration gets a partner too
+        return None if batch is None else {key: value.to(self.args.device) for key, value in batch.items()}
+
+    def _rng_state(self) -> tuple:
+        return (torch.get_rng_state(), torch.cuda.get_rng_state() if self.args.device == "cuda" else None)
+
+    def _set_rng_state(self, state: tuple) -> None:
+        torch.set_rng_state(state[0])
+        if state[1] is not None:
+            torch.cuda.set_rng_state(state[1])
+
+    def _now(self) -> tuple[float, float]:
+        if self.args.device == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter(), time.thread_time()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        now = self._now()
+        if self.start is not None and batch_idx - 1 in self.timed:
+            self.lightning["wall"] += now[0] - self.start[0] - self.inside[0]
+            self.lightning["cpu"] += now[1] - self.start[1] - self.inside[1]
+        self.start, self.inside = now, (0.0, 0.0)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        enter = self._now()
+        if self.batch is None:
+            raise RuntimeError("the plain partner ran out of batches: give both sides loaders of the same length")
+        theirs = self._rng_state()
+        self._set_rng_state(self.rng)
+        begin = self._now()
+        losses = self.loop.step(self.batch)  # what run_plain times: the step, its logging, the next batch's fetch
+        if (batch_idx + 1) % self.args.log_every_n_steps == 0:
+            log_step(self.loop, losses, self.logger, batch_idx)
+        self.batch = self._fetch()
+        end = self._now()
+        self.rng = self._rng_state()
+        self._set_rng_state(theirs)
+        if batch_idx in self.timed:
+            self.plain["wall"] += end[0] - begin[0]
+            self.plain["cpu"] += end[1] - begin[1]
+        leave = self._now()
+        self.inside = (leave[0] - enter[0], leave[1] - enter[1])
+
+
 # -- the two sides ---------------------------------------------------------------------------------------------------
 
 
@@ -230,10 +302,11 @@ Loaders = Callable[[], DataLoader]
 
 
 def run_lit(
-    module: pl.LightningModule, loaders: Loaders, logger: Logger, args: argparse.Namespace, profiler=None
+    module: pl.LightningModule, loaders: Loaders, logger: Logger, args: argparse.Namespace, profiler=None, extra=()
 ) -> float:
     marks = StepMarks(args.warmup, args.steps, args.device, profiler)
     callbacks = [DivergenceGuard()] if args.divergence_guard else []
+    callbacks += list(extra)
     # The speed options, on the lit_gan side only: "--adam default" and no flags compute what the plain loop does.
     callbacks.append(SpeedOptions(channels_last=args.channels_last, compile=args.compile, adam=args.adam))
     trainer = pl.Trainer(
@@ -246,13 +319,15 @@ def run_lit(
     return marks.rate(), marks.cpu_ms()
 
 
-def run_in_lightning(loop: PlainLoop, loaders: Loaders, logger: Logger, args: argparse.Namespace, profiler=None):
+def run_in_lightning(
+    loop: PlainLoop, loaders: Loaders, logger: Logger, args: argparse.Namespace, profiler=None, extra=()
+):
     """The plain loop's iteration inside a bare manual-optimization LightningModule (`InLightning`), under the same
     Trainer settings as the lit_gan side, without lit_gan's callbacks: Lightning's own cost."""
     marks = StepMarks(args.warmup, args.steps, args.device, profiler)
     trainer = pl.Trainer(
         accelerator="gpu" if args.device == "cuda" else "cpu", devices=1, max_epochs=1, logger=logger,
-        log_every_n_steps=args.log_every_n_steps, callbacks=[StepTimer(marks)], enable_progress_bar=False,
+        log_every_n_steps=args.log_every_n_steps, callbacks=[*extra, StepTimer(marks)], enable_progress_bar=False,
         enable_checkpointing=False, enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
         default_root_dir=str(args.work),
     )  # fmt: skip
@@ -318,6 +393,38 @@ def one_round(
     return rates
 
 
+def interleaved_round(model: str, spec: dict, loaders: Loaders, args: argparse.Namespace) -> dict:
+    """`--interleave`: the lit_gan side with a plain loop interleaved iteration by iteration (`Interleaved`), then
+    (with --lightning-side) the bare-Lightning side with another. Returns what `one_round` returns, the rates being
+    `--steps` over each side's summed iteration times, and each Lightning side's ms per iteration over its own
+    plain partner ("<side>_added_ms")."""
+    module = build_module(spec, args.seed)
+    partner = PLAIN_LOOPS[model](module, args.device)  # copied before the module trains
+    bare = PLAIN_LOOPS[model](module, args.device) if args.lightning_side else None
+    bare_partner = PLAIN_LOOPS[model](module, args.device) if args.lightning_side else None
+    rates: dict[str, float] = {}
+    sides = [("lit_gan", partner, lambda logger, extra: run_lit(module, loaders, logger, args, extra=extra))]
+    if bare is not None:
+        in_lightning = lambda logger, extra: run_in_lightning(bare, loaders, logger, args, extra=extra)  # noqa: E731
+        sides.append(("lightning", bare_partner, in_lightning))
+    for side, loop, run in sides:
+        gc.collect()
+        torch.manual_seed(args.seed + 1)  # both start from the stream a side alone starts from
+        pairs = Interleaved(loop, loaders(), make_logger(args.logger, args.work, f"{model}-{side}-plain"), args)
+        run(make_logger(args.logger, args.work, f"{model}-{side}"), [pairs])
+        pairs.logger.finalize("success")
+        steps = args.steps
+        rates[side], rates[f"{side}_cpu_ms"] = steps / pairs.lightning["wall"], 1000 * pairs.lightning["cpu"] / steps
+        rates[f"{side}_added_ms"] = 1000 * (pairs.lightning["wall"] - pairs.plain["wall"]) / steps
+        rates[f"{side}_added_cpu_ms"] = 1000 * (pairs.lightning["cpu"] - pairs.plain["cpu"]) / steps
+        if side == "lit_gan":
+            rates["plain"], rates["plain_cpu_ms"] = steps / pairs.plain["wall"], 1000 * pairs.plain["cpu"] / steps
+    rates["weight_difference"] = max(
+        loop.max_difference(module) for loop in (partner, bare, bare_partner) if loop is not None
+    )  # every side did the same computation
+    return rates
+
+
 def spread(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
@@ -333,13 +440,16 @@ def measure(model: str, size: int, args: argparse.Namespace) -> dict:
 
     lit, plain, gaps, cpu_added, lightning_ms = [], [], [], [], []
     for r in range(args.repeats):
-        rates = one_round(model, spec, loaders, args, lit_first=r % 2 == 0)
+        if args.interleave:
+            rates = interleaved_round(model, spec, loaders, args)
+        else:
+            rates = one_round(model, spec, loaders, args, lit_first=r % 2 == 0)
         lit.append(rates["lit_gan"])
         plain.append(rates["plain"])
         gaps.append(rates["weight_difference"])
-        cpu_added.append(rates["lit_gan_cpu_ms"] - rates["plain_cpu_ms"])
+        cpu_added.append(rates.get("lit_gan_added_cpu_ms", rates["lit_gan_cpu_ms"] - rates["plain_cpu_ms"]))
         if args.lightning_side:  # ms per iteration Lightning alone adds to the plain loop, this round
-            lightning_ms.append(1000 / rates["lightning"] - 1000 / rates["plain"])
+            lightning_ms.append(rates.get("lightning_added_ms", 1000 / rates["lightning"] - 1000 / rates["plain"]))
         print(f"{model} {size} px, round {r + 1}/{args.repeats}: lit_gan {rates['lit_gan']:.4g} it/s, plain "
               f"{rates['plain']:.4g} it/s, ratio {rates['lit_gan'] / rates['plain']:.3f}, weights differ by "
               f"{rates['weight_difference']:.1e}; thread CPU ms/it {rates['lit_gan_cpu_ms']:.2f} vs "
@@ -432,6 +542,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--profile", action="store_true", help="one more round of each side under cProfile: host time per iteration"
+    )
+    parser.add_argument(
+        "--interleave",
+        action="store_true",
+        help="pair every Lightning iteration with a plain one run right after it, in the same process (`Interleaved`)",
     )
     parser.add_argument(
         "--lightning-side",
