@@ -39,10 +39,11 @@ SUITE: dict[str, tuple[str, list[str]]] = {
     # what the framework adds per iteration: tiny networks (ngf/ndf 4, 1 residual block) at 32 px, where the
     # networks take milliseconds and everything else (trainer, hooks, logging, optimizer wrappers) is visible
     # (batch 4, one thread: the least noise; 7 paired rounds of 150 iterations, then one profiled round per side)
-    "overhead_tiny": ("train_speed", [*TINY, *budget(150, 10, 7), "--profile", "--lightning-side"]),
+    # what lit_gan adds per iteration, every Lightning iteration paired with a plain one right after it
+    "overhead_tiny": ("train_speed", [*TINY, *budget(150, 10, 7), "--interleave", "--profile", "--lightning-side"]),
     "overhead_tiny_log10": (
         "train_speed",
-        [*TINY, *budget(150, 10, 7), "--profile", "--lightning-side", "--log-every-n-steps", "10"],
+        [*TINY, *budget(150, 10, 7), "--interleave", "--profile", "--lightning-side", "--log-every-n-steps", "10"],
     ),
     # (b) pix2pix and DCGAN (batch 128)
     "pix2pix_64_128": ("train_speed", ["--models", "pix2pix", "--sizes", "64", "128", *budget(10, 3, 5)]),
@@ -62,8 +63,8 @@ SUITE: dict[str, tuple[str, list[str]]] = {
     "adam_impl": ("adam_impl", ["--repeats", "5", "--steps", "10"]),  # the optimizer update alone
     # (c) FID evaluation against torch-fidelity
     "fid_eval": ("fid_eval", []),
-    # (d) the quickstart's wall time and peak memory
-    "quickstart": ("quickstart", []),
+    # (d) the quickstart's wall time, peak memory and evaluations, and the CycleGAN quickstart's, one after the other
+    "quickstart": ("quickstart", ["--config", "configs/quickstart.yaml", "configs/quickstart_cyclegan.yaml"]),
     # data loading (decode, items, workers) against the training step
     "data_loading": ("data_loading", []),
     # activation checkpointing (speed.checkpoint_activations): peak memory and s/it with and without it, at 256 and
@@ -229,9 +230,13 @@ def render(out_dir: Path) -> str:
             "",
         ]
     if "quickstart" in reports:
-        from quickstart import markdown_table as quickstart_table  # this folder
+        from quickstart import evaluation_table  # this folder
+        from quickstart import markdown_table as quickstart_table
 
-        lines += ["## Quickstart cost", "", quickstart_table(reports["quickstart"]), ""]
+        runs = reports["quickstart"]  # one config's results, or a list of them (run one after the other)
+        lines += ["## Quickstart cost and evaluations", ""]
+        for results in runs if isinstance(runs, list) else [runs]:
+            lines += [quickstart_table(results), evaluation_table(results), ""]
     if "data_loading" in reports:
         from data_loading import markdown_table  # this folder
 

@@ -31,7 +31,7 @@ from lit_gan.sweep.history import run_history  # noqa: E402
 
 RUN = [  # the reproduction: checkpoints every 20 steps, which divides the epoch (100 images)
     "fit",
-    f"--config={REPO / 'configs' / 'quickstart.yaml'}",
+    f"--config={REPO / 'configs' / 'quickstart_cyclegan.yaml'}",
     "--trainer.max_epochs=2",
     "--data.synthetic_train_size=100",
     "--checkpoint.every_n_train_steps=20",
