@@ -4,7 +4,7 @@
 
 The suite (`SUITE`) names each measurement, its script and its arguments; each writes `<out-dir>/<name>.json`, and
 `<out-dir>/RESULTS.md` is rendered from all of them, so the tables in benchmarks/README.md are what this command
-printed. Steps and repeats are set per measurement so that the whole suite takes about an hour on a 2-core CPU:
+printed. Steps and repeats are set per measurement so that the whole suite takes about 80 minutes on a 2-core CPU:
 5 rounds of 10 timed iterations where an iteration takes under 4 s (CycleGAN at 128 px, the acceptance
 configuration, with and without the speed options, among them), fewer for the slow ones. `--only` reruns some of
 them (the report still covers every JSON file present); `--report-only` renders the tables from the JSON files
