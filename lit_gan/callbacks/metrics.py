@@ -19,6 +19,8 @@ from lit_gan.metrics.inception import URL_INCEPTION_V3, hub_cache_path, load_inc
 from lit_gan.metrics.scores import FID, LOGITS, RESULT_KEYS, Features, QualityMetrics, extract, to_uint8
 from lit_gan.metrics.similarity import LPIPS, PSNR, SIMILARITY_KEYS, SSIM
 
+RAW = "raw"  # key suffix of the trained generators' scores beside their moving average's (`raw_generators`)
+
 
 class MetricsWarning(UserWarning):
     """Something about the image-quality metrics the user should know (e.g. the Inception Score is unavailable)."""
@@ -57,6 +59,9 @@ class MetricsCallback(pl.Callback):
         directions: evaluate only these of the model's directions (e.g. [AtoB] for horse2zebra's reported FID);
             all when null.
         inception_score: compute the Inception Score when the Inception weights have logits.
+        raw_generators: when the model keeps a moving average of its generators (`model.ema_decay`), also score the
+            trained generators themselves, logged with the suffix `_raw` (`val/kid_mean_raw`, `val/fid_raw`, ...)
+            beside the average's numbers; this costs one more pass over the held-out images per direction.
         ssim: log SSIM (and PSNR for pairs) of translations, on images in [0, 1] (Gaussian 11 x 11 window).
         lpips: log LPIPS of translations; needs torchvision's ImageNet weights of `lpips_net` (downloaded to the
             torch.hub cache): without them one warning names the file and LPIPS is skipped.
@@ -80,6 +85,7 @@ class MetricsCallback(pl.Callback):
         batch_size: int = 32,
         directions: list[str] | None = None,
         inception_score: bool = True,
+        raw_generators: bool = True,
         ssim: bool = True,
         lpips: bool = False,
         lpips_net: Literal["alex", "vgg"] = "alex",
@@ -101,6 +107,7 @@ class MetricsCallback(pl.Callback):
                 raise ValueError(f"metrics.{key} must be >= {low}, got {value}")
         self.enabled, self.every_n_epochs, self.max_images = enabled, every_n_epochs, max_images
         self.batch_size, self.directions, self.inception_score = batch_size, directions, inception_score
+        self.raw_generators = raw_generators
         self.kid_subsets, self.kid_subset_size = kid_subsets, kid_subset_size
         self.inception_weights, self.cache_dir = inception_weights, cache_dir
         self.extractor = feature_extractor
@@ -234,17 +241,29 @@ class MetricsCallback(pl.Callback):
         cuda = [pl_module.device] if pl_module.device.type == "cuda" else []
         try:  # training's random stream stays as it was: a run with cached features trains identically
             with torch.random.fork_rng(devices=cuda):
-                per_direction = {}
-                for name, (source, target) in self._selected(pl_module).items():
-                    real = self._real_features(trainer, pl_module, target)
-                    fake, similarity = self._fakes(trainer, pl_module, name, Direction(source, target), len(real))
-                    per_direction[name] = self._scores.compute(real, fake) | similarity
+                results = _flatten(self._score(trainer, pl_module), prefix)
+                if (
+                    self.raw_generators
+                    and getattr(pl_module, "ema", None) is not None
+                    and hasattr(pl_module, "raw_generators")
+                ):
+                    with pl_module.raw_generators():  # the trained generators, not their average
+                        raw = _flatten(self._score(trainer, pl_module), prefix)
+                    results |= {f"{key}_{RAW}": value for key, value in raw.items()}
         finally:
             pl_module.train(was_training)
-        results = _flatten(per_direction, prefix)
         results["perf/metrics_seconds"] = time.perf_counter() - start
         self._last_step, self.results = trainer.global_step, results
         return results
+
+    def _score(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, dict[str, float]]:
+        """{direction: {key: value}}: every selected direction's images generated, encoded and scored."""
+        per_direction = {}
+        for name, (source, target) in self._selected(pl_module).items():
+            real = self._real_features(trainer, pl_module, target)
+            fake, similarity = self._fakes(trainer, pl_module, name, Direction(source, target), len(real))
+            per_direction[name] = self._scores.compute(real, fake) | similarity
+        return per_direction
 
     def _real_features(self, trainer: pl.Trainer, pl_module: pl.LightningModule, domain: str) -> Features:
         """The held-out images of `domain`, encoded once: from memory, the disk cache, or encoded now on the first

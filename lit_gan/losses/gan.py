@@ -176,5 +176,18 @@ def gradient_penalty(discriminator: Callable[[Tensor], Tensor], real: Tensor, fa
         return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
 
+def r1_penalty(discriminator: Callable[[Tensor], Tensor], real: Tensor) -> Tensor:
+    """R1 (Mescheder et al. 2018): E[||grad_x sum D(x)||_2^2] over the `real` images x, the sum over a patch
+    discriminator's outputs, as StarGAN v2's `r1_reg` (which scales it by 0.5) and StyleGAN2's (gamma / 2).
+
+    The graph is kept (create_graph) so the penalty trains the discriminator; computed in float32 with autocast off,
+    as `gradient_penalty`.
+    """
+    with torch.autocast(real.device.type, enabled=False):
+        x = real.detach().float().requires_grad_(True)  # (B, C, H, W)
+        (grad,) = torch.autograd.grad(discriminator(x).sum(), x, create_graph=True)
+        return grad.square().flatten(1).sum(1).mean()
+
+
 GANLossName = Literal["lsgan", "vanilla", "hinge", "wgangp", "wgangp_drift"]
 """Names accepted in configs; kept in step with `GAN_LOSSES` by a test."""

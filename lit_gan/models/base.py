@@ -24,11 +24,19 @@ from lit_gan.compat import count_epoch_started_after_last_batch, epoch_end_as_la
 from lit_gan.contracts import Direction, SizedNetwork
 from lit_gan.distributed import broadcast_buffers
 from lit_gan.losses import GeneratorLoss, GeneratorStep, intermediate_features
+from lit_gan.losses.gan import r1_penalty
 from lit_gan.models.ema import EMA
 from lit_gan.models.legacy import upgrade_checkpoint
 from lit_gan.models.optim import GANAdam
 from lit_gan.models.rank_state import ProcessStates
-from lit_gan.models.schedules import LRPolicy, LRPolicyName, build_scheduler
+from lit_gan.models.schedules import (
+    LRPolicy,
+    LRPolicyName,
+    ProgressDecay,
+    build_scheduler,
+    check_run_length,
+    run_progress,
+)
 from lit_gan.networks.init import InitName, init_weights
 from lit_gan.networks.shapes import crop_padding
 
@@ -59,7 +67,10 @@ class GANModule(ProcessStates, pl.LightningModule):
     from their own seed.
 
     Args:
-        lr: learning rate of the generators' and the discriminators' optimizers (one for both, as the references).
+        lr: learning rate of the generators' optimizer, and of the discriminators' unless `lr_D` is given (one for
+            both, as the references).
+        lr_D: learning rate of the discriminators' optimizer, for two time-scale updates (TTUR, Heusel et al. 2017;
+            e.g. half of `lr` when the discriminator wins too early); null: `lr`.
         optimizer_G: the generators' optimizer, built with `lr` in place of its own learning rate (default: Adam with
             betas (0.5, 0.999)); e.g. `--model.optimizer_G torch.optim.AdamW --model.optimizer_G.weight_decay 0.01`.
         optimizer_D: the discriminators' optimizer, built with `lr`.
@@ -67,6 +78,14 @@ class GANModule(ProcessStates, pl.LightningModule):
             `LRPolicy`'s other defaults); null: the model's `default_lr_policy`.
         ema_decay: keep an exponential moving average of the generators with this decay (e.g. 0.999) and use it
             for samples, evaluation and inference; null disables it.
+        ema_rampup: let the average's half-life grow with training, at most this ratio of the steps taken so far
+            (StyleGAN2-ADA's ema_rampup, 0.05), so that early averages do not blur the samples with the initial
+            weights (see `lit_gan.models.ema.EMA`); null: the constant `ema_decay` from the first step.
+        r1_gamma: weight of the R1 penalty (Mescheder et al. 2018; StyleGAN2, StarGAN v2's lambda_reg): every
+            discriminator also minimises `r1_gamma / 2 * E[||grad_x sum D(x)||^2]` on its real images (the sum over
+            a patch discriminator's outputs, as StarGAN v2's r1_reg); 0 disables it.
+        r1_every: lazy regularization (StyleGAN2): apply R1 every this many iterations only, with its weight
+            multiplied by as many, which costs a fraction of the extra backward pass. Logged as `train/R1`.
         init_type: weight initialization of every network.
         init_gain: scale of the weight initialization.
         generator_losses: extra generator loss terms, each with its weight (see `lit_gan.losses.terms`), e.g.
@@ -90,6 +109,10 @@ class GANModule(ProcessStates, pl.LightningModule):
         optimizer_D: OptimizerCallable = GANAdam,
         lr_policy: LRPolicy | LRPolicyName | None = None,
         ema_decay: float | None = None,
+        ema_rampup: float | None = None,
+        lr_D: float | None = None,
+        r1_gamma: float = 0.0,
+        r1_every: int = 1,
         init_type: InitName = "normal",
         init_gain: float = 0.02,
         generator_losses: list[GeneratorLoss] | None = None,
@@ -100,9 +123,19 @@ class GANModule(ProcessStates, pl.LightningModule):
         self.automatic_optimization = False
         if ema_decay is not None and not 0.0 < ema_decay < 1.0:
             raise ValueError(f"model.ema_decay must be in (0, 1) (e.g. 0.999) or null to disable, got {ema_decay}")
+        if ema_rampup is not None and (ema_decay is None or ema_rampup <= 0):
+            raise ValueError(f"model.ema_rampup must be > 0 (e.g. 0.05) with model.ema_decay set, got {ema_rampup}")
+        if r1_gamma < 0 or r1_every < 1:
+            raise ValueError(f"model.r1_gamma must be >= 0 and model.r1_every >= 1, got {r1_gamma} and {r1_every}")
+        if lr_D is not None and lr_D <= 0:
+            raise ValueError(f"model.lr_D must be > 0 or null (the generators' model.lr), got {lr_D}")
         self.lr_policy = _lr_policy(lr_policy) or self.default_lr_policy
         self.optimizer_G, self.optimizer_D = optimizer_G, optimizer_D
-        self.ema_decay, self.init_type, self.init_gain = ema_decay, init_type, init_gain
+        self.ema_decay, self.ema_rampup, self.init_type, self.init_gain = ema_decay, ema_rampup, init_type, init_gain
+        self.r1_gamma, self.r1_every = r1_gamma, r1_every
+        self._raw_translators = False  # `raw_generators()`: the trained generators in place of their averages
+        self._r1: Tensor | None = None  # the last R1 penalty (weighted), logged as train/R1
+        self._iteration = 0  # global_step when the current training batch started (whether G or D steps first)
         self.generators, self.discriminators = nn.ModuleDict(), nn.ModuleDict()
         self.ema: nn.ModuleDict | None = None
         self.loss_terms = nn.ModuleList(generator_losses or [])
@@ -140,12 +173,27 @@ class GANModule(ProcessStates, pl.LightningModule):
             if self.augment is not None:
                 self.augment.attach(self.discriminators[name])
         if self.ema_decay is not None:
-            self.ema = nn.ModuleDict({name: EMA(g, self.ema_decay) for name, g in self.generators.items()})
+            self.ema = nn.ModuleDict(
+                {name: EMA(g, self.ema_decay, self.ema_rampup) for name, g in self.generators.items()}
+            )
             self.ema.requires_grad_(False)
 
     def translator(self, direction: str) -> nn.Module:
-        """The generator of `direction` used for samples, evaluation and inference: its EMA copy when EMA is on."""
-        return self.ema[direction].module if self.ema is not None else self.generators[direction]
+        """The generator of `direction` used for samples, evaluation and inference: its EMA copy when EMA is on
+        (outside `raw_generators()`)."""
+        if self.ema is None or self._raw_translators:
+            return self.generators[direction]
+        return self.ema[direction].module
+
+    @contextmanager
+    def raw_generators(self) -> Iterator[None]:
+        """Within the block, `translator` (samples, metrics, `generate`) gives the trained generators instead of their
+        moving averages: what the metrics callback scores as `val/<key>_raw` beside the EMA's numbers."""
+        previous, self._raw_translators = self._raw_translators, True
+        try:
+            yield
+        finally:
+            self._raw_translators = previous
 
     def forward(self, x: Tensor, direction: str | None = None) -> Tensor:
         """`direction`'s images from `x` (images in [-1, 1], or latents), by the inference generator; the model's
@@ -161,12 +209,13 @@ class GANModule(ProcessStates, pl.LightningModule):
     # -- optimizers and learning rates ----------------------------------------------------------------------------
 
     def configure_optimizers(self):
-        """`optimizer_G` over `generator_parameters()` and `optimizer_D` over the discriminators', both at `lr`,
-        each with a scheduler of `lr_policy`."""
+        """`optimizer_G` over `generator_parameters()` at `lr` and `optimizer_D` over the discriminators' at `lr_D`
+        (`lr` when null), each with a scheduler of `lr_policy`."""
         if self.lr_policy.policy == "plateau" and self.val_metric is None:
             raise ValueError(f"lr_policy 'plateau' needs a validation metric, which {type(self).__name__} lacks")
-        opt_g = self._optimizer(self.optimizer_G, self.generator_parameters(), "optimizer_G")
-        opt_d = self._optimizer(self.optimizer_D, self.discriminators.parameters(), "optimizer_D")
+        opt_g = self._optimizer(self.optimizer_G, self.generator_parameters(), "optimizer_G", self.hparams.lr)
+        lr_d = self.hparams.get("lr_D") or self.hparams.lr
+        opt_d = self._optimizer(self.optimizer_D, self.discriminators.parameters(), "optimizer_D", lr_d)
         return [opt_g, opt_d], [build_scheduler(opt, self.lr_policy) for opt in (opt_g, opt_d)]
 
     def generator_parameters(self) -> Iterable[nn.Parameter]:
@@ -174,26 +223,45 @@ class GANModule(ProcessStates, pl.LightningModule):
         CUT's patch sampler; Adam's update is per parameter, so one optimizer over both equals two alike)."""
         return self.generators.parameters()
 
-    def _optimizer(self, build: OptimizerCallable, params: Iterable[nn.Parameter], key: str) -> torch.optim.Optimizer:
+    def _optimizer(
+        self, build: OptimizerCallable, params: Iterable[nn.Parameter], key: str, lr: float
+    ) -> torch.optim.Optimizer:
         try:
-            return build(list(params), lr=self.hparams.lr, **self.adam_options)  # fused, foreach: `speed.adam`
+            return build(list(params), lr=lr, **self.adam_options)  # fused, foreach: `speed.adam`
         except TypeError as error:
             if not self.adam_options:
                 raise
             raise ValueError(f"speed.adam {self.adam_options} does not apply to model.{key}: {error}") from None
 
+    def setup(self, stage: str) -> None:
+        if stage == "fit" and self.lr_policy.policy == "progress":
+            check_run_length(self.trainer)  # the "progress" policy needs max_steps, max_epochs or max_time
+
     def on_train_epoch_start(self) -> None:
         self._schedules_to_current_epoch()
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self._iteration = self.global_step
+        self._schedules_to_current_progress(batch_idx)
 
     def _schedules_to_current_epoch(self) -> None:
         """Bring the per-epoch schedules to the current epoch. Doing it at epoch start (and at train start: a run
         resumed from an epoch's last batch begins the next epoch without `on_train_epoch_start`) rather than at epoch
         end keeps them right when an epoch is cut short by max_steps and resumed from a checkpoint."""
         for scheduler in self.lr_schedulers() or []:
-            if isinstance(scheduler, ReduceLROnPlateau):
-                continue  # stepped with its metric after validation
+            if isinstance(scheduler, ReduceLROnPlateau | ProgressDecay):
+                continue  # stepped with its metric after validation; at every step
             while scheduler.last_epoch < self.current_epoch:
                 scheduler.step()
+
+    def _schedules_to_current_progress(self, batch_idx: int) -> None:
+        """Set the "progress" policy's rates for the part of the run done before training batch `batch_idx`, ahead of
+        the batch's optimizer steps. A function of the trainer's state alone (steps, epochs, the Timer's training
+        time, which checkpoints keep), so a resumed run continues exactly."""
+        if self.lr_policy.policy == "progress":
+            progress = run_progress(self.trainer, batch_idx)
+            for scheduler in self.lr_schedulers():
+                scheduler.step_to(progress)
 
     def on_validation_epoch_end(self) -> None:
         fitting = self.trainer.state.fn == TrainerFn.FITTING
@@ -219,6 +287,8 @@ class GANModule(ProcessStates, pl.LightningModule):
         fresher `trainer.callback_metrics`."""
         if self.augment is not None:
             losses = {**losses, "augment_p": self.augment.p}
+        if self._r1 is not None:  # the last R1 penalty computed (lazy regularization computes it every r1_every steps)
+            losses = {**losses, "R1": self._r1}
         self.step_losses = {f"train/{name}": value.detach() for name, value in losses.items()}
         if compat.should_log_this_step(self.trainer) or self.trainer.fast_dev_run:  # Lightning's own test
             self.log_dict({**self.step_losses, **self.learning_rates()}, batch_size=batch_size)
@@ -269,10 +339,15 @@ class GANModule(ProcessStates, pl.LightningModule):
 
     def discriminator_loss(self, D: nn.Module, real: Tensor, fake: Tensor, weight: float = 1.0) -> Tensor:
         """`D`'s loss on `real` and (detached) `fake` images by `gan_loss` (its real + fake terms times `weight`, plus
-        any penalty); its predictions on `real` feed adaptive augmentation (`augment`)."""
+        any penalty), plus R1 on `real` when `r1_gamma` > 0 on every `r1_every`-th iteration; its predictions
+        on `real` feed adaptive augmentation (`augment`)."""
         loss, pred_real = self.gan_loss.discriminator_and_real_scores(D, real, fake, weight)
         if self.augment is not None:
             self.augment.observe(pred_real, self.gan_loss.midpoint)
+        if self.r1_gamma > 0 and self._iteration % self.r1_every == 0:  # lazy: every r1_every iterations, scaled up
+            r1 = r1_penalty(D, real) * (self.r1_gamma / 2 * self.r1_every)
+            self._r1 = r1.detach()
+            loss = loss + r1
         return loss
 
     # -- generator loss: the adversarial term and the configured extra terms --------------------------------------
