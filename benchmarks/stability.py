@@ -253,7 +253,6 @@ def markdown(report: dict) -> str:
     ratios = [r["kid"]["final_over_best"] for r in done if r["kid"]["final_over_best"] is not None]
     return "\n".join([
         f"# Stability: `{report['config']}` over seeds and torch thread counts\n",
-        *color_lines(report),
         f"`python -m lit_gan fit --config {report['config']} --seed_everything SEED {' '.join(report['overrides'])}`"
         f", OMP_NUM_THREADS = torch threads; {concurrency}. FID: `{FID_KEY}`, KID: `{kid_key}`.\n",
         f"Machine: {machine_['cpu_model']} ({bf16} AVX512-BF16), {machine_['summary']}; {report['versions']}.\n",
@@ -265,7 +264,8 @@ def markdown(report: dict) -> str:
         f"Over {len(done)} finished runs, median [range]: final FID {spread([r['fid']['final'] for r in done], 1)}, "
         f"final KID {spread([r['kid']['final'] for r in done], 4)}, final/best KID {spread(ratios, 2)}. "
         f"{sum(r['meets_line'] for r in runs if r['exit_code'] == 0)}/{len(runs)} runs meet the line "
-        f"(final FID < first, final KID <= {KID_TOLERANCE}x best).",
+        f"(final FID < first, final KID <= {KID_TOLERANCE}x best).\n",
+        *color_lines(report),
     ])  # fmt: skip
 
 
