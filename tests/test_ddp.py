@@ -6,6 +6,7 @@ across processes (`RankReport`).
 """
 
 import hashlib
+import inspect
 import json
 import os
 import subprocess
@@ -18,7 +19,7 @@ from pytorch_lightning.callbacks import Callback
 
 from lit_gan.callbacks import MetricsCallback
 from lit_gan.cli import main
-from tests.helpers import TINY_MODELS, batches_per_epoch, tiny_args
+from tests.helpers import TINY_MODELS, batches_per_epoch, model_class, tiny_args
 
 REPO = Path(__file__).resolve().parents[1]
 N_HELD_OUT = 3  # held-out images per domain: shards of 2 and 1 images, so the gather pads the shorter one
@@ -197,10 +198,13 @@ def test_ddp_fit_keeps_processes_in_sync_and_metrics_global(ddp_fit):
     # FID/KID/IS and the validation metric: the same numbers on both processes.
     assert rank[0]["results"] and rank[0]["results"] == rank[1]["results"]
     assert rank[0]["logged"][VAL_METRIC[model]] == rank[1]["logged"][VAL_METRIC[model]]
-    # Real images are encoded once, on rank 0; each process encodes its share of the generated ones.
+    # Real images are encoded once, on rank 0; each process encodes its share of the generated ones (twice with an
+    # EMA: the average's and the trained generator's, `metrics.raw_generators`).
     directions = METRIC_DIRECTIONS[model]
-    assert rank[0]["encoded"] == directions * (N_HELD_OUT + SHARDS[0])
-    assert rank[1]["encoded"] == directions * SHARDS[1]
+    ema = inspect.signature(model_class(model).__init__).parameters.get("ema_decay")  # GANModule's default: None
+    passes = 1 + (ema is not None and ema.default is not None)
+    assert rank[0]["encoded"] == directions * (N_HELD_OUT + passes * SHARDS[0])
+    assert rank[1]["encoded"] == directions * passes * SHARDS[1]
 
 
 def test_ddp_fit_metrics_equal_a_single_process_validate_of_its_checkpoint(ddp_fit, single_process_validate):
