@@ -61,3 +61,19 @@ def checkpoint_calls(monkeypatch) -> list[int]:
 
     monkeypatch.setattr(torch.utils.checkpoint, "checkpoint", counted)
     return calls
+
+
+@pytest.fixture
+def evaluation_steps(monkeypatch) -> list[int]:
+    """A list that gets the trainer's global step of every `MetricsCallback.evaluate` call."""
+    from lit_gan.callbacks import MetricsCallback
+
+    steps: list[int] = []
+    evaluate = MetricsCallback.evaluate
+
+    def recording(self, trainer, pl_module, prefix="val"):
+        steps.append(trainer.global_step)
+        return evaluate(self, trainer, pl_module, prefix)
+
+    monkeypatch.setattr(MetricsCallback, "evaluate", recording)
+    return steps

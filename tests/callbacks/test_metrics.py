@@ -182,21 +182,13 @@ def test_lpips_when_its_network_loads_compares_like_ssim(model, monkeypatch):
         assert results[0]["val/lpips"] == pytest.approx(float((a - b).abs().mean()), rel=1e-5)
 
 
-def test_evaluates_every_n_epochs_and_at_the_last(monkeypatch):
-    steps = []
-    evaluate = MetricsCallback.evaluate
-
-    def recording(self, trainer, pl_module, prefix="val"):
-        steps.append(trainer.global_step)
-        return evaluate(self, trainer, pl_module, prefix)
-
-    monkeypatch.setattr(MetricsCallback, "evaluate", recording)
+def test_evaluates_every_n_epochs_and_at_the_last(evaluation_steps):
     fit(tiny_args("--trainer.max_epochs=3", "--metrics.every_n_epochs=2", "--data.synthetic_train_size=2"))
-    assert steps == [4, 6]  # after epoch 2, then after the last one; not in the sanity check
+    assert evaluation_steps == [4, 6]  # after epoch 2, then after the last one; not in the sanity check
 
-    steps.clear()
+    evaluation_steps.clear()
     fit(tiny_args("--trainer.max_steps=3", "--metrics.every_n_epochs=0", "--data.synthetic_train_size=2"))
-    assert steps == [3]  # stopped mid-epoch, before a validation: evaluated at the end of training
+    assert evaluation_steps == [3]  # stopped mid-epoch, before a validation: evaluated at the end of training
 
 
 def test_directions_can_be_chosen_and_unknown_ones_fail_before_the_run(tmp_path):

@@ -8,7 +8,6 @@ import torch
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.callbacks import timer as timer_module
 
-from lit_gan.callbacks.metrics import MetricsCallback
 from lit_gan.cli import main
 from lit_gan.models.schedules import (
     LR_POLICIES,
@@ -172,15 +171,7 @@ def test_progress_policy_decays_to_zero_at_the_step_or_epoch_limit(limits, n_ste
     assert run_progress(cli.trainer, 0) == 1.0  # as the run ends: the rate has reached zero
 
 
-def test_progress_policy_decays_to_zero_at_max_time_and_the_final_model_is_evaluated(monkeypatch):
-    evaluated = []
-    evaluate = MetricsCallback.evaluate
-
-    def recording(self, trainer, pl_module, prefix="val"):
-        evaluated.append(trainer.global_step)
-        return evaluate(self, trainer, pl_module, prefix)
-
-    monkeypatch.setattr(MetricsCallback, "evaluate", recording)
+def test_progress_policy_decays_to_zero_at_max_time_and_the_final_model_is_evaluated(monkeypatch, evaluation_steps):
     clock, rates = FakeClock(monkeypatch, tick=0.5), StepRates()
     # 10 s at 0.5 s a step: the Timer stops the run after 20 steps, in its fourth epoch (100 epochs would be 600).
     args = ["--model.lr_policy.policy=progress", "--trainer.max_time=00:00:00:10", "--trainer.max_epochs=100"]
@@ -191,7 +182,7 @@ def test_progress_policy_decays_to_zero_at_max_time_and_the_final_model_is_evalu
     assert [d for _, d in rates.lrs] == pytest.approx(expected, rel=1e-12)
     assert rates.lrs[-1][0] == pytest.approx(LR / 10)  # one tick short of zero, which the clock reached as it stopped
     assert run_progress(cli.trainer, 0) == 1.0
-    assert evaluated == [20]  # metrics.every_n_epochs 0: the final model, once, when the Timer stopped the run
+    assert evaluation_steps == [20]  # metrics.every_n_epochs 0: the final model, once, when the Timer stopped the run
     assert "val/fid" in cli.trainer.callback_metrics
 
 
