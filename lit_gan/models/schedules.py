@@ -104,7 +104,6 @@ def run_progress(trainer: "pl.Trainer", batch_idx: int) -> float:
     Raises:
         ValueError: naming the trainer's limits, if it has none (`check_run_length`).
     """
-    check_run_length(trainer)
     done = []
     if trainer.max_steps not in (None, -1):
         done.append(trainer.global_step / max(trainer.max_steps, 1))
@@ -115,6 +114,8 @@ def run_progress(trainer: "pl.Trainer", batch_idx: int) -> float:
     if timer is not None:
         remaining, elapsed = timer.time_remaining("train"), timer.time_elapsed("train")  # duration: their sum
         done.append(trainer.strategy.broadcast(elapsed / (elapsed + remaining) if elapsed + remaining > 0 else 1.0))
+    if not done:
+        check_run_length(trainer)  # raises: the run has no length (found here, not by scanning every step)
     return min(1.0, max(done))
 
 
