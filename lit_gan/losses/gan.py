@@ -185,8 +185,14 @@ def r1_penalty(discriminator: Callable[[Tensor], Tensor], real: Tensor) -> Tenso
     """
     with torch.autocast(real.device.type, enabled=False):
         x = real.detach().float().requires_grad_(True)  # (B, C, H, W)
-        (grad,) = torch.autograd.grad(discriminator(x).sum(), x, create_graph=True)
-        return grad.square().flatten(1).sum(1).mean()
+        return r1_from_scores(discriminator(x), x)
+
+
+def r1_from_scores(scores: Tensor, x: Tensor) -> Tensor:
+    """R1 from a discriminator's `scores` of images `x` (which require grad): E[||grad_x sum scores||_2^2], keeping the
+    graph, for a loss that also uses the scores (one forward pass for both, as StarGAN v2's r1_reg)."""
+    (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)  # (B, C, H, W)
+    return grad.square().flatten(1).sum(1).mean()
 
 
 GANLossName = Literal["lsgan", "vanilla", "hinge", "wgangp", "wgangp_drift"]

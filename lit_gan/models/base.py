@@ -218,9 +218,11 @@ class GANModule(ProcessStates, pl.LightningModule):
         opt_d = self._optimizer(self.optimizer_D, self.discriminators.parameters(), "optimizer_D", lr_d)
         return [opt_g, opt_d], [build_scheduler(opt, self.lr_policy) for opt in (opt_g, opt_d)]
 
-    def generator_parameters(self) -> Iterable[nn.Parameter]:
+    def generator_parameters(self) -> Iterable[nn.Parameter] | list[dict]:
         """What `optimizer_G` trains: the generators' parameters (a model adds the networks trained with them, such as
-        CUT's patch sampler; Adam's update is per parameter, so one optimizer over both equals two alike)."""
+        CUT's patch sampler; Adam's update is per parameter, so one optimizer over both equals two alike), or
+        parameter groups as torch's optimizers take them (StarGAN v2: the mapping network at its own rate); the LR
+        policy scales each group's own rate."""
         return self.generators.parameters()
 
     def _optimizer(

@@ -1,0 +1,258 @@
+"""StarGAN v2 (Choi, Uh, Yoo, Ha, "StarGAN v2: Diverse Image Synthesis for Multiple Domains", CVPR 2020): many styles
+in one model. One generator applies a 64-number style code to any image through AdaIN; the code comes from a mapping
+network (noise -> a style of a chosen domain) or from a style encoder (a reference image -> its style)."""
+
+import torch
+import torch.nn.functional as F
+from pytorch_lightning.cli import OptimizerCallable
+from torch import Tensor, nn
+
+from lit_gan.contracts import Direction
+from lit_gan.losses.gan import r1_from_scores
+from lit_gan.models.base import GANModule
+from lit_gan.models.schedules import LRPolicy
+from lit_gan.networks.init import InitName
+from lit_gan.networks.stargan_v2 import MappingNetwork, MultiTaskDiscriminator, StarGANv2Generator, StyleEncoder
+
+
+class StarGANv2Adam(torch.optim.Adam):
+    """`torch.optim.Adam` with the StarGAN v2 reference's settings: lr 1e-4, betas (0, 0.99), weight decay 1e-4 (L2,
+    added to the gradient, as torch's Adam)."""
+
+    def __init__(
+        self, params, lr: float = 1e-4, betas: tuple[float, float] = (0.0, 0.99), weight_decay: float = 1e-4, **kwargs
+    ) -> None:
+        super().__init__(params, lr=lr, betas=betas, weight_decay=weight_decay, **kwargs)
+
+
+class StarGANv2(GANModule):
+    """A generator ("generator"), a mapping network ("mapping"), a style encoder ("style_encoder") and a multi-task
+    discriminator ("D"), for the domains `domains` (their order is the label of each).
+
+    Training follows the reference code (core/solver.py, `Solver.train`). Each iteration draws two latent codes per
+    image and takes, in this order:
+
+    1. a discriminator step with latent codes: non-saturating loss on the real images (of their own domain) and on
+       their translations to the reference images' domain with the mapping network's style of the first latent
+       code, plus R1 on the real images (`r1_gamma`, the reference's lambda_reg 1);
+    2. the same with the style encoder's code of the first reference image;
+    3. a step of the generator, the mapping network and the style encoder with latent codes: adversarial
+       + `lambda_sty` * style reconstruction (L1 between the target code and the style encoder's code of the
+       translation) - `lambda_ds` * diversity (L1 between the translations of the two codes, the second detached)
+       + `lambda_cyc` * cycle (L1 between the image and the translation translated back with the style encoder's code
+       of the image);
+    4. the same with the two reference images, stepping the generator only.
+
+    `lambda_ds` decays linearly to 0 over the first `ds_iter` iterations. Adam (`StarGANv2Adam`: betas (0, 0.99),
+    weight decay 1e-4) at `lr` 1e-4 for every network but the mapping network (`lr_mapping` 1e-6). The generator,
+    mapping network and style encoder are averaged (`ema_decay` 0.999) for samples, metrics, predict and export.
+    Differences from the reference: the moving average starts at the first step's weights (the reference's starts
+    from PyTorch's default initialization, copied before its He initialization, which fades as 0.999^t); the
+    face-landmark high-pass branch (`w_hpf`, CelebA-HQ) is not implemented (the reference's AFHQ setting has it off).
+
+    `global_step` counts iterations (step 4 is counted; the optimizer step of 3 and those of 1 and 2 are not).
+    Logged: `train/D_latent_real`, `_fake`, `_reg` and `D_ref_*`; `train/G_latent_adv`, `_sty`, `_ds`, `_cyc` and
+    `G_ref_*`; `train/lambda_ds`.
+
+    Batches hold "image" (B, 3, H, W) and "domain" (B,) (the source images and their domain indices), and "ref",
+    "ref2" (two images of one domain per sample) and "ref_domain" (its index), as the reference's loaders draw them
+    (`lit_gan.data`'s mode "domains").
+
+    Args:
+        domains: the domain names, in label order (`root/train/<domain>` folders, sorted).
+        image_size: the training image size (a power of two): sets the networks' depth and, with `channels` null,
+            their width.
+        style_dim: length of a style code.
+        latent_dim: length of the mapping network's latent code.
+        hidden_dim: width of the mapping network.
+        max_conv_dim: channel cap of the convolutional networks.
+        channels: channels after the first convolution of the convolutional networks; null: the reference's
+            2**14 // image_size (64 at 256 px).
+        lambda_sty: weight of the style reconstruction loss.
+        lambda_ds: initial weight of the diversity-sensitive loss.
+        ds_iter: iterations over which `lambda_ds` decays linearly to 0.
+        lambda_cyc: weight of the cycle-consistency loss.
+        lr_mapping: learning rate of the mapping network (the reference's f_lr).
+    """
+
+    default_lr_policy = LRPolicy("constant")  # the reference keeps its learning rates
+
+    def __init__(
+        self,
+        domains: tuple[str, ...] = ("cat", "dog", "wild"),
+        image_size: int = 256,
+        style_dim: int = 64,
+        latent_dim: int = 16,
+        hidden_dim: int = 512,
+        max_conv_dim: int = 512,
+        channels: int | None = None,
+        lambda_sty: float = 1.0,
+        lambda_ds: float = 1.0,
+        ds_iter: int = 100_000,
+        lambda_cyc: float = 1.0,
+        lr_mapping: float = 1e-6,
+        lr: float = 1e-4,
+        optimizer_G: OptimizerCallable = StarGANv2Adam,
+        optimizer_D: OptimizerCallable = StarGANv2Adam,
+        ema_decay: float | None = 0.999,
+        r1_gamma: float = 1.0,
+        init_type: InitName = "kaiming",
+        **kwargs,
+    ) -> None:
+        super().__init__(
+            lr=lr, optimizer_G=optimizer_G, optimizer_D=optimizer_D, ema_decay=ema_decay, r1_gamma=r1_gamma,
+            init_type=init_type, **kwargs,
+        )  # fmt: skip
+        names = list(domains)
+        if len(names) < 2 or len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
+            raise ValueError(f"model.domains must be two or more distinct domain names, got {names}")
+        if ds_iter < 1:
+            raise ValueError(f"model.ds_iter must be >= 1, got {ds_iter}")
+        self.domains = names
+        n = len(names)
+        self.add_networks(
+            {
+                "generator": StarGANv2Generator(image_size, style_dim, max_conv_dim, channels),
+                "mapping": MappingNetwork(latent_dim, style_dim, n, hidden_dim),
+                "style_encoder": StyleEncoder(image_size, style_dim, n, max_conv_dim, channels),
+            },
+            {"D": MultiTaskDiscriminator(image_size, n, max_conv_dim, channels)},
+        )
+
+    # -- the networks and their moving averages -------------------------------------------------------------------
+
+    @property
+    def G(self) -> nn.Module:
+        return self.generators["generator"]
+
+    @property
+    def D(self) -> nn.Module:
+        return self.discriminators["D"]
+
+    def generator_parameters(self) -> list[dict]:
+        """What `optimizer_G` trains, as two parameter groups: the generator and the style encoder at `lr`, the mapping
+        network at `lr_mapping`. Adam's update is per parameter, so this equals the reference's three optimizers: in
+        the reference-guided step the mapping network and the style encoder get no gradient, and Adam skips them (no
+        moment update, no weight decay), as the reference steps the generator only."""
+        G, M, E = (self.generators[name] for name in ("generator", "mapping", "style_encoder"))
+        return [{"params": [*G.parameters(), *E.parameters()]},
+                {"params": list(M.parameters()), "lr": self.hparams.lr_mapping}]  # fmt: skip
+
+    def lambda_ds_at(self, iteration: int) -> float:
+        """The diversity-sensitive weight of `iteration` (0-based): linear from `lambda_ds` to 0 over `ds_iter`."""
+        hp = self.hparams
+        return max(0.0, hp.lambda_ds * (1.0 - iteration / hp.ds_iter))
+
+    # -- losses ---------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def adversarial(logits: Tensor, real: bool) -> Tensor:
+        """Non-saturating GAN loss: binary cross-entropy of the logits against 1 (real) or 0 (fake)."""
+        return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, float(real)))
+
+    def discriminator_losses(self, x: Tensor, y: Tensor, y_trg: Tensor, s_trg: Tensor) -> dict[str, Tensor]:
+        """D's loss terms on real images `x` of domains `y` and their translations by style codes `s_trg` of domains
+        `y_trg`: "real", "fake" and (on R1 iterations) "reg", weighted by r1_gamma."""
+        with torch.no_grad():
+            fake = self.G(x, s_trg)
+        regularize = self.r1_gamma > 0 and self._iteration % self.r1_every == 0
+        x = x.detach().requires_grad_(regularize)
+        scores = self.D(x, y)  # (B,)
+        if self.augment is not None:
+            self.augment.observe(scores, 0.0)
+        losses = {"real": self.adversarial(scores, True), "fake": self.adversarial(self.D(fake, y_trg), False)}
+        if regularize:  # the reference's r1_reg: 0.5 * E||grad||^2, times lambda_reg (lazy: every r1_every, scaled up)
+            losses["reg"] = r1_from_scores(scores, x) * (self.r1_gamma / 2 * self.r1_every)
+            self._r1 = losses["reg"].detach()
+        return losses
+
+    def generator_losses(
+        self, x: Tensor, y: Tensor, y_trg: Tensor, s_trg: Tensor, s_trg2: Tensor
+    ) -> tuple[dict[str, Tensor], Tensor]:
+        """The generator's loss terms ("adv", "sty", "ds", "cyc", unweighted) for translating `x` (domains `y`) with
+        style codes `s_trg` (domains `y_trg`), `s_trg2` the second code of the diversity term; and the weighted sum."""
+        hp = self.hparams
+        fake = self.G(x, s_trg)
+        with torch.no_grad():
+            fake2 = self.G(x, s_trg2)  # detached, as the reference
+        losses = {
+            "adv": self.adversarial(self.D(fake, y_trg), True),
+            "sty": (self.generators["style_encoder"](fake, y_trg) - s_trg).abs().mean(),
+            "ds": (fake - fake2).abs().mean(),
+            "cyc": (self.G(fake, self.generators["style_encoder"](x, y)) - x).abs().mean(),
+        }
+        lambda_ds = self.lambda_ds_at(self._iteration)
+        total = losses["adv"] + hp.lambda_sty * losses["sty"] - lambda_ds * losses["ds"] + hp.lambda_cyc * losses["cyc"]
+        return losses, total
+
+    # -- the training step ----------------------------------------------------------------------------------------
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        x, y = batch["image"], batch["domain"]
+        x_ref, x_ref2, y_trg = batch["ref"], batch["ref2"], batch["ref_domain"]
+        z, z2 = torch.randn(2, x.shape[0], self.hparams.latent_dim, device=x.device, dtype=x.dtype)
+        M, E = self.generators["mapping"], self.generators["style_encoder"]
+        opt_g, opt_d = self.optimizers()
+        logged: dict[str, Tensor] = {}
+
+        for mode, style in (("latent", lambda: M(z, y_trg)), ("ref", lambda: E(x_ref, y_trg))):
+            with torch.no_grad():
+                s_trg = style()
+            d_losses = self.discriminator_losses(x, y, y_trg, s_trg)
+            self.step_discriminator(opt_d, sum(d_losses.values()))
+            logged.update({f"D_{mode}_{name}": value for name, value in d_losses.items()})
+
+        with self.frozen(self.discriminators):
+            g_losses, total = self.generator_losses(x, y, y_trg, M(z, y_trg), M(z2, y_trg))
+            opt_g.zero_grad(set_to_none=True)  # generator, mapping network and style encoder; not counted
+            self.manual_backward(total)
+            self.trainer.strategy.optimizer_step(opt_g.optimizer, closure=lambda: None)
+            logged.update({f"G_latent_{name}": value for name, value in g_losses.items()})
+
+            with self.frozen(M), self.frozen(E):  # no gradient: the reference steps the generator only
+                g_losses, total = self.generator_losses(x, y, y_trg, E(x_ref, y_trg), E(x_ref2, y_trg))
+            self.step_generator(opt_g, total)  # counted; updates the moving averages
+            logged.update({f"G_ref_{name}": value for name, value in g_losses.items()})
+
+        lambda_ds = torch.tensor(self.lambda_ds_at(self._iteration))
+        self.log_losses({**logged, "lambda_ds": lambda_ds}, batch_size=x.shape[0])
+
+    # -- evaluation, samples and inference ------------------------------------------------------------------------
+
+    def style_codes(self, direction_target: int, count: int, seed: int = 0) -> Tensor:
+        """`count` style codes of domain index `direction_target` from the (averaged) mapping network, drawn from
+        latent codes of `seed` on the CPU: the same on every call and device."""
+        z = torch.randn(count, self.hparams.latent_dim, generator=torch.Generator().manual_seed(seed))
+        y = torch.full((count,), direction_target, dtype=torch.long)
+        return self.translator("mapping")(z.to(self.device, self.dtype), y.to(self.device))
+
+    def directions(self) -> dict[str, Direction]:
+        """Latent-guided translation between every ordered pair of distinct domains, e.g. "cat_to_dog"."""
+        return {f"{s}_to_{t}": Direction(s, t) for s in self.domains for t in self.domains if s != t}
+
+    def forward(self, x: Tensor, direction: str | None = None) -> Tensor:
+        """`generate`: latent-guided translations of `x` to `direction`'s target (the first direction's by default)."""
+        return self.generate(direction or next(iter(self.directions())), x)
+
+    def generate(self, direction: str, source: Tensor) -> Tensor:
+        """Translations of `source` images into `direction`'s target domain, image i with the style of latent code i
+        of seed 0 (the same codes on every call)."""
+        target = self.domains.index(self.directions()[direction].target)
+        return self.translator("generator")(source, self.style_codes(target, source.shape[0]))
+
+    def evaluation_losses(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Held-out cycle error: L1 between the images and their latent-guided translations to the next domain
+        translated back with the style encoder's code of the image."""
+        G, E = self.translator("generator"), self.translator("style_encoder")
+        x, y = batch["image"], batch["domain"]
+        y_trg = (y + 1) % len(self.domains)
+        codes = torch.stack([self.style_codes(int(t), 1, seed=i)[0] for i, t in enumerate(y_trg)])
+        return {"cycle": (G(G(x, codes), E(x, y)) - x).abs().mean()}
+
+    def sample_images(self, batch: dict[str, Tensor]) -> dict[str, list[Tensor]]:
+        """Per target domain: the images | three latent-guided translations into it (codes of seeds 0, 1, 2)."""
+        G, x = self.translator("generator"), batch["image"]
+        columns: dict[str, list[Tensor]] = {}
+        for t, name in enumerate(self.domains):
+            columns[name] = [x, *(G(x, self.style_codes(t, 1, seed).expand(x.shape[0], -1)) for seed in range(3))]
+        return columns
