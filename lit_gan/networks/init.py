@@ -34,7 +34,8 @@ def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) 
 
     Convolution and linear weights are drawn by `init_type` (biases zeroed); batch-norm weights (synchronized or
     not) are drawn from N(1, gain) and their biases zeroed. Spectrally normalized weights are drawn before the
-    normalization and their singular-vector estimates refreshed.
+    normalization and their singular-vector estimates refreshed. Then each module's `after_init_weights()`, where it
+    has one, finishes its own initialization (e.g. `ResnetGenerator(residual=True)` zeroes its output convolution).
 
     Args:
         net: the network to initialize.
@@ -56,4 +57,8 @@ def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) 
         elif isinstance(module, nn.BatchNorm2d | nn.SyncBatchNorm):
             nn.init.normal_(module.weight, 1.0, gain)
             nn.init.zeros_(module.bias)
+    for module in net.modules():  # a network's own last word, e.g. a zero output layer (ResnetGenerator residual)
+        finish = getattr(module, "after_init_weights", None)
+        if callable(finish):
+            finish()
     return net

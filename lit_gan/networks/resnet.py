@@ -12,6 +12,7 @@ from lit_gan.networks.norm import NormName, conv_bias, norm_layer
 from lit_gan.networks.shapes import check_size_multiple
 
 PaddingType = Literal["reflect", "replicate", "zero"]
+RESIDUAL_CLAMP = 1 - 1e-3  # residual: inputs clamped into (-1, 1) before atanh (atanh(0.999) = 3.8)
 
 
 def _padded_conv3x3(channels: int, padding_type: str, bias: bool) -> list[nn.Module]:
@@ -63,6 +64,12 @@ class ResnetGenerator(ActivationCheckpointing, nn.Module):
         antialias: the CUT reference's anti-aliased resampling (its default): each stride-2 convolution becomes a
             stride-1 convolution, norm and ReLU followed by a blur-pool `Downsample`, and each upsampling an
             anti-aliased `Upsample` followed by a 3x3 convolution (replaces `upsampling`); same parameter count.
+        residual: learn a change of the input rather than the output itself: tanh(atanh(x) + the last convolution's
+            output), that convolution initialized to zero (after `init_weights`, see `after_init_weights`), so the
+            untrained generator returns its input exactly (a "zero module", as ReZero and ControlNet start their
+            branches) and training moves it from the photo towards the style. For short training budgets
+            (`configs/personal_style_laptop.yaml`), where a generator that starts from noise is still blurred when
+            time runs out. Needs in_channels == out_channels; the same parameters.
 
     `features(x, layers)` returns the activations after the given layers of `model` (an `nn.Sequential`), the
     encoder features CUT's PatchNCE loss compares. With antialias the layers are numbered as in the CUT reference
@@ -83,8 +90,11 @@ class ResnetGenerator(ActivationCheckpointing, nn.Module):
         padding_type: PaddingType = "reflect",
         upsampling: Literal["transpose", "resize"] = "transpose",
         antialias: bool = False,
+        residual: bool = False,
     ) -> None:
         super().__init__()
+        if residual and in_channels != out_channels:
+            raise ValueError(f"residual needs in_channels == out_channels, got {in_channels} and {out_channels}")
         if upsampling not in ("transpose", "resize"):
             raise ValueError(f"upsampling must be 'transpose' or 'resize', got {upsampling!r}")
         if n_blocks < 0:
@@ -118,11 +128,24 @@ class ResnetGenerator(ActivationCheckpointing, nn.Module):
             layers += [*up, norm_layer(norm, c // 2), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, kernel_size=7, padding=0), nn.Tanh()]
         self.model = nn.Sequential(*layers)
+        self.residual = residual
+        self.after_init_weights()
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, in_channels, H, W) in [-1, 1] -> (B, out_channels, H, W) in [-1, 1]; H, W multiples of size_multiple."""
         check_size_multiple(x, self.size_multiple, "ResnetGenerator")
-        return self.model(x)
+        if not self.residual:
+            return self.model(x)
+        change = self.model[:-1](x)  # (B, C, H, W): before the final tanh
+        return torch.tanh(torch.atanh(x.clamp(-RESIDUAL_CLAMP, RESIDUAL_CLAMP)) + change)
+
+    @torch.no_grad()
+    def after_init_weights(self) -> None:
+        """With `residual`, zero the output convolution (called on building and by `init_weights` after drawing)."""
+        if self.residual:
+            output = self.model[-2]  # the last convolution, before the tanh
+            output.weight.zero_()
+            output.bias.zero_()
 
     def features(self, x: Tensor, layers: Sequence[int]) -> list[Tensor]:
         """The activations after each of `layers` (indices into `model`, ascending), computing no further than the

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lit_gan.networks import ResnetGenerator
+from lit_gan.networks import ResnetGenerator, init_weights
 from lit_gan.networks.resnet import ResnetBlock
 
 PADDING_MODES = {"reflect": "reflect", "replicate": "replicate", "zero": "constant"}  # -> F.pad's mode
@@ -93,3 +93,26 @@ def test_resize_upsampling_has_no_transposed_convolution_and_the_same_parameters
     assert resize(torch.randn(2, 3, 36, 28)).shape == (2, 3, 36, 28)
     with pytest.raises(ValueError, match="upsampling"):
         ResnetGenerator(upsampling="bilinear")
+
+
+def test_residual_generator_starts_as_the_identity_and_learns_a_change():
+    """residual: the untrained generator (after lit_gan's weight initialization too) returns its input, with the same
+    parameters as without; only the zeroed output convolution gets a gradient at first, then the rest does."""
+    plain, residual = ResnetGenerator(ngf=4, n_blocks=1), ResnetGenerator(ngf=4, n_blocks=1, residual=True)
+    assert [p.shape for p in residual.parameters()] == [p.shape for p in plain.parameters()]
+    x = torch.rand(2, 3, 16, 16) * 1.8 - 0.9
+    for init in ("normal", "xavier"):
+        init_weights(residual, init, 0.02)
+        torch.testing.assert_close(residual(x), x)
+    optimizer = torch.optim.Adam(residual.parameters(), lr=0.01)
+    (residual(x) - 0.5).square().mean().backward()
+    with_gradient = {n for n, p in residual.named_parameters() if p.grad is not None and p.grad.any()}
+    assert with_gradient == {"model.18.weight", "model.18.bias"}  # the output convolution
+    optimizer.step()
+    optimizer.zero_grad()
+    (residual(x) - 0.5).square().mean().backward()
+    assert all(p.grad.any() for n, p in residual.named_parameters() if "bias" not in n)
+    out = residual(x)
+    assert (out - x).abs().mean() > 1e-3 and out.abs().max() < 1
+    with pytest.raises(ValueError, match="in_channels == out_channels"):
+        ResnetGenerator(in_channels=1, out_channels=3, residual=True)
