@@ -69,6 +69,14 @@ class StyleDataModule(pl.LightningDataModule):
       that the metrics compare the distributions of patches the model trains on. Batches hold "A", "B", "A_path",
       "B_path", as in unaligned mode.
 
+    - domains: `train/<domain>/` for each domain (two or more; the sorted folder names are the domains, in label
+      order) and `val/<domain>/` (or `test/<domain>/`), StarGAN v2's layout; `synthetic` gives its four styles
+      (photo, cartoon, sketch, night; different scenes in each), `name: afhq` downloads AFHQ (cat, dog, wild). Training
+      batches hold a source image ("image", "domain") and, drawn independently, a reference image with a second one of
+      its domain ("ref", "ref2", "ref_domain"), each domain equally likely, as the reference's balanced samplers;
+      held-out batches hold "image" and "domain", the domains taken in turn. The model's `domains` must be these.
+      Use preprocess "random_resized_crop" for the reference's augmentation.
+
     Two folders (`folder_A`, `folder_B`, modes unaligned and single_image) instead of `root`: every image under each,
     wherever it is on disk, is the training set of that domain (in mode single_image each folder holds exactly one
     image). They have no held-out folders, so validation, sample grids and FID/KID use the first 50 training images of
@@ -87,8 +95,8 @@ class StyleDataModule(pl.LightningDataModule):
             (e.g. your photos), searched recursively; all of them are training images. Relative to the working
             directory, as `root` is.
         folder_B: with `folder_A`: a folder of domain B images (e.g. the style's), searched recursively.
-        mode: "unaligned" (two unpaired domains), "aligned" (A|B pairs), "single" (one domain) or "single_image"
-            (crops of one image per domain).
+        mode: "unaligned" (two unpaired domains), "aligned" (A|B pairs), "single" (one domain), "single_image"
+            (crops of one image per domain) or "domains" (a folder per domain, for multi-domain models).
         domain: mode single: which domain to use, "A" or "B": the style of `synthetic` (A photo, B cartoon), or
             the trainA/testA or trainB/testB folders of an unaligned dataset. Ignored by the other modes.
         load_size: images are resized to this side length (the width, for scale_width) before cropping.
@@ -250,9 +258,32 @@ class StyleDataModule(pl.LightningDataModule):
             self._sizes = network_sizes(model)
             check_network_sizes(self._crop_rule, self.hparams.crop_size, self._sizes)
         splits = self._find(fetch=False)
+        if splits is not None and model is not None:
+            self._check_domains(model, splits)
         if splits is not None and self._report is None:
             self._report = self._check_files(splits)
         return self._report
+
+    def _check_domains(self, model: object, splits: Splits) -> None:
+        """Mode domains: the model's `domains` must be the data's, in the same order (they are its labels)."""
+        hp, wanted = self.hparams, getattr(model, "domains", None)
+        if (hp.mode == "domains") != (wanted is not None):
+            need = "a multi-domain model (model.domains), e.g. StarGANv2"
+            need = need if hp.mode == "domains" else "data.mode domains"
+            raise ValueError(f"data.mode {hp.mode} and {type(model).__name__} do not go together: use {need}")
+        if wanted is not None and list(wanted) != list(splits.domains):
+            where = hp.root or hp.name
+            raise ValueError(
+                f"model.domains {list(wanted)} differ from the domains of the data ({where}): "
+                f"{list(splits.domains)}; set model.domains: [{', '.join(splits.domains)}]"
+            )
+
+    @property
+    def domains(self) -> tuple[str, ...]:
+        """Mode domains: the domain names, in label order (found when the data module is built; a dataset to
+        download, after `prepare_data`); () in the other modes."""
+        splits = self._find(fetch=False)
+        return splits.domains if splits is not None else ()
 
     def _check_files(self, splits: Splits) -> ImageReport:
         hp = self.hparams
@@ -313,7 +344,7 @@ class StyleDataModule(pl.LightningDataModule):
         if hp.mode == "single_image":
             return SingleImageDataset(*(self._crops(source, train) for source in sources))
         transform = build_transform(hp.preprocess, hp.load_size, hp.crop_size, hp.flip, train, self._sizes.rounding)
-        return make_dataset(hp.mode, sources, transform, random_pairs=train and hp.random_pairs)
+        return make_dataset(hp.mode, sources, transform, random_pairs=train and hp.random_pairs, train=train)
 
     def _crops(self, source: Sequence, train: bool) -> ImageCrops:
         """Mode single_image: an epoch of random crops of `source`'s image (`train`), else the held-out crops."""
@@ -435,7 +466,7 @@ class StyleDataModule(pl.LightningDataModule):
 
         Args:
             domain: "A" or "B" (mode unaligned: the two domains; aligned: the pairs' halves; single_image: the fixed
-                crops of each image); mode single has "A".
+                crops of each image); mode single has "A"; mode domains: a domain's name.
             max_images: use only the first this many images (all when None).
 
         Returns:
@@ -443,7 +474,9 @@ class StyleDataModule(pl.LightningDataModule):
         """
         hp = self.hparams
         sources = self._usable_splits().held_out_sources()
+        names = self._usable_splits().domains
         domains = {
+            "domains": lambda: dict(zip(names, sources, strict=True)),
             "unaligned": lambda: {"A": sources[0], "B": sources[1]},
             "aligned": lambda: {"A": PairHalf(sources[0], 0), "B": PairHalf(sources[0], 1)},
             "single": lambda: {"A": sources[0]},

@@ -85,17 +85,92 @@ class SingleDataset(Dataset):
         return {"A": self.transform(self.images[index]), "A_path": self.images.name(index)}  # (3, H, W)
 
 
-def make_dataset(mode: str, sources: tuple[Sequence, ...], transform: Callable, random_pairs: bool = False) -> Dataset:
-    """The dataset of `mode` ("unaligned", "aligned" or "single") over the sources of one split.
+class MultiDomainDataset(Dataset):
+    """Training items of many domains, drawn as StarGAN v2's loaders draw them (core/data_loader.py): a source image
+    and, independently, a reference image with a second one of the same domain. Each is drawn from a domain chosen
+    uniformly, then uniformly within it: the reference's balanced `WeightedRandomSampler` (weights 1 / the domain's
+    image count, with replacement). The second reference is the first's fixed partner, from a permutation of its domain
+    drawn once from `seed` (the reference's `ReferenceDataset`). Draws use torch's generator (seeded per item by
+    `SeededItems`, so a resumed run draws the same); each image gets its own random crop and flip. An epoch has as
+    many items as there are training images.
+
+    Items: "image" (3, H, W), "domain" (int64 scalar), "image_path", "ref", "ref2" (3, H, W), "ref_domain", "ref_path".
+
+    Args:
+        sources: the images of each domain (sequences of PIL images with a `name(i)` method), in label order.
+        transform: PIL image -> (3, H, W) tensor.
+        seed: seed of the reference partners.
+    """
+
+    def __init__(self, sources: Sequence[Sequence[Image.Image]], transform: Callable, seed: int = 0) -> None:
+        self.sources, self.transform = sources, transform
+        rng = torch.Generator().manual_seed(seed)
+        self.partners = [torch.randperm(len(images), generator=rng).tolist() for images in sources]
+
+    def __len__(self) -> int:
+        return sum(len(images) for images in self.sources)
+
+    def _draw(self) -> tuple[int, int]:
+        """(domain, image index): a domain uniformly, then an image of it uniformly."""
+        domain = int(torch.randint(len(self.sources), ()))
+        return domain, int(torch.randint(len(self.sources[domain]), ()))
+
+    def __getitem__(self, index: int) -> dict[str, Tensor | str]:
+        (d, i), (r, j) = self._draw(), self._draw()
+        source, refs = self.sources[d], self.sources[r]
+        return {
+            "image": self.transform(source[i]),  # (3, H, W)
+            "domain": torch.tensor(d),
+            "image_path": source.name(i),
+            "ref": self.transform(refs[j]),
+            "ref2": self.transform(refs[self.partners[r][j]]),
+            "ref_domain": torch.tensor(r),
+            "ref_path": refs.name(j),
+        }
+
+
+class DomainImages(Dataset):
+    """Held-out images of many domains, each once, the domains taken in turn (item 0 of each domain, then item 1 of
+    each, ...), so that the first items show every domain. Items: "image" (3, H, W), "domain" (int64 scalar),
+    "image_path".
+
+    Args:
+        sources: the images of each domain, in label order.
+        transform: PIL image -> (3, H, W) tensor.
+    """
+
+    def __init__(self, sources: Sequence[Sequence[Image.Image]], transform: Callable) -> None:
+        self.sources, self.transform = sources, transform
+        longest = max(len(images) for images in sources)
+        self.order = [(d, i) for i in range(longest) for d, images in enumerate(sources) if i < len(images)]
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor | str]:
+        d, i = self.order[index]
+        images = self.sources[d]
+        return {"image": self.transform(images[i]), "domain": torch.tensor(d), "image_path": images.name(i)}
+
+
+def make_dataset(
+    mode: str, sources: tuple[Sequence, ...], transform: Callable, random_pairs: bool = False, train: bool = False
+) -> Dataset:
+    """The dataset of `mode` ("unaligned", "aligned", "single" or "domains") over the sources of one split.
 
     Args:
         mode: the data module's `mode`.
-        sources: (domain A, domain B) for unaligned; (pairs,) for aligned; (images,) for single.
+        sources: (domain A, domain B) for unaligned; (pairs,) for aligned; (images,) for single; one per domain for
+            domains.
         transform: the split's transform.
         random_pairs: unaligned only: pair each A image with a random B image.
+        train: domains only: the training items (source and references, `MultiDomainDataset`), else the held-out
+            images (`DomainImages`).
     """
     if mode == "unaligned":
         return UnalignedDataset(*sources, transform, random_pairs)
+    if mode == "domains":
+        return MultiDomainDataset(sources, transform) if train else DomainImages(sources, transform)
     return {"aligned": AlignedDataset, "single": SingleDataset}[mode](*sources, transform)
 
 

@@ -1,10 +1,13 @@
-"""Downloads of the standard CycleGAN and pix2pix datasets, by name, into a cache folder (standard library only).
+"""Downloads of the standard CycleGAN, pix2pix and StarGAN v2 datasets, by name, into a cache folder (stdlib only).
 
 `ensure_dataset("horse2zebra", "unaligned")` returns `<cache>/cyclegan/horse2zebra` (holding trainA, trainB, testA,
 testB), downloading and unpacking it on first use; `ensure_dataset("edges2shoes", "aligned")` returns
-`<cache>/pix2pix/edges2shoes` (train, val). The cache is `$LIT_GAN_DATA`, else `~/.cache/lit_gan/datasets`. The
-server is `$LIT_GAN_DATASET_URL`, else `http://efrosgans.eecs.berkeley.edu`; a mirror must serve the same paths
-(`/cyclegan/datasets/<name>.zip`, `/pix2pix/datasets/<name>.tar.gz`), possibly under a prefix.
+`<cache>/pix2pix/edges2shoes` (train, val); `ensure_dataset("afhq", "domains")` returns `<cache>/stargan_v2/afhq`
+(train/<domain>, val/<domain>: cat, dog, wild; StarGAN v2's AFHQ). The cache is `$LIT_GAN_DATA`, else
+`~/.cache/lit_gan/datasets`. The server of the CycleGAN and pix2pix datasets is `$LIT_GAN_DATASET_URL`, else
+`http://efrosgans.eecs.berkeley.edu`; a mirror (of all of them, AFHQ too) must serve the paths
+`/cyclegan/datasets/<name>.zip`, `/pix2pix/datasets/<name>.tar.gz` and `/stargan_v2/datasets/afhq.zip`, possibly under a
+prefix.
 
 Atomicity: the archive is streamed to a `.part` file and unpacked into a temporary folder, both inside the cache;
 only a checked dataset folder is moved into place, with one `os.replace`. A dataset folder therefore exists only
@@ -31,7 +34,7 @@ from http.client import HTTPException
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Literal
 
-Layout = Literal["unaligned", "aligned"]
+Layout = Literal["unaligned", "aligned", "domains"]
 
 SERVER = "http://efrosgans.eecs.berkeley.edu"
 CACHE_ENV = "LIT_GAN_DATA"  # cache folder override
@@ -41,8 +44,8 @@ STALE_LOCK_S = 300.0  # a lock file untouched this long belongs to a dead proces
 LOCK_POLL_S = 0.5
 CHUNK_BYTES = 1 << 20
 
-GROUPS: dict[str, str] = {"unaligned": "cyclegan", "aligned": "pix2pix"}  # layout -> cache subfolder
-REQUIRED: dict[str, tuple[str, ...]] = {"unaligned": ("trainA", "trainB"), "aligned": ("train",)}
+GROUPS: dict[str, str] = {"unaligned": "cyclegan", "aligned": "pix2pix", "domains": "stargan_v2"}  # cache subfolder
+REQUIRED: dict[str, tuple[str, ...]] = {"unaligned": ("trainA", "trainB"), "aligned": ("train",), "domains": ("train",)}
 NOTES = {
     "cityscapes": "The authors do not redistribute Cityscapes (license): get it from https://cityscapes-dataset.com "
     "and convert it with datasets/prepare_cityscapes_dataset.py from the CycleGAN repository."
@@ -80,6 +83,8 @@ for _name in (
     register_dataset(_name, "unaligned", f"{SERVER}/cyclegan/datasets/{_name}.zip")
 for _name in ("night2day", "edges2handbags", "edges2shoes", "facades", "maps"):
     register_dataset(_name, "aligned", f"{SERVER}/pix2pix/datasets/{_name}.tar.gz")
+# StarGAN v2's Animal Faces-HQ (clovaai/stargan-v2, download.sh): 512 px, train/{cat,dog,wild} and val/{cat,dog,wild}
+register_dataset("afhq", "domains", "https://www.dropbox.com/s/t9l9o3vsx2jai3z/afhq.zip?dl=1")
 
 
 def dataset_names(layout: Layout) -> list[str]:
@@ -103,7 +108,8 @@ def dataset_url(name: str, layout: Layout, base_url: str | None = None) -> str:
             f"Valid names: {', '.join(dataset_names(layout))}"
         )
     url, base = DATASETS[name, layout], base_url or os.environ.get(URL_ENV)
-    return base.rstrip("/") + urllib.parse.urlsplit(url).path if base else url
+    archive = PurePosixPath(urllib.parse.urlsplit(url).path).name  # e.g. horse2zebra.zip
+    return f"{base.rstrip('/')}/{GROUPS[layout]}/datasets/{archive}" if base else url
 
 
 def dataset_dir(name: str, layout: Layout, cache_dir: str | os.PathLike | None = None) -> Path:
@@ -170,7 +176,7 @@ def _install(name: str, layout: Layout, url: str, target: Path, touch: Callable[
         except (OSError, HTTPException) as err:
             raise _failure(name, layout, url, target, f"download failed: {type(err).__name__}: {err}") from err
         try:
-            _extract(Path(part), extracted, url.endswith(".zip"), touch)
+            _extract(Path(part), extracted, urllib.parse.urlsplit(url).path.endswith(".zip"), touch)
             root = _find_root(extracted, name, layout)
         except (OSError, EOFError, ValueError, zipfile.BadZipFile, tarfile.TarError, zlib.error) as err:
             raise _failure(name, layout, url, target, f"bad archive: {type(err).__name__}: {err}") from err

@@ -164,7 +164,8 @@ class SyntheticImages(Sequence):
     Args:
         seed: dataset seed; together with `split` and `domain` it fixes every image.
         split: "train" or "test" (disjoint scenes).
-        domain: "A" (photo-like scenes) or "B" (the same kind of scenes as flat cartoons).
+        domain: "A" (photo-like scenes) or "B" (the same kind of scenes as flat cartoons), or a style of
+            `lit_gan.data.synthetic.STYLES` by name (mode domains).
         size: rendered side length in pixels.
         length: number of images.
     """
@@ -186,7 +187,7 @@ class SyntheticImages(Sequence):
         return scene_seed(self.seed, f"{self.split}{self.domain}", index)
 
     def __getitem__(self, index: int) -> Image.Image:
-        return render_scene(self.scene(index), self.size, self.STYLE[self.domain])
+        return render_scene(self.scene(index), self.size, self.STYLE.get(self.domain, self.domain))
 
     def name(self, index: int) -> str:
         return f"synthetic/{self.split}{self.domain}/{index:05d}"

@@ -7,6 +7,8 @@
   `root/train` (and `val` or `test`), else every image under `root`.
 - single_image (CUT's single-image translation): `root/trainA` and `root/trainB`, exactly one image each; the
   held-out split is fixed crops of the same two images (`lit_gan.data.single_image`).
+- domains (StarGAN v2: many domains, or styles): `root/train/<domain>/` for each domain (their sorted names are the
+  domains, in label order), held out: `root/val/<domain>/`, else `root/test/<domain>/` (the reference's layout).
 - two folders instead of `root` (unaligned, single_image): every image under `folder_A` and under `folder_B` is the
   training set of that domain (`folder_splits`); they have no held-out folders.
 
@@ -25,10 +27,12 @@ from pytorch_lightning.utilities import rank_zero_warn
 from lit_gan.data import download
 from lit_gan.data.images import FileImages, PairedFileImages, SyntheticImages, SyntheticPairs, find_files
 from lit_gan.data.single_image import check_one_image
+from lit_gan.data.synthetic import STYLES
 
-Mode = Literal["unaligned", "aligned", "single", "single_image"]
+Mode = Literal["unaligned", "aligned", "single", "single_image", "domains"]
 Domain = Literal["A", "B"]
 HELD_OUT_FALLBACK = 50  # training images reused as the held-out split when a dataset has none
+SYNTHETIC_DOMAINS = STYLES  # mode domains of `synthetic`: photo, cartoon, sketch, night
 DATASET_NAMES = ("synthetic",)  # built-in datasets (rendered, no download); `valid_dataset_names` adds the downloads
 
 
@@ -37,14 +41,17 @@ class Splits:
     """The image sources of a dataset, per split, in the order the mode's dataset takes them.
 
     Args:
-        train: (domain A, domain B) for unaligned and single_image, (pairs,) for aligned, (images,) for single.
+        train: (domain A, domain B) for unaligned and single_image, (pairs,) for aligned, (images,) for single, one
+            source per domain (in `domains` order) for domains.
         held_out: the same for the held-out split; None: the first `HELD_OUT_FALLBACK` training images.
         predict_train: predict over the training images (a plain folder of images to translate).
+        domains: mode domains: the domain names, in label order.
     """
 
     train: tuple[Sequence, ...]
     held_out: tuple[Sequence, ...] | None = None
     predict_train: bool = False
+    domains: tuple[str, ...] = ()
 
     def held_out_sources(self) -> tuple[Sequence, ...]:
         if self.held_out is not None:
@@ -88,7 +95,35 @@ def find_splits(mode: Mode, root: str | Path, domain: Domain = "A") -> Splits:
         return _find_aligned(root)
     if mode == "single_image":
         return _find_single_image(root)
+    if mode == "domains":
+        return _find_domains(root)
     return _find_single(root, domain)
+
+
+def _find_domains(root: Path) -> Splits:
+    """root/train/<domain>/ per domain (sorted names); held out: root/val/<domain>/, else root/test/<domain>/."""
+    train_root = root / "train"
+    names = sorted(p.name for p in train_root.iterdir() if p.is_dir()) if train_root.is_dir() else []
+    if len(names) < 2:
+        unaligned = (root / "trainA").is_dir()
+        hint = " (it has trainA/trainB: the unaligned layout; set data.mode: unaligned)" if unaligned else ""
+        raise FileNotFoundError(
+            f"data.root {root}: data.mode domains needs a folder per domain under {train_root} (e.g. train/cat/, "
+            f"train/dog/), at least two; found {', '.join(names) or 'none'}{hint}"
+        )
+    train = tuple(FileImages.from_folder(train_root / name) for name in names)
+    for split in ("val", "test"):
+        if (root / split).is_dir():
+            missing = [name for name in names if not (root / split / name).is_dir()]
+            if missing:
+                raise FileNotFoundError(
+                    f"data.root {root}: {root / split} lacks the folders of domains {', '.join(missing)}; give "
+                    f"{split}/ one folder per domain of train/ ({', '.join(names)}), or remove {split}/"
+                )
+            held_out = tuple(FileImages.from_folder(root / split / name) for name in names)
+            return Splits(train, held_out, domains=tuple(names))
+    _warn_no_held_out(root, "val/<domain> or test/<domain>")
+    return Splits(train, domains=tuple(names))
 
 
 def _find_unaligned(root: Path) -> Splits:
@@ -224,8 +259,13 @@ def _warn_no_held_out(root: Path, folders: str) -> None:
 
 def synthetic_splits(mode: Mode, seed: int, size: int, train_size: int, test_size: int, domain: Domain) -> Splits:
     """The splits of the built-in `synthetic` dataset in `mode`: both styles of different scenes (unaligned), each
-    scene in both styles (aligned: photo A, cartoon B, pixel-aligned), one style (single: `domain`), or the first
-    training scene of each style (single_image: one photo, one cartoon; held out: crops of the same two)."""
+    scene in both styles (aligned: photo A, cartoon B, pixel-aligned), one style (single: `domain`), the first
+    training scene of each style (single_image: one photo, one cartoon; held out: crops of the same two), or every
+    style of `SYNTHETIC_DOMAINS` (domains: different scenes per style)."""
+    if mode == "domains":
+        train = tuple(SyntheticImages(seed, "train", style, size, train_size) for style in SYNTHETIC_DOMAINS)
+        test = tuple(SyntheticImages(seed, "test", style, size, test_size) for style in SYNTHETIC_DOMAINS)
+        return Splits(train, test, domains=SYNTHETIC_DOMAINS)
     if mode == "single_image":
         scenes = SyntheticImages(seed, "train", "A", size, 1), SyntheticImages(seed, "train", "B", size, 1)
         return Splits(scenes)
@@ -247,6 +287,7 @@ def valid_dataset_names(mode: Mode) -> list[str]:
         "aligned": ("aligned",),
         "single": ("unaligned", "aligned"),
         "single_image": (),  # two user images, or synthetic
+        "domains": ("domains",),
     }[mode]
     return [*DATASET_NAMES, *sorted({n for layout in layouts for n in download.dataset_names(layout)})]
 
@@ -258,7 +299,8 @@ def download_layout(name: str, mode: Mode) -> str:
         ValueError: naming data.name and listing the valid names, with a hint when the name fits another mode.
     """
     if name not in valid_dataset_names(mode):
-        other = next((m for m in ("unaligned", "aligned") if m != mode and name in valid_dataset_names(m)), None)
+        modes = ("unaligned", "aligned", "domains")
+        other = next((m for m in modes if m != mode and name in valid_dataset_names(m)), None)
         hint = f" {name} is a dataset for data.mode {other}." if other else ""
         raise ValueError(
             f"data.name: unknown dataset {name!r} for data.mode {mode}.{hint} "

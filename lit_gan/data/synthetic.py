@@ -1,8 +1,11 @@
 """The built-in `synthetic` dataset: procedurally rendered outdoor scenes in two styles, with no download.
 
 "photo" (domain A): smooth gradients, soft shading and mild sensor-like noise. "cartoon" (domain B): the same kind
-of scene with flat colours from a small bright palette and dark outlines around every region. A scene's layout
-depends on its seed alone, so the two styles of one seed form a pair.
+of scene with flat colours from a small bright palette and dark outlines around every region. Two more styles for
+multi-style models (data mode "domains"): "sketch", graphite lines and diagonal hatching (denser where the scene is
+darker) on warm paper; and "night", the photo darkened and shifted to blue under a starry sky, with a pale moon in
+place of the sun and lit windows. A scene's layout depends on its seed alone, so the styles of one seed show the same
+scene.
 """
 
 import hashlib
@@ -11,7 +14,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageFilter
 
-STYLES = ("photo", "cartoon")
+STYLES = ("photo", "cartoon", "sketch", "night")
 RENDER_VERSION = 1  # bump when the rendered pixels change: it keys caches of features of these images
 
 # Flat cartoon palette: sky, ground, hill, sun, object colours.
@@ -100,22 +103,61 @@ def _photo(labels: np.ndarray, layout: dict, rng: np.random.Generator) -> np.nda
 
 def _cartoon(labels: np.ndarray) -> np.ndarray:
     img = _PALETTE[labels].astype(np.uint8).copy()
-    width = max(1, labels.shape[0] // 64)
-    edges = np.zeros(labels.shape, bool)
-    edges[:-1] |= labels[:-1] != labels[1:]
-    edges[:, :-1] |= labels[:, :-1] != labels[:, 1:]
-    for _ in range(width - 1):  # thicker outlines at larger sizes
-        edges[1:] |= edges[:-1]
-        edges[:, 1:] |= edges[:, :-1]
-    img[edges] = (20, 20, 25)
+    img[_edges(labels, max(1, labels.shape[0] // 64))] = (20, 20, 25)  # thicker outlines at larger sizes
     return img
 
 
-def render_scene(seed: int, size: int = 64, style: Literal["photo", "cartoon"] = "photo") -> Image.Image:
+def _edges(labels: np.ndarray, width: int) -> np.ndarray:
+    """(size, size) bool: the pixels on a boundary between regions, thickened to about `width` pixels."""
+    edges = np.zeros(labels.shape, bool)
+    edges[:-1] |= labels[:-1] != labels[1:]
+    edges[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    for _ in range(width - 1):
+        edges[1:] |= edges[:-1]
+        edges[:, 1:] |= edges[:, :-1]
+    return edges
+
+
+def _sketch(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Graphite on paper: region outlines, and diagonal hatching whose density follows each region's darkness."""
+    size = labels.shape[0]
+    y, x = np.mgrid[0:size, 0:size]
+    darkness = 1 - _PALETTE[labels].mean(-1) / 255  # (size, size) in [0, 1]
+    period = max(3, size // 16)
+    hatch = ((x + y) % period) < np.round(darkness * period * 0.8)  # wider strokes where darker
+    cross = ((x - y) % period) < np.round((darkness - 0.5).clip(0) * period)  # cross-hatching in the darkest
+    ink = np.where(_edges(labels, max(1, size // 96)), 0.85, 0.0)
+    ink = np.maximum(ink, 0.45 * (hatch | cross))
+    ink *= rng.uniform(0.8, 1.0, labels.shape)  # uneven pencil pressure
+    paper = np.array([246, 240, 228], np.float32) + rng.normal(0, 3, (size, size, 1))
+    graphite = np.array([55, 55, 60], np.float32)
+    img = paper * (1 - ink[..., None]) + graphite * ink[..., None]
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _night(labels: np.ndarray, layout: dict, rng: np.random.Generator) -> np.ndarray:
+    """The photo at night: dark and blue, a gradient sky with stars, the sun a pale moon, the houses' windows lit."""
+    size = labels.shape[0]
+    y, x = (np.mgrid[0:size, 0:size] + 0.5) / size
+    img = _photo(labels, layout, rng).astype(np.float32) * np.array([0.25, 0.3, 0.5]) + np.array([5, 8, 25])
+    sky = labels == 0
+    top, bottom = np.array([5, 8, 30], np.float32), np.array([30, 40, 85], np.float32)
+    img[sky] = (top + (bottom - top) * (y[..., None] / layout["horizon"]).clip(0, 1))[sky]
+    stars = sky & (rng.random(labels.shape) < 0.004)
+    img[stars] = 235
+    img[labels == 3] = (235, 235, 210)  # the moon
+    windows = (labels == 7) & (np.sin(x * size * 0.9) > 0.3) & (np.sin(y * size * 0.9) > 0.3)
+    img[windows] = (255, 210, 90)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def render_scene(
+    seed: int, size: int = 64, style: Literal["photo", "cartoon", "sketch", "night"] = "photo"
+) -> Image.Image:
     """One RGB scene, size x size, fully determined by (seed, size, style).
 
     The layout depends on `seed` alone, so `render_scene(s, n, "photo")` and `render_scene(s, n, "cartoon")` show
-    the same scene in the two styles.
+    the same scene in two styles.
     """
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; valid styles: {', '.join(STYLES)}")
@@ -127,5 +169,11 @@ def render_scene(seed: int, size: int = 64, style: Literal["photo", "cartoon"] =
     rng = np.random.default_rng(seed)
     layout = _layout(rng)
     labels = _label_map(layout, size)
-    pixels = _photo(labels, layout, rng) if style == "photo" else _cartoon(labels)
+    render = {
+        "photo": lambda: _photo(labels, layout, rng),
+        "cartoon": lambda: _cartoon(labels),
+        "sketch": lambda: _sketch(labels, rng),
+        "night": lambda: _night(labels, layout, rng),
+    }
+    pixels = render[style]()
     return Image.fromarray(pixels, "RGB")

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-Preprocess = Literal["resize_and_crop", "crop", "scale_width", "none"]
+Preprocess = Literal["resize_and_crop", "crop", "scale_width", "random_resized_crop", "none"]
 BICUBIC = v2.InterpolationMode.BICUBIC
 
 
@@ -89,7 +89,9 @@ def build_transform(
         preprocess: "resize_and_crop" (resize to load_size square, then crop crop_size); "crop" (crop crop_size
             from the image as it is, upscaling images smaller than crop_size first); "scale_width" (resize to width
             load_size keeping the aspect ratio, height at least crop_size, then crop crop_size: the reference's
-            scale_width_and_crop); "none" (keep the size, rounded to a multiple of `multiple`).
+            scale_width_and_crop); "random_resized_crop" (StarGAN v2's: with probability 1/2 a random crop of 80-100%
+            of the area at aspect ratio 0.9-1.1, then a resize to crop_size square; held out: the resize alone;
+            load_size is not used); "none" (keep the size, rounded to a multiple of `multiple`).
         load_size: side length (width for scale_width) images are resized to before cropping.
         crop_size: side length of the square crop fed to the networks.
         flip: random horizontal flips (training only).
@@ -101,6 +103,10 @@ def build_transform(
         "resize_and_crop": [v2.Resize([load_size, load_size], interpolation=BICUBIC), crop],
         "crop": [UpscaleToAtLeast(crop_size), crop],
         "scale_width": [ScaleWidth(load_size, crop_size), crop],
+        "random_resized_crop": [
+            *([v2.RandomApply([v2.RandomResizedCrop(crop_size, scale=(0.8, 1.0), ratio=(0.9, 1.1))])] if train else []),
+            v2.Resize([crop_size, crop_size]),
+        ],
         "none": [RoundToMultiple(multiple)],
     }[preprocess]
     if train and flip:

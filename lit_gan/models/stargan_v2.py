@@ -108,7 +108,7 @@ class StarGANv2(GANModule):
             raise ValueError(f"model.domains must be two or more distinct domain names, got {names}")
         if ds_iter < 1:
             raise ValueError(f"model.ds_iter must be >= 1, got {ds_iter}")
-        self.domains = names
+        self.domains, self.image_size = names, image_size  # crop_size must equal image_size (style encoder, D)
         n = len(names)
         self.add_networks(
             {

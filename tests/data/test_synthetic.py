@@ -40,7 +40,19 @@ def _edge_alignment(photo: np.ndarray, cartoon: np.ndarray) -> float:
 
 
 def test_styles_constant():
-    assert STYLES == ("photo", "cartoon")
+    assert STYLES == ("photo", "cartoon", "sketch", "night")
+
+
+def test_sketch_is_grey_lines_on_paper_and_night_is_dark_and_blue():
+    """What tells the two styles of the multi-style data apart from the photo, over N_SEEDS scenes."""
+    for i in range(N_SEEDS):
+        seed = scene_seed(7, "A", i)
+        photo, sketch, night = (_pixels(seed, style).astype(np.float64) for style in ("photo", "sketch", "night"))
+        saturation = sketch.max(-1) - sketch.min(-1)
+        assert saturation.mean() < 15 and sketch.mean() > 170  # graphite on light paper
+        assert (sketch.mean(-1) < 200).mean() > 0.1  # with lines and hatching on it
+        assert night.mean() < 0.5 * photo.mean()  # dark
+        assert night[..., 2].mean() > night[..., 0].mean() + 8  # and blue
 
 
 @pytest.mark.parametrize("style", STYLES)
@@ -133,7 +145,7 @@ def test_photo_is_smooth_and_cartoon_is_flat(pairs):
         assert cartoon_same > 0.8
 
 
-@pytest.mark.parametrize("style", ["Photo", "sketch", "", None])
+@pytest.mark.parametrize("style", ["Photo", "pencil", "", None])
 def test_bad_style(style):
     with pytest.raises(ValueError, match="style") as info:
         render_scene(0, 64, style)
