@@ -12,7 +12,6 @@ from lit_gan.networks.norm import NormName, conv_bias, norm_layer
 from lit_gan.networks.shapes import check_size_multiple
 
 PaddingType = Literal["reflect", "replicate", "zero"]
-RESIDUAL_CLAMP = 1 - 1e-3  # residual: inputs clamped into (-1, 1) before atanh (atanh(0.999) = 3.8)
 
 
 def _padded_conv3x3(channels: int, padding_type: str, bias: bool) -> list[nn.Module]:
@@ -128,7 +127,7 @@ class ResnetGenerator(ActivationCheckpointing, nn.Module):
             layers += [*up, norm_layer(norm, c // 2), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, kernel_size=7, padding=0), nn.Tanh()]
         self.model = nn.Sequential(*layers)
-        self.residual = residual
+        self.residual, self._last = residual, len(layers) - 1  # _last: the final tanh's index
         self.after_init_weights()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -136,8 +135,11 @@ class ResnetGenerator(ActivationCheckpointing, nn.Module):
         check_size_multiple(x, self.size_multiple, "ResnetGenerator")
         if not self.residual:
             return self.model(x)
-        change = self.model[:-1](x)  # (B, C, H, W): before the final tanh
-        return torch.tanh(torch.atanh(x.clamp(-RESIDUAL_CLAMP, RESIDUAL_CLAMP)) + change)
+        change = x
+        for index, layer in enumerate(self.model):  # all but the final tanh (a loop TorchScript can compile)
+            if index < self._last:
+                change = layer(change)  # (B, C, H, W) at the end
+        return torch.tanh(torch.atanh(x.clamp(-0.999, 0.999)) + change)  # inside (-1, 1): atanh(0.999) = 3.8
 
     @torch.no_grad()
     def after_init_weights(self) -> None:

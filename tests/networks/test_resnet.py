@@ -1,3 +1,5 @@
+import warnings
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -114,5 +116,8 @@ def test_residual_generator_starts_as_the_identity_and_learns_a_change():
     assert all(p.grad.any() for n, p in residual.named_parameters() if "bias" not in n)
     out = residual(x)
     assert (out - x).abs().mean() > 1e-3 and out.abs().max() < 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated; export's torchscript format uses it
+        torch.testing.assert_close(torch.jit.script(residual.eval())(x), residual(x))
     with pytest.raises(ValueError, match="in_channels == out_channels"):
         ResnetGenerator(in_channels=1, out_channels=3, residual=True)
