@@ -304,11 +304,17 @@ class GANModule(ProcessStates, pl.LightningModule):
         opt_g.step()
         self.update_ema()
 
+    def step_uncounted(self, opt, loss: Tensor) -> None:
+        """Backward `loss` and step `opt` through the strategy (precision plugins and DDP apply), not counted as a
+        training step: the discriminators' steps, and a model's extra generator steps (StarGAN v2's latent-guided
+        one)."""
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        self.trainer.strategy.optimizer_step(opt.optimizer, closure=lambda: None)
+
     def step_discriminator(self, opt_d, loss: Tensor) -> None:
         """Backward `loss` and step the discriminators' optimizer, not counted as a training step."""
-        opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        self.trainer.strategy.optimizer_step(opt_d.optimizer, closure=lambda: None)
+        self.step_uncounted(opt_d, loss)
         if self.augment is not None:
             self.augment.step()  # ADA: adjusts p every `interval` discriminator steps
 
@@ -346,11 +352,20 @@ class GANModule(ProcessStates, pl.LightningModule):
         loss, pred_real = self.gan_loss.discriminator_and_real_scores(D, real, fake, weight)
         if self.augment is not None:
             self.augment.observe(pred_real, self.gan_loss.midpoint)
-        if self.r1_gamma > 0 and self._iteration % self.r1_every == 0:  # lazy: every r1_every iterations, scaled up
-            r1 = r1_penalty(D, real) * (self.r1_gamma / 2 * self.r1_every)
-            self._r1 = r1.detach()
-            loss = loss + r1
+        if self.r1_due():
+            loss = loss + self.weighted_r1(r1_penalty(D, real))
         return loss
+
+    def r1_due(self) -> bool:
+        """Whether this iteration applies R1: `r1_gamma` > 0, on every `r1_every`-th iteration (lazy regularization)."""
+        return self.r1_gamma > 0 and self._iteration % self.r1_every == 0
+
+    def weighted_r1(self, penalty: Tensor) -> Tensor:
+        """An R1 `penalty` (E||grad||^2) times its weight, `r1_gamma` / 2, scaled up by `r1_every` for lazy
+        regularization; kept (detached) to be logged as train/R1."""
+        r1 = penalty * (self.r1_gamma / 2 * self.r1_every)
+        self._r1 = r1.detach()
+        return r1
 
     # -- generator loss: the adversarial term and the configured extra terms --------------------------------------
 

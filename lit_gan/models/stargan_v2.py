@@ -155,15 +155,14 @@ class StarGANv2(GANModule):
         `y_trg`: "real", "fake" and (on R1 iterations) "reg", weighted by r1_gamma."""
         with torch.no_grad():
             fake = self.G(x, s_trg)
-        regularize = self.r1_gamma > 0 and self._iteration % self.r1_every == 0
+        regularize = self.r1_due()
         x = x.detach().requires_grad_(regularize)
         scores = self.D(x, y)  # (B,)
         if self.augment is not None:
             self.augment.observe(scores, 0.0)
         losses = {"real": self.adversarial(scores, True), "fake": self.adversarial(self.D(fake, y_trg), False)}
-        if regularize:  # the reference's r1_reg: 0.5 * E||grad||^2, times lambda_reg (lazy: every r1_every, scaled up)
-            losses["reg"] = r1_from_scores(scores, x) * (self.r1_gamma / 2 * self.r1_every)
-            self._r1 = losses["reg"].detach()
+        if regularize:  # the reference's r1_reg: 0.5 * E||grad||^2, times lambda_reg; from the same forward pass
+            losses["reg"] = self.weighted_r1(r1_from_scores(scores, x))
         return losses
 
     def generator_losses(
@@ -204,9 +203,7 @@ class StarGANv2(GANModule):
 
         with self.frozen(self.discriminators):
             g_losses, total = self.generator_losses(x, y, y_trg, M(z, y_trg), M(z2, y_trg))
-            opt_g.zero_grad(set_to_none=True)  # generator, mapping network and style encoder; not counted
-            self.manual_backward(total)
-            self.trainer.strategy.optimizer_step(opt_g.optimizer, closure=lambda: None)
+            self.step_uncounted(opt_g, total)  # generator, mapping network and style encoder
             logged.update({f"G_latent_{name}": value for name, value in g_losses.items()})
 
             with self.frozen(M), self.frozen(E):  # no gradient: the reference steps the generator only
