@@ -473,8 +473,8 @@ class StyleDataModule(pl.LightningDataModule):
             A dataset of items {"A": (3, H, W) image, "A_path": name}, and the fingerprint (a hex string).
         """
         hp = self.hparams
-        sources = self._usable_splits().held_out_sources()
-        names = self._usable_splits().domains
+        splits = self._usable_splits()
+        sources, names = splits.held_out_sources(), splits.domains
         domains = {
             "domains": lambda: dict(zip(names, sources, strict=True)),
             "unaligned": lambda: {"A": sources[0], "B": sources[1]},
