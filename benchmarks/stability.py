@@ -110,13 +110,13 @@ def run_one(
 
 
 def last_grid(work: Path) -> Path | None:
-    """The sample grid of the highest step of the first direction (AtoB if there is one): lit_gan's SampleGridCallback
-    writes `<run folder>/samples/step_<step>_<direction>.png`."""
+    """The sample grid of the highest step of the first direction (AtoB if there is one; StarGAN v2's reference-guided
+    grid, "reference"): lit_gan's SampleGridCallback writes `<run folder>/samples/step_<step>_<direction>.png`."""
     grids = sorted(work.rglob("samples/step_*_*.png"), key=lambda path: path.name)  # steps zero-padded: in order
     directions = sorted({path.stem.split("_", 2)[2] for path in grids})
     if not directions:
         return None
-    first = "AtoB" if "AtoB" in directions else directions[0]
+    first = next((name for name in ("AtoB", "reference") if name in directions), directions[0])
     return [path for path in grids if path.stem.split("_", 2)[2] == first][-1]
 
 

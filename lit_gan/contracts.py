@@ -44,6 +44,25 @@ class ImageGenerator(Protocol):
         ...
 
 
+@runtime_checkable
+class StyleGuided(Protocol):
+    """A model whose translations follow a style chosen per image, by a latent code or by a reference image (StarGAN
+    v2). The metrics score each kind of guide (e.g. `val/fid_latent`, `val/fid_ref`), each image with its own style,
+    as the model's paper reports them."""
+
+    def guides(self) -> tuple[str, ...]:
+        """The kinds of guide, e.g. ("latent", "ref"); "latent" draws codes by number, the others take references."""
+        ...
+
+    def generate_guided(
+        self, direction: str, source: Tensor, guide: str, index: Tensor, reference: Tensor | None = None
+    ) -> Tensor:
+        """Translations of (B, C, H, W) `source` images into `direction`'s target, image b with the style of latent
+        code number `index[b]` ((B,) int64; the same code on every call) for guide "latent", else of the (B, C, H, W)
+        `reference` image b, an image of the target domain."""
+        ...
+
+
 class Phase(NamedTuple):
     """One phase of a model that trains in phases (progressive growing): what its epoch's training data is."""
 
@@ -110,6 +129,14 @@ class FixedSizeNetwork(Protocol):
     """A network (or model) that makes or takes images of exactly `image_size` x `image_size` pixels."""
 
     image_size: int
+
+
+@runtime_checkable
+class StyleConditioned(Protocol):
+    """A translator that applies a style code: `forward(images (B, C, H, W), codes (B, style_dim))` (StarGAN v2's
+    generator). Exported with both inputs."""
+
+    style_dim: int
 
 
 @runtime_checkable

@@ -13,6 +13,10 @@ generator (for TorchScript, calling `.eval()` on the loaded module turns them of
 mask instead of a Dropout node, which ONNX Runtime's graph optimizations would remove. ONNX Runtime draws new masks on
 every run of a session, from the same seed in each new session (`onnxruntime.set_seed` changes it).
 
+A model whose generator applies style codes (StarGAN v2: `model.export_names()` is ["generator"]) is exported as
+that one network with two inputs, "input" (B, 3, H, W) images and "style" (B, style_dim) codes (from a stored style,
+the mapping network or the style encoder), instead of one file per direction.
+
 Parity: each written file is loaded back and run on random inputs at two sizes; the largest |exported - PyTorch| must
 be at most `TOLERANCE`. With dropout on, the ExportedProgram and TorchScript are compared under the same seed (they
 draw the same masks), and ONNX, whose masks come from ONNX Runtime's generator, on the deterministic path: the same
@@ -41,7 +45,7 @@ from torch import Tensor, nn
 from torch.export import Dim
 
 import lit_gan.models  # noqa: F401  (the classes that checkpoints name must be importable)
-from lit_gan.contracts import LatentGenerator, SizedNetwork
+from lit_gan.contracts import LatentGenerator, SizedNetwork, StyleConditioned
 from lit_gan.models.base import GANModule
 from lit_gan.models.loading import load_checkpoint
 from lit_gan.networks.shapes import first_conv, last_conv
@@ -107,9 +111,14 @@ class GeneratorExport:
 
     direction: str
     net: nn.Module  # eval mode, with the model's inference dropout, no gradients
-    example: Tensor  # traced by the ONNX exporter: (2, nz) noise, or (2, C, H, W) images with H, W >= 2 multiples
-    inputs: list[Tensor]  # the parity inputs, at two sizes
+    example: tuple[Tensor, ...]  # traced: (2, nz) noise, or (2, C, H, W) images with H, W >= 2 multiples (and codes)
+    inputs: list[tuple[Tensor, ...]]  # the parity inputs, at two sizes
     multiple: int | None  # height and width multiple of an image translator; None for noise
+
+    @property
+    def input_names(self) -> list[str]:
+        """The inputs' names in the ONNX file: "input", and "style" for a style-conditioned translator."""
+        return ["input", "style"][: len(self.example)]
 
     @property
     def stochastic(self) -> bool:
@@ -213,8 +222,8 @@ def check_formats(formats: Sequence[str]) -> None:
 
 
 def select_directions(model: GANModule, direction: str | None) -> list[str]:
-    """The directions to export: `direction`, or all of the model's."""
-    valid = list(model.directions())
+    """The directions to export: `direction`, or all of the model's (its `export_names()`)."""
+    valid = list(model.export_names())
     if direction is None:
         return valid
     if direction not in valid:
@@ -235,8 +244,8 @@ def prepare(model: GANModule, direction: str, size: tuple[int, int], explicit: b
     _replace(net, lambda m: isinstance(m, nn.SyncBatchNorm), _plain_batch_norm)  # the same in eval mode, scriptable
     rng = torch.Generator().manual_seed(0)
     channels = net.nz if isinstance(net, LatentGenerator) else first_conv(net).in_channels  # noise or image channels
-    if model.directions()[direction].source is None:  # from noise: (B, nz)
-        inputs = [torch.randn(b, channels, generator=rng) for b in (2, 3)]
+    if isinstance(net, LatentGenerator):  # from noise: (B, nz)
+        inputs = [(torch.randn(b, channels, generator=rng),) for b in (2, 3)]
         return GeneratorExport(direction, net, inputs[0], inputs, None)
     m = net.size_multiple if isinstance(net, SizedNetwork) else 1
     if explicit and (min(size) < 1 or size[0] % m or size[1] % m):
@@ -245,8 +254,11 @@ def prepare(model: GANModule, direction: str, size: tuple[int, int], explicit: b
         )
     h, w = (max(-(-s // m), 2) * m for s in size)  # rounded up to the multiple, at least two (see dynamic_dims)
     shapes = [(2, channels, h, w), (1, channels, h + m, w + 2 * m)]  # the second: other batch, height and width
-    inputs = [torch.rand(shape, generator=rng) * 2 - 1 for shape in shapes]  # images in [-1, 1]
-    example = torch.zeros(2, channels, h, w)
+    inputs = [(torch.rand(shape, generator=rng) * 2 - 1,) for shape in shapes]  # images in [-1, 1]
+    example: tuple[Tensor, ...] = (torch.zeros(2, channels, h, w),)
+    if isinstance(net, StyleConditioned):  # and a style code per image
+        inputs = [(x, torch.randn(len(x), net.style_dim, generator=rng)) for (x,) in inputs]
+        example += (torch.zeros(2, net.style_dim),)
     return GeneratorExport(direction, net, example, inputs, m)
 
 
@@ -254,12 +266,13 @@ def _signature(e: GeneratorExport) -> str:
     """What the exported files take and return, for the user."""
     if e.multiple is None:
         with torch.no_grad():
-            _, c_out, height, width = e.net(e.example).shape
-        return f"(B, {e.example.shape[1]}) noise -> (B, {c_out}, {height}, {width}) images in [-1, 1]"
+            _, c_out, height, width = e.net(*e.example).shape
+        return f"(B, {e.example[0].shape[1]}) noise -> (B, {c_out}, {height}, {width}) images in [-1, 1]"
     c_out = last_conv(e.net).out_channels
     dropout = "; dropout on: outputs vary from call to call" if e.stochastic else ""
+    style = f" images and (B, {e.example[1].shape[1]}) style codes" if len(e.example) > 1 else ""
     return (
-        f"(B, {e.example.shape[1]}, H, W) -> (B, {c_out}, H, W) images in [-1, 1], H and W multiples of "
+        f"(B, {e.example[0].shape[1]}, H, W){style} -> (B, {c_out}, H, W) images in [-1, 1], H and W multiples of "
         f"{e.multiple}, at least {2 * e.multiple}{dropout}"
     )
 
@@ -269,7 +282,7 @@ def _signature(e: GeneratorExport) -> str:
 
 def _build(fmt: str, e: GeneratorExport, opset: int | None):
     if fmt == "pt2":
-        return torch.export.export(e.net, (e.example,), dynamic_shapes=(dynamic_dims(e),))
+        return torch.export.export(e.net, e.example, dynamic_shapes=dynamic_dims(e))
     if fmt == "torchscript":
         return _quiet_jit(torch.jit.script, e.net)
     return onnx_program(_with_sampled_dropout(e.net), e, opset)
@@ -292,25 +305,26 @@ def _quiet_jit(fn, *args):
         return fn(*args)
 
 
-def dynamic_dims(e: GeneratorExport) -> dict[int, Dim]:
-    """torch.export's dynamic dimensions of the input: batch, and for image translators height and width in
+def dynamic_dims(e: GeneratorExport) -> tuple[dict[int, Dim], ...]:
+    """torch.export's dynamic dimensions of each input: batch, and for image translators height and width in
     multiples of the generator's size multiple, at least two: torch.export specializes a size-1 dimension (H / m == 1),
-    and the ExportedProgram refuses it."""
+    and the ExportedProgram refuses it. A style code's batch is the images'."""
     batch = Dim("batch")
     if e.multiple is None:
-        return {0: batch}
+        return ({0: batch},)
     h, w = Dim("height", min=2), Dim("width", min=2)
-    return {0: batch, 2: h * e.multiple if e.multiple > 1 else h, 3: w * e.multiple if e.multiple > 1 else w}
+    images = {0: batch, 2: h * e.multiple if e.multiple > 1 else h, 3: w * e.multiple if e.multiple > 1 else w}
+    return (images, *({0: batch} for _ in e.example[1:]))
 
 
 def onnx_program(net: nn.Module, e: GeneratorExport, opset: int | None):
     """`net` through torch.onnx's exporter (torch.export + onnxscript), with dynamic batch, height and width."""
     return torch.onnx.export(
         net,
-        (e.example,),
+        e.example,
         dynamo=True,
-        dynamic_shapes=(dynamic_dims(e),),
-        input_names=["input"],
+        dynamic_shapes=dynamic_dims(e),
+        input_names=e.input_names,
         output_names=["output"],
         opset_version=opset,
         verbose=False,
@@ -361,22 +375,26 @@ def check_parity(fmt: str, e: GeneratorExport, path: Path, opset: int | None = N
     else:
         source = str(path)
     session = onnxruntime.InferenceSession(source, providers=["CPUExecutionProvider"])
-    outputs = [torch.from_numpy(session.run(None, {"input": x.numpy()})[0]) for x in e.inputs]
+    feeds = [dict(zip(e.input_names, (t.numpy() for t in x), strict=True)) for x in e.inputs]
+    outputs = [torch.from_numpy(session.run(None, feed)[0]) for feed in feeds]
     return [_compare(fmt, e, x, _seeded(net, x), out, note) for x, out in zip(e.inputs, outputs, strict=True)]
 
 
-def _seeded(net, x: Tensor) -> Tensor:
-    """net(x) with the global generator seeded (the same dropout masks on every call), leaving its state as it was."""
+def _seeded(net, x: tuple[Tensor, ...]) -> Tensor:
+    """net(*x) with the global generator seeded (the same dropout masks on every call), leaving its state as it was."""
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         torch.manual_seed(0)
-        return net(x)
+        return net(*x)
 
 
-def _compare(fmt: str, e: GeneratorExport, x: Tensor, expected: Tensor, actual: Tensor, note: str) -> ParityCheck:
+def _compare(
+    fmt: str, e: GeneratorExport, x: tuple[Tensor, ...], expected: Tensor, actual: Tensor, note: str
+) -> ParityCheck:
+    shape = tuple(x[0].shape)
     if actual.shape != expected.shape:
-        return ParityCheck(fmt, e.direction, tuple(x.shape), float("inf"), f"output shape {tuple(actual.shape)}")
+        return ParityCheck(fmt, e.direction, shape, float("inf"), f"output shape {tuple(actual.shape)}")
     diff = float(np.abs(actual.numpy() - expected.numpy()).max())
-    return ParityCheck(fmt, e.direction, tuple(x.shape), diff, note)
+    return ParityCheck(fmt, e.direction, shape, diff, note)
 
 
 # -- command line ---------------------------------------------------------------------------------------------------

@@ -2,12 +2,12 @@
 
 from typing import Literal
 
-HIGHER_IS_BETTER = ("ssim", "psnr", "is_mean")  # lit_gan.metrics' result keys where higher is better
+HIGHER_IS_BETTER = ("ssim", "psnr", "is_mean", "lpips_diversity")  # lit_gan.metrics' result keys where higher is better
 EVALUATION_PREFIXES = ("val/", "test/")  # keys computed at evaluations: their W&B summaries keep the best value
 
 
 def goal(metric: str) -> Literal["maximize", "minimize"]:
-    """How `metric` improves: "maximize" for SSIM, PSNR and the Inception Score (also per direction, as
+    """How `metric` improves: "maximize" for SSIM, PSNR, the Inception Score and LPIPS diversity (also per direction, as
     val/ssim_AtoB), else "minimize" (FID, KID, LPIPS, held-out losses)."""
     name = metric.split("/")[-1]
     return "maximize" if any(name == key or name.startswith(f"{key}_") for key in HIGHER_IS_BETTER) else "minimize"

@@ -32,8 +32,12 @@ def model_class(model: str | type) -> type:
 
 
 def batches_per_epoch(model: str | type, n: int) -> str:
-    """The data argument that gives `model`'s smoke test `n` training batches per epoch."""
-    return f"--data.synthetic_train_size={n * model_class(model).smoke_test.data.get('batch_size', 1)}"
+    """The data argument that gives `model`'s smoke test `n` training batches per epoch (a multi-domain model's epoch
+    has the images of all its domains)."""
+    smoke = model_class(model).smoke_test
+    images, domains = n * smoke.data.get("batch_size", 1), len(smoke.model.get("domains", [None]))
+    assert images % domains == 0, f"{n} batches of {model}'s smoke test need whole images per domain"
+    return f"--data.synthetic_train_size={images // domains}"
 
 
 TINY_DATA = [
@@ -132,6 +136,14 @@ def make_single(root: Path, n: int = 4, size: int = 40, splits: tuple[str, ...] 
         write_images(root / "nested", n // 2, size, seed=1, ext="jpg")
     for i, split in enumerate(splits):
         write_images(root / split, n, size, seed=i)
+    return root
+
+
+def make_domains(root: Path, n: int = 4, size: int = 40, domains: tuple[str, ...] = ("cat", "dog", "wild")) -> Path:
+    """A dataset folder in StarGAN v2's layout (data mode domains): `n` images in train/<domain>/ and val/<domain>/."""
+    for i, domain in enumerate(domains):
+        for j, split in enumerate(("train", "val")):
+            write_images(root / split / domain, n, size, seed=10 * i + j)
     return root
 
 

@@ -12,7 +12,7 @@ import yaml
 
 from lit_gan.cli import main
 from lit_gan.contracts import FixedSizeNetwork
-from tests.helpers import QUIET_TRAINER, make_aligned, make_single, make_single_image, make_unaligned
+from tests.helpers import QUIET_TRAINER, make_aligned, make_domains, make_single, make_single_image, make_unaligned
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
 MAKERS = {
@@ -20,6 +20,7 @@ MAKERS = {
     "aligned": make_aligned,
     "single": make_single,
     "single_image": lambda root, n, size: make_single_image(root, size),  # one image per domain, whatever `n`
+    "domains": make_domains,  # cat, dog, wild: AFHQ's
 }
 
 
@@ -51,8 +52,11 @@ def small_data(config: Path, tmp_path: Path) -> list[str]:
 
 
 def size_args(config: Path, data: list[str]) -> list[str]:
-    """The smallest image size the config's networks accept (at least 32 px)."""
+    """The smallest image size the config's networks accept (at least 32 px); a model whose own `image_size` argument
+    sets its networks' depth (StarGAN v2) is built at 32 px, with the config's other settings."""
     model = main([f"--config={config}", *data], run=False).model
+    if "image_size" in model.hparams and "channels" in model.hparams:
+        return ["--model.image_size=32", "--data.load_size=32", "--data.crop_size=32"]
     size = model.image_size if isinstance(model, FixedSizeNetwork) else max(32, model.size_multiple)
     return [f"--data.load_size={size}", f"--data.crop_size={size}"]
 

@@ -30,14 +30,19 @@ DIRECTIONS = {
     "dcgan": ["samples", "interpolation"],
     "cut": ["AtoB"],
     "progan": ["samples"],
+    "starganv2": ["photo", "cartoon", "sketch", "night", "reference"],  # latent-guided per target; reference-guided
 }
-METRIC_DIRECTIONS = {"cyclegan": 2, "pix2pix": 1, "dcgan": 1, "cut": 1, "progan": 1}
+# (target domains whose held-out images are encoded, sets of generated images scored): StarGAN v2 scores its 12
+# source -> target pairs latent- and reference-guided
+METRIC_SETS = {"cyclegan": (2, 2), "pix2pix": (1, 1), "dcgan": (1, 1), "cut": (1, 1), "progan": (1, 1)}
+METRIC_SETS["starganv2"] = (4, 24)
 VAL_METRIC = {
     "cyclegan": "val/cycle",
     "pix2pix": "val/L1",
     "dcgan": "val/D_real",
     "cut": "val/nce",
     "progan": "val/D_real",
+    "starganv2": "val/cycle",
 }
 TRAIN_METRIC = {
     "cyclegan": "train/D_A",
@@ -45,6 +50,7 @@ TRAIN_METRIC = {
     "dcgan": "train/D",
     "cut": "train/D",
     "progan": "train/D",
+    "starganv2": "train/D_latent_real",
 }
 # Three training steps, then one validation (its FID/KID at the last step only) and the sample grids.
 DDP = [
@@ -200,11 +206,11 @@ def test_ddp_fit_keeps_processes_in_sync_and_metrics_global(ddp_fit):
     assert rank[0]["logged"][VAL_METRIC[model]] == rank[1]["logged"][VAL_METRIC[model]]
     # Real images are encoded once, on rank 0; each process encodes its share of the generated ones (twice with an
     # EMA: the average's and the trained generator's, `metrics.raw_generators`).
-    directions = METRIC_DIRECTIONS[model]
+    targets, generated = METRIC_SETS[model]
     ema = inspect.signature(model_class(model).__init__).parameters.get("ema_decay")  # GANModule's default: None
     passes = 1 + (ema is not None and ema.default is not None)
-    assert rank[0]["encoded"] == directions * (N_HELD_OUT + passes * SHARDS[0])
-    assert rank[1]["encoded"] == directions * passes * SHARDS[1]
+    assert rank[0]["encoded"] == targets * N_HELD_OUT + generated * passes * SHARDS[0]
+    assert rank[1]["encoded"] == generated * passes * SHARDS[1]
 
 
 def test_ddp_fit_metrics_equal_a_single_process_validate_of_its_checkpoint(ddp_fit, single_process_validate):

@@ -11,6 +11,7 @@ import torch
 from pytorch_lightning import LightningModule
 
 from lit_gan.cli import main
+from lit_gan.contracts import StyleConditioned
 from lit_gan.export import TOLERANCE, ExportError, export_generator, export_model
 from lit_gan.models import CycleGAN, Pix2Pix
 from lit_gan.networks import PatchGANDiscriminator, ResnetGenerator, UnetGenerator
@@ -46,22 +47,28 @@ def exported(request, trained_checkpoint) -> SimpleNamespace:
     return SimpleNamespace(name=request.param, ckpt=ckpt, out=ckpt.parent.parent / "export", report=report, model=model)
 
 
-def inputs(model: LightningModule, direction: str) -> list[torch.Tensor]:
-    """Inputs at two sizes: noise batches of 2 and 3, or images (2, 3, S, S) and (1, 3, S + m, S + 2m)."""
+def inputs(model: LightningModule, name: str) -> list[tuple[torch.Tensor, ...]]:
+    """Inputs at two sizes: noise batches of 2 and 3, or images (2, 3, S, S) and (1, 3, S + m, S + 2m), with a style
+    code per image for a style-conditioned generator (StarGAN v2's)."""
     g = torch.Generator().manual_seed(1)
-    if model.directions()[direction].source is None:
-        return [torch.randn(b, model.nz, generator=g) for b in (2, 3)]
+    if name in model.directions() and model.directions()[name].source is None:
+        return [(torch.randn(b, model.nz, generator=g),) for b in (2, 3)]
     m = model.size_multiple
     s = max(32, 2 * m)  # at least two multiples (see lit_gan.export.dynamic_dims)
-    return [torch.rand(shape, generator=g) * 2 - 1 for shape in ((2, 3, s, s), (1, 3, s + m, s + 2 * m))]
+    images = [torch.rand(shape, generator=g) * 2 - 1 for shape in ((2, 3, s, s), (1, 3, s + m, s + 2 * m))]
+    net = model.translator(name)
+    if isinstance(net, StyleConditioned):
+        return [(x, torch.randn(len(x), net.style_dim, generator=g)) for x in images]
+    return [(x,) for x in images]
 
 
-def reference(model: LightningModule, direction: str, x: torch.Tensor, seed: int | None = 0) -> torch.Tensor:
-    """The model's own inference output (its `forward`: eval mode, the EMA generator, dropout as configured)."""
+def reference(model: LightningModule, name: str, x: tuple[torch.Tensor, ...], seed: int | None = 0) -> torch.Tensor:
+    """The model's own inference output (its `forward`: eval mode, the EMA generator, dropout as configured; for a
+    style-conditioned generator, the inference generator itself on the images and codes)."""
     if seed is not None:
         torch.manual_seed(seed)
     with torch.no_grad():
-        return model(x, direction)
+        return model(x[0], name) if len(x) == 1 else model.translator(name)(*x)
 
 
 def load_torchscript(path: Path) -> torch.jit.ScriptModule:
@@ -70,10 +77,11 @@ def load_torchscript(path: Path) -> torch.jit.ScriptModule:
         return torch.jit.load(str(path))
 
 
-def run_onnx(path: Path, x: torch.Tensor, runs: int = 1) -> list[torch.Tensor]:
-    """`runs` outputs of one ONNX Runtime session on `x`."""
+def run_onnx(path: Path, x: tuple[torch.Tensor, ...], runs: int = 1) -> list[torch.Tensor]:
+    """`runs` outputs of one ONNX Runtime session on the inputs `x` (images, and style codes)."""
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return [torch.from_numpy(session.run(None, {"input": x.numpy()})[0]) for _ in range(runs)]
+    feed = dict(zip(("input", "style"), (t.numpy() for t in x)))
+    return [torch.from_numpy(session.run(None, feed)[0]) for _ in range(runs)]
 
 
 def stochastic(name: str) -> bool:
@@ -81,7 +89,7 @@ def stochastic(name: str) -> bool:
 
 
 def test_export_writes_each_format_per_direction_and_its_parity_passes(exported):
-    directions = list(exported.model.directions())
+    directions = exported.model.export_names()  # the directions; StarGAN v2: its one generator
     expected = {exported.out / f"{d}{suffix}" for d in directions for suffix in (".pt2", ".pt", ".onnx")}
     assert set(exported.report.files) == expected and all(p.is_file() for p in expected)
     assert not list(exported.out.glob(".*.tmp"))
@@ -92,12 +100,12 @@ def test_export_writes_each_format_per_direction_and_its_parity_passes(exported)
 
 def assert_matches_pytorch(exported, load) -> None:
     """Each direction's exported network (`load(path stem)`) gives the model's own outputs at two sizes and batches."""
-    for direction in exported.model.directions():
+    for direction in exported.model.export_names():
         net = load(exported.out / direction)
         for x in inputs(exported.model, direction):
             torch.manual_seed(0)  # with dropout on at inference, the same seed draws the same masks in both
             with torch.no_grad():
-                out = net(x)
+                out = net(*x)
             expected = reference(exported.model, direction, x)
             assert out.shape == expected.shape
             assert (out - expected).abs().max().item() <= TOLERANCE
@@ -114,7 +122,7 @@ def test_exported_program_matches_pytorch_at_two_sizes_and_batch_sizes(exported)
 def test_onnx_matches_pytorch_at_two_sizes(exported):
     if stochastic(exported.name):
         pytest.skip("dropout on at inference: see test_onnx_samples_dropout_as_configured")
-    for direction in exported.model.directions():
+    for direction in exported.model.export_names():
         for x in inputs(exported.model, direction):
             (out,), expected = run_onnx(exported.out / f"{direction}.onnx", x), reference(exported.model, direction, x)
             assert out.shape == expected.shape
@@ -124,7 +132,7 @@ def test_onnx_matches_pytorch_at_two_sizes(exported):
 def test_onnx_samples_dropout_as_configured(exported):
     """With dropout on at inference, each run of an ONNX Runtime session draws new masks (its graph optimizations
     would remove a plain Dropout node); without it, the outputs are deterministic."""
-    direction = next(iter(exported.model.directions()))
+    direction = exported.model.export_names()[0]
     x = inputs(exported.model, direction)[0]
     first, second = run_onnx(exported.out / f"{direction}.onnx", x, runs=2)
     torch_first, torch_second = (reference(exported.model, direction, x, seed=None) for _ in range(2))
@@ -137,7 +145,7 @@ def test_onnx_samples_dropout_as_configured(exported):
 def test_export_uses_the_ema_generator(tmp_path, trained_checkpoint):
     ckpt = trained("cyclegan", trained_checkpoint)
     model = LightningModule.load_from_checkpoint(ckpt, map_location="cpu").eval()
-    x = inputs(model, "AtoB")[0]
+    (x,) = inputs(model, "AtoB")[0]
     export_generator(ckpt, tmp_path, "AtoB", formats=["torchscript"])
     scripted = load_torchscript(tmp_path / "AtoB.pt")
     with torch.no_grad():
@@ -166,7 +174,7 @@ def test_every_norm_of_every_translator_exports(generator, norm, tmp_path):
     assert model.training  # the caller's model is left in its mode
     x = torch.rand(1, 3, 64, 128) * 2 - 1  # at least two size multiples (32 for this U-Net) per side
     with torch.no_grad():
-        expected = reference(model.eval(), "AtoB", x)
+        expected = reference(model.eval(), "AtoB", (x,))
         out = torch.export.load(tmp_path / "AtoB.pt2").module()(x)  # pt2 and onnx: the default formats
     assert expected.abs().max() > 0.05  # outputs away from 0, so that the tolerance means something
     assert (out - expected).abs().max() <= TOLERANCE

@@ -10,14 +10,21 @@ from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from lit_gan.contracts import Direction, HeldOutData, ImageGenerator, PairedHeldOutData, TrainsInPhases
+from lit_gan.contracts import (
+    Direction,
+    HeldOutData,
+    ImageGenerator,
+    PairedHeldOutData,
+    StyleGuided,
+    TrainsInPhases,
+)
 from lit_gan.data.datasets import box_downscale
 from lit_gan.distributed import broadcast_buffers
 from lit_gan.metrics import similarity
 from lit_gan.metrics.cache import cache_path, extractor_fingerprint, load_features, save_features
 from lit_gan.metrics.inception import URL_INCEPTION_V3, hub_cache_path, load_inception
 from lit_gan.metrics.scores import FID, LOGITS, RESULT_KEYS, Features, QualityMetrics, extract, to_uint8
-from lit_gan.metrics.similarity import LPIPS, PSNR, SIMILARITY_KEYS, SSIM
+from lit_gan.metrics.similarity import DIVERSITY, LPIPS, PSNR, SIMILARITY_KEYS, SSIM
 
 RAW = "raw"  # key suffix of the trained generators' scores beside their moving average's (`raw_generators`)
 
@@ -45,7 +52,13 @@ class MetricsCallback(pl.Callback):
     `lpips`), averaged over the images: against each translation's target where the held-out images are pairs
     (pix2pix on aligned data; `psnr` too), else against its own input (how much of the content survives). A model
     with several directions (CycleGAN) logs each with a suffix (`val/fid_AtoB`, `val/ssim_BtoA`) and their mean
-    without one (`val/fid`, `val/ssim`). During fit: every `every_n_epochs` epochs and at the last one (or at the end
+    without one (`val/fid`, `val/ssim`). A model whose styles are chosen per image (`lit_gan.contracts.StyleGuided`:
+    StarGAN v2) is scored per direction and kind of guide, as its paper reports: each held-out image i translated with
+    latent code i (`val/fid_cat_to_dog_latent`) and with held-out target image i as reference (`_ref`), the means over
+    directions per guide (`val/fid_latent`, `val/fid_ref`) and over both (`val/fid`); with `lpips`, also the
+    diversity of latent-guided translations (`val/lpips_diversity`: mean LPIPS between each image's translations with
+    two latent codes; the paper averages the pairs of 10 codes, which has the same expectation).
+    During fit: every `every_n_epochs` epochs and at the last one (or at the end
     of training, if it stops between validations); `validate` and `test` always evaluate; sanity checks and
     `fast_dev_run` never do. The W&B run summary holds each metric's best and last value, and the best checkpoint's
     score.
@@ -241,14 +254,15 @@ class MetricsCallback(pl.Callback):
         cuda = [pl_module.device] if pl_module.device.type == "cuda" else []
         try:  # training's random stream stays as it was: a run with cached features trains identically
             with torch.random.fork_rng(devices=cuda):
-                results = _flatten(self._score(trainer, pl_module), prefix)
+                groups = pl_module.guides() if isinstance(pl_module, StyleGuided) else ()
+                results = _flatten(self._score(trainer, pl_module), prefix, groups)
                 if (
                     self.raw_generators
                     and getattr(pl_module, "ema", None) is not None
                     and hasattr(pl_module, "raw_generators")
                 ):
                     with pl_module.raw_generators():  # the trained generators, not their average
-                        raw = _flatten(self._score(trainer, pl_module), prefix)
+                        raw = _flatten(self._score(trainer, pl_module), prefix, groups)
                     results |= {f"{key}_{RAW}": value for key, value in raw.items()}
         finally:
             pl_module.train(was_training)
@@ -259,10 +273,12 @@ class MetricsCallback(pl.Callback):
     def _score(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, dict[str, float]]:
         """{direction: {key: value}}: every selected direction's images generated, encoded and scored."""
         per_direction = {}
+        guides = pl_module.guides() if isinstance(pl_module, StyleGuided) else (None,)
         for name, (source, target) in self._selected(pl_module).items():
             real = self._real_features(trainer, pl_module, target)
-            fake, similarity = self._fakes(trainer, pl_module, name, Direction(source, target), len(real))
-            per_direction[name] = self._scores.compute(real, fake) | similarity
+            for guide in guides:
+                fake, similar = self._fakes(trainer, pl_module, name, Direction(source, target), len(real), guide)
+                per_direction[name if guide is None else f"{name}_{guide}"] = self._scores.compute(real, fake) | similar
         return per_direction
 
     def _real_features(self, trainer: pl.Trainer, pl_module: pl.LightningModule, domain: str) -> Features:
@@ -287,10 +303,17 @@ class MetricsCallback(pl.Callback):
         return self._real[str(path)]
 
     def _fakes(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, name: str, direction: Direction, n_noise: int
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        name: str,
+        direction: Direction,
+        n_noise: int,
+        guide: str | None = None,
     ) -> tuple[Features, dict[str, float]]:
-        """The generated images of direction `name`, encoded, and their mean similarities (SIMILARITY_KEYS) to their
-        targets (paired held-out data) or inputs; each process takes every world_size-th source."""
+        """The generated images of direction `name` (with `guide`, of a `StyleGuided` model), encoded, and their mean
+        similarities (SIMILARITY_KEYS) to their targets (paired held-out data) or inputs; each process takes every
+        world_size-th source."""
         source, target = direction
         datamodule = trainer.datamodule
         paired = source is not None and isinstance(datamodule, PairedHeldOutData) and datamodule.held_out_pairs
@@ -300,17 +323,29 @@ class MetricsCallback(pl.Callback):
             dataset, _ = datamodule.held_out_images(source, self.max_images)
             if paired:
                 dataset = _Pairs(dataset, datamodule.held_out_images(target, self.max_images)[0])
+            if guide is not None:
+                references = datamodule.held_out_images(target, self.max_images)[0] if guide != "latent" else None
+                dataset = _Guided(dataset, references)
+        diverse = guide == "latent" and self._lpips is not None
         rank, world = trainer.global_rank, trainer.world_size
         shard = Subset(dataset, range(rank, len(dataset), world))
         parts, scores = [], []
         for batch in self._loader(trainer, shard):
             x = (batch if source is None else batch["A"]).to(pl_module.device)  # noise: sample indices
-            images = pl_module.generate(name, x)
+            if guide is None:
+                images = pl_module.generate(name, x)
+            else:
+                reference = batch["ref"].to(x.device) if "ref" in batch else None
+                images = pl_module.generate_guided(name, x, guide, batch["index"], reference)
             parts.append(extract(self.extractor, to_uint8(images)))
             if source is not None:
                 scores.append(self._similarity(images, batch["target"].to(x.device) if paired else x, paired))
+            if diverse:  # the same images with other latent codes (numbers len(dataset) + i)
+                other = pl_module.generate_guided(name, x, guide, batch["index"] + len(dataset))
+                scores[-1][DIVERSITY] = similarity.lpips(self._lpips.to(x.device), images, other)
         features = Features.cat(parts)
         keys = self._similarity_keys(paired) if source is not None else []  # the same on every process
+        keys += [DIVERSITY] * diverse
         per_image = {key: torch.cat([s[key] for s in scores] or [torch.empty(0)]) for key in keys}  # (N,) each
         if world > 1:
             features = _gather(trainer, features, len(dataset))
@@ -358,6 +393,23 @@ class _Pairs(Dataset):
         return {"A": self.sources[index]["A"], "target": self.targets[index]["A"]}  # (C, H, W) each
 
 
+class _Guided(Dataset):
+    """Held-out source images with their number ("index", for latent codes) and, with `references`, a reference image
+    each ("ref": reference image i modulo their count): items {"A", "index"[, "ref"]}."""
+
+    def __init__(self, sources: Dataset, references: Dataset | None) -> None:
+        self.sources, self.references = sources, references
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def __getitem__(self, index: int) -> dict:
+        item = {"A": self.sources[index]["A"], "index": index}
+        if self.references is not None:
+            item["ref"] = self.references[index % len(self.references)]["A"]
+        return item
+
+
 class _Indices(Dataset):
     """0..n-1: the sample numbers of a noise direction."""
 
@@ -400,15 +452,19 @@ def evaluation_due(trainer: pl.Trainer, every_n_epochs: int) -> bool:
     return last or trainer.should_stop or (every_n_epochs > 0 and epoch % every_n_epochs == 0)
 
 
-def _flatten(per_direction: dict[str, dict[str, float]], prefix: str) -> dict[str, float]:
-    """{direction: {key: value}} -> {prefix/key: value} for one direction; else suffixed keys plus their means."""
+def _flatten(per_direction: dict[str, dict[str, float]], prefix: str, groups: tuple[str, ...] = ()) -> dict[str, float]:
+    """{direction: {key: value}} -> {prefix/key: value} for one direction; else suffixed keys plus their means, and
+    the means of each of `groups` (the directions named "<direction>_<group>") suffixed with the group."""
     if len(per_direction) == 1:
         return {f"{prefix}/{k}": v for k, v in next(iter(per_direction.values())).items()}
     flat = {f"{prefix}/{k}_{name}": v for name, results in per_direction.items() for k, v in results.items()}
-    for key in RESULT_KEYS + SIMILARITY_KEYS:
-        values = [results[key] for results in per_direction.values() if key in results]
-        if values:
-            flat[f"{prefix}/{key}"] = sum(values) / len(values)
+    selections = {"": list(per_direction.values())}
+    selections |= {f"_{g}": [r for n, r in per_direction.items() if n.endswith(f"_{g}")] for g in groups}
+    for suffix, selected in selections.items():
+        for key in RESULT_KEYS + SIMILARITY_KEYS + (DIVERSITY,):
+            values = [results[key] for results in selected if key in results]
+            if values:
+                flat[f"{prefix}/{key}{suffix}"] = sum(values) / len(values)
     return flat
 
 

@@ -72,9 +72,9 @@ class StyleDataModule(pl.LightningDataModule):
     - domains: `train/<domain>/` for each domain (two or more; the sorted folder names are the domains, in label
       order) and `val/<domain>/` (or `test/<domain>/`), StarGAN v2's layout; `synthetic` gives its four styles
       (photo, cartoon, sketch, night; different scenes in each), `name: afhq` downloads AFHQ (cat, dog, wild). Training
-      batches hold a source image ("image", "domain") and, drawn independently, a reference image with a second one of
+      batches hold a source image ("A", "domain") and, drawn independently, a reference image with a second one of
       its domain ("ref", "ref2", "ref_domain"), each domain equally likely, as the reference's balanced samplers;
-      held-out batches hold "image" and "domain", the domains taken in turn. The model's `domains` must be these.
+      held-out batches hold "A" and "domain", the domains taken in turn. The model's `domains` must be these.
       Use preprocess "random_resized_crop" for the reference's augmentation.
 
     Two folders (`folder_A`, `folder_B`, modes unaligned and single_image) instead of `root`: every image under each,

@@ -94,7 +94,7 @@ class MultiDomainDataset(Dataset):
     `SeededItems`, so a resumed run draws the same); each image gets its own random crop and flip. An epoch has as
     many items as there are training images.
 
-    Items: "image" (3, H, W), "domain" (int64 scalar), "image_path", "ref", "ref2" (3, H, W), "ref_domain", "ref_path".
+    Items: "A" (3, H, W), "domain" (int64 scalar), "A_path", "ref", "ref2" (3, H, W), "ref_domain", "ref_path".
 
     Args:
         sources: the images of each domain (sequences of PIL images with a `name(i)` method), in label order.
@@ -119,9 +119,9 @@ class MultiDomainDataset(Dataset):
         (d, i), (r, j) = self._draw(), self._draw()
         source, refs = self.sources[d], self.sources[r]
         return {
-            "image": self.transform(source[i]),  # (3, H, W)
+            "A": self.transform(source[i]),  # (3, H, W)
             "domain": torch.tensor(d),
-            "image_path": source.name(i),
+            "A_path": source.name(i),
             "ref": self.transform(refs[j]),
             "ref2": self.transform(refs[self.partners[r][j]]),
             "ref_domain": torch.tensor(r),
@@ -131,8 +131,8 @@ class MultiDomainDataset(Dataset):
 
 class DomainImages(Dataset):
     """Held-out images of many domains, each once, the domains taken in turn (item 0 of each domain, then item 1 of
-    each, ...), so that the first items show every domain. Items: "image" (3, H, W), "domain" (int64 scalar),
-    "image_path".
+    each, ...), so that the first items show every domain. Items: "A" (3, H, W), "domain" (int64 scalar),
+    "A_path".
 
     Args:
         sources: the images of each domain, in label order.
@@ -150,7 +150,7 @@ class DomainImages(Dataset):
     def __getitem__(self, index: int) -> dict[str, Tensor | str]:
         d, i = self.order[index]
         images = self.sources[d]
-        return {"image": self.transform(images[i]), "domain": torch.tensor(d), "image_path": images.name(i)}
+        return {"A": self.transform(images[i]), "domain": torch.tensor(d), "A_path": images.name(i)}
 
 
 def make_dataset(

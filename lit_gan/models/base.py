@@ -436,6 +436,10 @@ class GANModule(ProcessStates, pl.LightningModule):
         """Columns of a sample grid per name, each (N, C, H, W) in [-1, 1]."""
         raise NotImplementedError(f"{type(self).__name__} does not define sample_images()")
 
+    def export_names(self) -> list[str]:
+        """What `python -m lit_gan export` writes, one file per name (`translator(name)`): every direction."""
+        return list(self.directions())
+
     # -- prediction: `python -m lit_gan predict`, `Trainer.predict` ------------------------------------------------
 
     def predict_directions(self, domains: Iterable[str]) -> dict[str, str]:

@@ -2,16 +2,22 @@
 in one model. One generator applies a 64-number style code to any image through AdaIN; the code comes from a mapping
 network (noise -> a style of a chosen domain) or from a style encoder (a reference image -> its style)."""
 
+from collections.abc import Iterable
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
+import torchvision.transforms.functional as TF
+from PIL import Image, ImageOps
 from pytorch_lightning.cli import OptimizerCallable
 from torch import Tensor, nn
 
 from lit_gan.contracts import Direction
 from lit_gan.losses.gan import r1_from_scores
-from lit_gan.models.base import GANModule
+from lit_gan.models.base import GANModule, SmokeTest
 from lit_gan.models.schedules import LRPolicy
 from lit_gan.networks.init import InitName
+from lit_gan.networks.shapes import crop_padding
 from lit_gan.networks.stargan_v2 import MappingNetwork, MultiTaskDiscriminator, StarGANv2Generator, StyleEncoder
 
 
@@ -54,7 +60,7 @@ class StarGANv2(GANModule):
     Logged: `train/D_latent_real`, `_fake`, `_reg` and `D_ref_*`; `train/G_latent_adv`, `_sty`, `_ds`, `_cyc` and
     `G_ref_*`; `train/lambda_ds`.
 
-    Batches hold "image" (B, 3, H, W) and "domain" (B,) (the source images and their domain indices), and "ref",
+    Batches hold "A" (B, 3, H, W) and "domain" (B,) (the source images and their domain indices), and "ref",
     "ref2" (two images of one domain per sample) and "ref_domain" (its index), as the reference's loaders draw them
     (`lit_gan.data`'s mode "domains").
 
@@ -73,9 +79,24 @@ class StarGANv2(GANModule):
         ds_iter: iterations over which `lambda_ds` decays linearly to 0.
         lambda_cyc: weight of the cycle-consistency loss.
         lr_mapping: learning rate of the mapping network (the reference's f_lr).
+        residual: the generator outputs its input plus a learnt change, starting as the identity (not in the
+            reference; see `StarGANv2Generator`): for short runs, which then keep each image's layout from the start.
+        predict_target: the domain `predict` translates into (its outputs go to `<output_dir>/to_<domain>/` when
+            several); null: every domain.
+        predict_reference: `predict` applies the style of this image (an image file, read by the style encoder at
+            `image_size`, as a reference of each target domain); null: a latent code's style.
+        predict_seed: the number of the latent code `predict` applies without `predict_reference` (a seed: the same
+            style on every call and machine).
     """
 
     default_lr_policy = LRPolicy("constant")  # the reference keeps its learning rates
+    smoke_test = SmokeTest(
+        model={
+            "domains": ["photo", "cartoon", "sketch", "night"],  # the synthetic styles
+            "image_size": 32, "style_dim": 8, "latent_dim": 4, "hidden_dim": 16, "max_conv_dim": 16, "channels": 4,
+        },
+        data={"mode": "domains", "batch_size": 4},
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -91,6 +112,10 @@ class StarGANv2(GANModule):
         ds_iter: int = 100_000,
         lambda_cyc: float = 1.0,
         lr_mapping: float = 1e-6,
+        residual: bool = False,
+        predict_target: str | None = None,
+        predict_reference: str | None = None,
+        predict_seed: int = 0,
         lr: float = 1e-4,
         optimizer_G: OptimizerCallable = StarGANv2Adam,
         optimizer_D: OptimizerCallable = StarGANv2Adam,
@@ -109,10 +134,17 @@ class StarGANv2(GANModule):
         if ds_iter < 1:
             raise ValueError(f"model.ds_iter must be >= 1, got {ds_iter}")
         self.domains, self.image_size = names, image_size  # crop_size must equal image_size (style encoder, D)
+        if predict_target is not None and predict_target not in names:
+            raise ValueError(f"model.predict_target {predict_target!r} is not one of model.domains {names}")
+        if predict_reference is not None and not Path(predict_reference).is_file():
+            raise FileNotFoundError(f"model.predict_reference {predict_reference} not found: give an image file")
+        self.predict_target, self.predict_reference, self.predict_seed = predict_target, predict_reference, predict_seed
+        for key in ("predict_target", "predict_reference", "predict_seed"):  # settings of a predict run, not of the
+            self.hparams.pop(key, None)  # model: a checkpoint's values would override `predict --model.predict_*`
         n = len(names)
         self.add_networks(
             {
-                "generator": StarGANv2Generator(image_size, style_dim, max_conv_dim, channels),
+                "generator": StarGANv2Generator(image_size, style_dim, max_conv_dim, channels, residual),
                 "mapping": MappingNetwork(latent_dim, style_dim, n, hidden_dim),
                 "style_encoder": StyleEncoder(image_size, style_dim, n, max_conv_dim, channels),
             },
@@ -187,7 +219,7 @@ class StarGANv2(GANModule):
     # -- the training step ----------------------------------------------------------------------------------------
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        x, y = batch["image"], batch["domain"]
+        x, y = batch["A"], batch["domain"]
         x_ref, x_ref2, y_trg = batch["ref"], batch["ref2"], batch["ref_domain"]
         z, z2 = torch.randn(2, x.shape[0], self.hparams.latent_dim, device=x.device, dtype=x.dtype)
         M, E = self.generators["mapping"], self.generators["style_encoder"]
@@ -216,40 +248,115 @@ class StarGANv2(GANModule):
 
     # -- evaluation, samples and inference ------------------------------------------------------------------------
 
-    def style_codes(self, direction_target: int, count: int, seed: int = 0) -> Tensor:
-        """`count` style codes of domain index `direction_target` from the (averaged) mapping network, drawn from
-        latent codes of `seed` on the CPU: the same on every call and device."""
-        z = torch.randn(count, self.hparams.latent_dim, generator=torch.Generator().manual_seed(seed))
-        y = torch.full((count,), direction_target, dtype=torch.long)
-        return self.translator("mapping")(z.to(self.device, self.dtype), y.to(self.device))
+    GUIDES = ("latent", "ref")
+
+    def latent_codes(self, target: int, index: Tensor) -> Tensor:
+        """Style codes of domain index `target` from the (averaged) mapping network, code b from the latent code
+        numbered `index[b]` (drawn on the CPU from that seed: the same on every call, batch and device)."""
+        z = torch.stack(
+            [torch.randn(self.hparams.latent_dim, generator=torch.Generator().manual_seed(int(i))) for i in index]
+        )
+        y = torch.full((len(index),), target, dtype=torch.long, device=self.device)
+        return self.translator("mapping")(z.to(self.device, self.dtype), y)
+
+    def reference_codes(self, target: int, reference: Tensor) -> Tensor:
+        """Style codes of domain index `target` of the `reference` images, by the (averaged) style encoder."""
+        y = torch.full((len(reference),), target, dtype=torch.long, device=reference.device)
+        return self.translator("style_encoder")(reference, y)
 
     def directions(self) -> dict[str, Direction]:
-        """Latent-guided translation between every ordered pair of distinct domains, e.g. "cat_to_dog"."""
+        """Translation between every ordered pair of distinct domains, e.g. "cat_to_dog"."""
         return {f"{s}_to_{t}": Direction(s, t) for s in self.domains for t in self.domains if s != t}
 
+    def translator(self, direction: str) -> nn.Module:
+        """The network (averaged when EMA is on) named `direction` ("generator", "mapping", "style_encoder"), or
+        for a direction (e.g. "cat_to_dog") the generator."""
+        return super().translator("generator" if direction in self.directions() else direction)
+
     def forward(self, x: Tensor, direction: str | None = None) -> Tensor:
-        """`generate`: latent-guided translations of `x` to `direction`'s target (the first direction's by default)."""
+        """`generate`: translations of `x` to `direction`'s target (the first direction's by default)."""
         return self.generate(direction or next(iter(self.directions())), x)
 
     def generate(self, direction: str, source: Tensor) -> Tensor:
-        """Translations of `source` images into `direction`'s target domain, image i with the style of latent code i
-        of seed 0 (the same codes on every call)."""
+        """Translations of `source` images into `direction`'s target domain, every image with the style of latent
+        code 0 (samples, translation tables and predict: one style, the same on every call)."""
+        index = torch.zeros(source.shape[0], dtype=torch.long)
+        return self.generate_guided(direction, source, "latent", index)
+
+    def guides(self) -> tuple[str, ...]:
+        return self.GUIDES
+
+    def generate_guided(
+        self, direction: str, source: Tensor, guide: str, index: Tensor, reference: Tensor | None = None
+    ) -> Tensor:
+        """Translations of `source` into `direction`'s target: latent-guided (`guide` "latent", image b with latent
+        code number `index[b]`) or reference-guided ("ref", image b with the style of `reference[b]`)."""
         target = self.domains.index(self.directions()[direction].target)
-        return self.translator("generator")(source, self.style_codes(target, source.shape[0]))
+        if guide == "latent":
+            codes = self.latent_codes(target, index)
+        elif guide == "ref" and reference is not None:
+            codes = self.reference_codes(target, reference)
+        else:
+            raise ValueError(f"guide must be one of {self.GUIDES} (ref with reference images), got {guide!r}")
+        return self.translator("generator")(source, codes)
+
+    def export_names(self) -> list[str]:
+        """`export` writes the generator alone, with two inputs: images and style codes (the same network serves every
+        direction; the code chooses the style)."""
+        return ["generator"]
+
+    # -- predict ----------------------------------------------------------------------------------------------------
+
+    def predict_directions(self, domains: Iterable[str]) -> dict[str, str]:
+        """{"to_<target>": source} for each `predict_target` (or every domain): the generator does not depend on the
+        images' own domain, so images of any domain are translated."""
+        targets = [self.predict_target] if self.predict_target is not None else self.domains
+        return {f"to_{target}": next(iter(domains), "A") for target in targets}
+
+    def predict_step(self, batch: dict, batch_idx: int = 0, dataloader_idx: int = 0) -> dict[str, Tensor]:
+        """{"to_<target>": (B, C, h, w) translations in [-1, 1]} of the batch's images ("A"), every image with the
+        style of `predict_reference` or of latent code `predict_seed` (see `predict_style`), cropped back to its own
+        size."""
+        if "A" not in batch:
+            return {}  # a batch of unreadable files
+        x, G = batch["A"], self.translator("generator")
+        outputs = {}
+        for name in self.predict_directions(["A"]):
+            code = self.predict_style(self.domains.index(name.removeprefix("to_")))
+            outputs[name] = crop_padding(G(x, code.expand(len(x), -1)), batch.get("padding"))
+        return outputs
+
+    def predict_style(self, target: int) -> Tensor:
+        """The (1, style_dim) code `predict` applies for domain index `target`: the style encoder's code of
+        `predict_reference` (resized to `image_size`), else the mapping network's code of latent `predict_seed`."""
+        if self.predict_reference is None:
+            return self.latent_codes(target, torch.tensor([self.predict_seed]))
+        with Image.open(self.predict_reference) as image:
+            image = ImageOps.exif_transpose(image).convert("RGB").resize((self.image_size,) * 2, Image.BILINEAR)
+        reference = TF.to_tensor(image).unsqueeze(0).to(self.device, self.dtype) * 2 - 1  # (1, 3, S, S) in [-1, 1]
+        return self.reference_codes(target, reference)
 
     def evaluation_losses(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Held-out cycle error: L1 between the images and their latent-guided translations to the next domain
+        """Held-out cycle error: L1 between the images and their translations to the next domain (latent code 0)
         translated back with the style encoder's code of the image."""
-        G, E = self.translator("generator"), self.translator("style_encoder")
-        x, y = batch["image"], batch["domain"]
-        y_trg = (y + 1) % len(self.domains)
-        codes = torch.stack([self.style_codes(int(t), 1, seed=i)[0] for i, t in enumerate(y_trg)])
-        return {"cycle": (G(G(x, codes), E(x, y)) - x).abs().mean()}
+        x, y = batch["A"], batch["domain"]
+        index = torch.zeros(len(x), dtype=torch.long)
+        codes = torch.cat([self.latent_codes(int(t), index[:1]) for t in (y + 1) % len(self.domains)])
+        G = self.translator("generator")
+        return {"cycle": (G(G(x, codes), self.translator("style_encoder")(x, y)) - x).abs().mean()}
 
     def sample_images(self, batch: dict[str, Tensor]) -> dict[str, list[Tensor]]:
-        """Per target domain: the images | three latent-guided translations into it (codes of seeds 0, 1, 2)."""
-        G, x = self.translator("generator"), batch["image"]
+        """Grids as the paper shows them. Per target domain (latent-guided): the images | their translations with
+        latent codes 0, 1 and 2 of that domain. "reference" (reference-guided): a first row of the images themselves
+        as references (under a grey corner), then per image: the image | its translation with each reference's style
+        (the reference's own domain)."""
+        x, y = batch["A"], batch["domain"]
+        G, n = self.translator("generator"), len(x)
         columns: dict[str, list[Tensor]] = {}
         for t, name in enumerate(self.domains):
-            columns[name] = [x, *(G(x, self.style_codes(t, 1, seed).expand(x.shape[0], -1)) for seed in range(3))]
+            columns[name] = [x, *(G(x, self.latent_codes(t, torch.full((n,), i))) for i in range(3))]
+        codes = self.translator("style_encoder")(x, y)  # (N, style_dim): each image's style, of its own domain
+        corner = torch.zeros_like(x[:1])
+        columns["reference"] = [torch.cat([corner, x])]
+        columns["reference"] += [torch.cat([x[j : j + 1], G(x, codes[j].expand(n, -1))]) for j in range(n)]
         return columns

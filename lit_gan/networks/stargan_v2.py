@@ -81,7 +81,10 @@ class AdaINResidualBlock(nn.Module):
     def forward(self, x: Tensor, s: Tensor) -> Tensor:
         h = F.leaky_relu(self.norm1(x, s), 0.2)
         if self.upsample:
-            h, x = F.interpolate(h, scale_factor=2, mode="nearest"), F.interpolate(x, scale_factor=2, mode="nearest")
+            h, x = (
+                F.interpolate(h, scale_factor=2.0, mode="nearest"),
+                F.interpolate(x, scale_factor=2.0, mode="nearest"),
+            )
         h = self.conv2(F.leaky_relu(self.norm2(self.conv1(h), s), 0.2))
         return (h + self.shortcut(x)) / math.sqrt(2)
 
@@ -96,10 +99,19 @@ class StarGANv2Generator(nn.Module):
         style_dim: length of a style code.
         max_conv_dim: channel cap.
         channels: channels after the first convolution; null: the reference's 2**14 // image_size.
+        residual: output the input plus what the network computes, its last convolution initialized to zero (after
+            `init_weights`, see `after_init_weights`), so that the untrained generator returns its input and
+            training learns a change of it (not in the reference, whose generator starts from noise: for short
+            training, where keeping the image's layout would otherwise take thousands of iterations).
     """
 
     def __init__(
-        self, image_size: int = 256, style_dim: int = 64, max_conv_dim: int = 512, channels: int | None = None
+        self,
+        image_size: int = 256,
+        style_dim: int = 64,
+        max_conv_dim: int = 512,
+        channels: int | None = None,
+        residual: bool = False,
     ):
         super().__init__()
         dim = first_channels(image_size, channels)
@@ -121,6 +133,14 @@ class StarGANv2Generator(nn.Module):
         width = first_channels(image_size, channels)
         self.to_rgb = nn.Sequential(nn.InstanceNorm2d(width, affine=True), nn.LeakyReLU(0.2), nn.Conv2d(width, 3, 1))
         self.size_multiple = 2**downsamplings
+        self.residual = residual
+        self.after_init_weights()
+
+    def after_init_weights(self) -> None:
+        """With `residual`, zero the output convolution: the generator starts as the identity."""
+        if self.residual:
+            nn.init.zeros_(self.to_rgb[-1].weight)
+            nn.init.zeros_(self.to_rgb[-1].bias)
 
     def forward(self, x: Tensor, s: Tensor) -> Tensor:
         """(B, 3, H, W) images in [-1, 1] and (B, style_dim) codes -> (B, 3, H, W) images (not clamped)."""
@@ -129,7 +149,8 @@ class StarGANv2Generator(nn.Module):
             h = block(h)
         for block in self.decode:
             h = block(h, s)
-        return self.to_rgb(h)
+        out = self.to_rgb(h)
+        return x + out if self.residual else out
 
 
 class _PerDomain(nn.Module):

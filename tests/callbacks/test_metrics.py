@@ -48,10 +48,11 @@ def test_results_do_not_depend_on_the_batch_size(model):
     translates = any(direction.source is not None for direction in cli.model.directions().values())
     assert ("val/ssim" in results[0]) == translates  # SSIM (and PSNR for pairs) is checked too
     # Equal up to float32 rounding: convolutions may pick another algorithm at another batch size (seen: 4e-6
-    # relative at 32); batch statistics leaking into the results would differ by far more.
+    # relative at 32; 2.8e-5 for StarGAN v2's reference-guided FID, through two networks, of 5 images); batch
+    # statistics leaking into the results would differ by far more.
     for key in results[0]:
         if key.startswith("val/"):
-            assert [r[key] for r in results] == pytest.approx([results[0][key]] * 3, rel=2e-5, abs=1e-9), key
+            assert [r[key] for r in results] == pytest.approx([results[0][key]] * 3, rel=5e-5, abs=1e-9), key
 
 
 def test_real_features_are_encoded_once_then_read_from_the_cache():

@@ -38,10 +38,10 @@ def test_a_folder_per_domain_gives_the_domains_in_sorted_order(tmp_path, held_ou
     assert dm.domains == ("cat", "dog", "wild")
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
-    assert {k for k, v in batch.items() if torch.is_tensor(v)} == {"image", "domain", "ref", "ref2", "ref_domain"}
-    assert batch["image"].shape == batch["ref"].shape == batch["ref2"].shape == (2, 3, 32, 32)
+    assert {k for k, v in batch.items() if torch.is_tensor(v)} == {"A", "domain", "ref", "ref2", "ref_domain"}
+    assert batch["A"].shape == batch["ref"].shape == batch["ref2"].shape == (2, 3, 32, 32)
     assert batch["domain"].dtype == torch.int64 and batch["domain"].shape == (2,)
-    for path, domain in zip(batch["image_path"], batch["domain"], strict=True):
+    for path, domain in zip(batch["A_path"], batch["domain"], strict=True):
         assert f"/{dm.domains[domain]}/" in path
     held, _ = dm.held_out_images("dog")
     assert len(held) == 2 and held[0]["A"].shape == (3, 32, 32)
@@ -67,11 +67,11 @@ def test_training_items_draw_each_domain_equally_often_with_fixed_reference_part
     draws = [items[(0, seed)] for seed in range(600)]
     sources_drawn, refs_drawn = Counter(int(d["domain"]) for d in draws), Counter(int(d["ref_domain"]) for d in draws)
     assert 240 < sources_drawn[0] < 360 and 240 < refs_drawn[0] < 360
-    assert len({int(d["image"][1]) for d in draws if d["domain"] == 1}) == 9
+    assert len({int(d["A"][1]) for d in draws if d["domain"] == 1}) == 9
     for item in draws:
         (domain, index), (domain2, index2) = item["ref"].tolist(), item["ref2"].tolist()
         assert domain == domain2 == int(item["ref_domain"]) and index2 == dataset.partners[domain][index]
-        assert int(item["image"][0]) == int(item["domain"])
+        assert int(item["A"][0]) == int(item["domain"])
     assert sorted(dataset.partners[1]) == list(range(9))  # a permutation of the domain
     again = [items[(0, seed)] for seed in range(5)]
     assert all(torch.equal(a["ref"], b["ref"]) for a, b in zip(again, draws))  # the same seed, the same item
@@ -82,10 +82,10 @@ def test_synthetic_gives_four_styles_of_different_scenes():
     assert dm.domains == SYNTHETIC_DOMAINS == ("photo", "cartoon", "sketch", "night")
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
-    assert batch["image"].shape == (4, 3, 32, 32)
+    assert batch["A"].shape == (4, 3, 32, 32)
     sample = dm.sample_batch(8)
     assert sample["domain"].tolist() == [0, 1, 2, 3, 0, 1, 2, 3]
-    photo, cartoon = sample["image"][0], sample["image"][1]
+    photo, cartoon = sample["A"][0], sample["A"][1]
     assert not torch.equal(photo, cartoon)
 
 

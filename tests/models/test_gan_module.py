@@ -30,17 +30,17 @@ def test_ema_follows_the_decay_formula_for_each_generator_and_is_saved(model, tm
     expected = dict(record.steps[0])
     for live in record.steps[1:]:
         expected = {k: v.lerp(live[k], 1 - decay) for k, v in expected.items() if v.is_floating_point()}
-    for direction in cli.model.directions():
-        ema = cli.model.ema[direction]
+    assert set(cli.model.ema) == set(cli.model.generators)  # every generator (mapping network, style encoder) averaged
+    for name, ema in cli.model.ema.items():
         assert int(ema.n_averaged) == 3
-        assert cli.model.translator(direction) is ema.module
+        assert cli.model.translator(name) is ema.module
         averaged = ema.module.state_dict()
         for key, value in averaged.items():
             if not value.is_floating_point():
                 continue  # batch norm's step counter
-            torch.testing.assert_close(value, expected[f"{direction}.{key}"], msg=f"ema.{direction}.{key}")
+            torch.testing.assert_close(value, expected[f"{name}.{key}"], msg=f"ema.{name}.{key}")
         live = record.steps[-1]
-        assert any(not torch.equal(live[f"{direction}.{k}"], v) for k, v in averaged.items())
+        assert any(not torch.equal(live[f"{name}.{k}"], v) for k, v in averaged.items())
     ckpt = torch.load(next((tmp_path / "runs").rglob("last.ckpt")), weights_only=True)
     assert {k for k in ckpt["state_dict"] if k.startswith("ema.")} >= {f"ema.{d}.n_averaged" for d in cli.model.ema}
 
@@ -51,12 +51,12 @@ def test_ema_is_off_by_default_unless_the_model_says_otherwise(model):
     cli = fit(tiny_args("--trainer.max_steps=1", model=model))
     if declared is None or declared.default is None:  # GANModule's default
         assert cli.model.ema is None
-        for direction in cli.model.directions():
-            assert cli.model.translator(direction) is cli.model.generators[direction]
-    else:  # the Progressive GAN's 0.999, as its paper
+        for name, generator in cli.model.generators.items():
+            assert cli.model.translator(name) is generator
+    else:  # the Progressive GAN's and StarGAN v2's 0.999, as their papers
         assert cli.model.hparams.ema_decay == declared.default
-        for direction in cli.model.directions():
-            assert cli.model.translator(direction) is cli.model.ema[direction].module
+        for name, ema in cli.model.ema.items():
+            assert cli.model.translator(name) is ema.module
 
 
 @pytest.mark.parametrize(("model", "metric"), [("cyclegan", "val/cycle"), ("pix2pix", "val/L1")])

@@ -6,10 +6,13 @@ import copy
 import functools
 import math
 
+import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+import torchvision.transforms.functional as TF
+from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -315,7 +318,7 @@ def test_two_training_iterations_equal_the_reference_in_float64():
     for _ in range(2):
         batches.append(
             {
-                "image": torch.rand(2, 3, 32, 32, dtype=torch.float64) * 2 - 1,
+                "A": torch.rand(2, 3, 32, 32, dtype=torch.float64) * 2 - 1,
                 "domain": torch.tensor([0, 2]),
                 "ref": torch.rand(2, 3, 32, 32, dtype=torch.float64) * 2 - 1,
                 "ref2": torch.rand(2, 3, 32, 32, dtype=torch.float64) * 2 - 1,
@@ -353,7 +356,7 @@ def test_two_training_iterations_equal_the_reference_in_float64():
     for i, batch in enumerate(batches):
         torch.manual_seed(100 + i)
         z, z2 = torch.randn(2, 2, 4, dtype=torch.float64)
-        inputs = dict(x_src=batch["image"].clone(), y_src=batch["domain"], x_ref=batch["ref"], x_ref2=batch["ref2"])
+        inputs = dict(x_src=batch["A"].clone(), y_src=batch["domain"], x_ref=batch["ref"], x_ref2=batch["ref2"])
         inputs.update(y_ref=batch["ref_domain"], z_trg=z, z_trg2=z2)
         logged = reference_iteration(nets, optims, args, inputs)
         losses, ours_weights = steps[i]
@@ -397,7 +400,8 @@ TINY_ARGS = [
 
 def test_trains_on_the_four_synthetic_styles_with_samples_and_metrics_per_direction(tmp_path, monkeypatch):
     """A fit through the CLI on data mode domains: every loss term logged and finite, a sample grid per target domain
-    (the images and three latent-guided translations into it), FID/KID for each of the 12 source -> target pairs."""
+    (the images and three latent-guided translations into it) and a reference-guided one, FID/KID for each of the
+    12 source -> target pairs, latent- and reference-guided, and their means as the paper reports them."""
     from tests.helpers import fit
 
     monkeypatch.chdir(tmp_path)
@@ -412,10 +416,145 @@ def test_trains_on_the_four_synthetic_styles_with_samples_and_metrics_per_direct
     model = cli.model
     assert len(model.directions()) == 12 and "photo_to_night" in model.directions()
     results = next(c for c in cli.trainer.callbacks if type(c).__name__ == "MetricsCallback").results
-    assert all(f"val/fid_{d}" in results for d in model.directions()) and "val/fid" in results
+    per_pair = [results[f"val/fid_{d}_{guide}"] for guide in ("latent", "ref") for d in model.directions()]
+    assert results["val/fid_latent"] == pytest.approx(sum(per_pair[:12]) / 12)
+    assert results["val/fid_ref"] == pytest.approx(sum(per_pair[12:]) / 12)
+    assert results["val/fid"] == pytest.approx(sum(per_pair) / 24)
+    assert results["val/fid_latent"] != results["val/fid_ref"]
     grids = sorted(p.name for p in tmp_path.glob("runs/lit_gan/*/samples/*.png"))
     last = [g for g in grids if g.startswith("step_0000004")]
-    assert last == [f"step_0000004_{d}.png" for d in sorted(model.domains)]
+    assert last == [f"step_0000004_{d}.png" for d in sorted([*model.domains, "reference"])]
+    # the reference grid: a first row of the 4 references, then 4 rows of image | 4 translations
+    grid = Image.open(next(tmp_path.glob("runs/lit_gan/*/samples/step_0000004_reference.png")))
+    assert grid.size == (5 * 32 + 6 * 2, 5 * 32 + 6 * 2)
     # the same latent codes at every call: samples and metrics are comparable from one evaluation to the next
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     torch.testing.assert_close(model.generate("photo_to_night", x), model.generate("photo_to_night", x))
+
+
+# -- metrics, predict and export with style codes -------------------------------------------------------------------
+
+
+def test_lpips_diversity_is_the_mean_lpips_between_two_latent_codes_per_image(tmp_path, monkeypatch):
+    """With LPIPS on, each latent-guided direction logs the LPIPS between every held-out image's translations with
+    latent codes i and N + i (N held-out images), as the paper's diversity; the mean over directions is
+    val/lpips_diversity, a higher-is-better key."""
+    from lit_gan.callbacks import MetricsCallback
+    from lit_gan.goals import goal
+    from lit_gan.metrics import similarity
+    from tests.callbacks.test_metrics import MeanAbsoluteLpips
+    from tests.helpers import TinyExtractor, fit
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(similarity, "load_lpips", lambda net: MeanAbsoluteLpips())
+    cli = fit([*TINY_ARGS, "--trainer.max_steps=2", "--metrics.enabled=false"])
+    model = cli.model.eval()
+    results = MetricsCallback(feature_extractor=TinyExtractor(), lpips=True, batch_size=3).evaluate(cli.trainer, model)
+    images, _ = cli.datamodule.held_out_images("photo")
+    x = torch.stack([images[i]["A"] for i in range(len(images))])
+    index = torch.arange(len(x))
+    with torch.no_grad():
+        first = model.generate_guided("photo_to_night", x, "latent", index)
+        second = model.generate_guided("photo_to_night", x, "latent", index + len(x))
+    expected = float(similarity.lpips(MeanAbsoluteLpips(), first, second).double().mean())
+    assert results["val/lpips_diversity_photo_to_night_latent"] == pytest.approx(expected, rel=1e-5)
+    assert "val/lpips_diversity_photo_to_night_ref" not in results  # one reference per image: nothing to compare
+    per_pair = [results[f"val/lpips_diversity_{d}_latent"] for d in model.directions()]
+    assert results["val/lpips_diversity"] == pytest.approx(sum(per_pair) / 12) and expected > 0
+    assert goal("val/lpips_diversity") == "maximize" and goal("val/lpips_diversity_photo_to_night_latent") == "maximize"
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """The run folder of a tiny StarGAN v2 trained for 2 steps through the CLI on the four synthetic styles."""
+    from tests.helpers import fit
+
+    tmp = tmp_path_factory.mktemp("stargan_v2")
+    quick = ["--trainer.logger=false", "--metrics.enabled=false", "--best_checkpoint.save_top_k=0"]
+    fit([*TINY_ARGS, "--trainer.max_steps=2", f"--trainer.default_root_dir={tmp / 'run'}", *quick])
+    return tmp / "run"
+
+
+def predicted(run, out, *extra):
+    from lit_gan.cli import main
+
+    ckpt = run / "checkpoints" / "last.ckpt"
+    main(["predict", f"--config={run / 'config.yaml'}", f"--ckpt_path={ckpt}", f"--predict_writer.output_dir={out}",
+          *extra])  # fmt: skip
+    return {p.relative_to(out).as_posix(): p for p in out.rglob("*.png")}
+
+
+def as_uint8(image: torch.Tensor) -> torch.Tensor:
+    return ((image.clamp(-1, 1) + 1) * 127.5).round().byte()
+
+
+def test_predict_applies_a_reference_images_style_or_a_seeds_to_a_folder_of_any_size(trained_run, tmp_path):
+    from tests.helpers import write_images
+
+    photos = write_images(tmp_path / "photos", 2, size=40)  # 40 px: not the training size
+    (reference,) = write_images(tmp_path / "refs", 1, size=48, seed=7)
+    model = StarGANv2.load_from_checkpoint(trained_run / "checkpoints" / "last.ckpt").eval()
+    x = torch.stack([TF.to_tensor(Image.open(p).convert("RGB")) * 2 - 1 for p in photos])  # (2, 3, 40, 40)
+    night = model.domains.index("night")
+
+    out = tmp_path / "by_reference"
+    files = predicted(trained_run, out, f"--data.predict_path={tmp_path / 'photos'}", "--model.predict_target=night",
+                      f"--model.predict_reference={reference}")  # fmt: skip
+    assert sorted(files) == [p.name for p in photos]  # one target: the inputs' names
+    ref = TF.to_tensor(Image.open(reference).convert("RGB").resize((32, 32), Image.BILINEAR))[None] * 2 - 1
+    G = model.translator("generator")  # the moving average
+    with torch.no_grad():
+        expected = G(x, model.reference_codes(night, ref).expand(2, -1))
+        latent = G(x, model.latent_codes(night, torch.tensor([5])).expand(2, -1))
+    for i, photo in enumerate(photos):
+        written = torch.from_numpy(np.asarray(Image.open(files[photo.name]))).permute(2, 0, 1)
+        assert (written.int() - as_uint8(expected[i]).int()).abs().max() <= 1  # rounding
+        assert (written.int() - as_uint8(latent[i]).int()).abs().max() > 1  # the reference's style, not a seed's
+
+    out = tmp_path / "by_seed"
+    files = predicted(trained_run, out, f"--data.predict_path={tmp_path / 'photos'}", "--model.predict_seed=5")
+    assert sorted(files) == sorted(f"to_{d}/{p.name}" for d in model.domains for p in photos)  # every domain
+    written = torch.from_numpy(np.asarray(Image.open(files[f"to_night/{photos[0].name}"]))).permute(2, 0, 1)
+    assert (written.int() - as_uint8(latent[0]).int()).abs().max() <= 1
+
+
+def test_predict_settings_are_checked_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match=r"model.predict_target 'winter' is not one of model.domains"):
+        StarGANv2(domains=("a", "b"), predict_target="winter", **TINY)
+    with pytest.raises(FileNotFoundError, match=r"model.predict_reference .*missing.png not found"):
+        StarGANv2(domains=("a", "b"), predict_reference=str(tmp_path / "missing.png"), **TINY)
+
+
+def test_export_writes_the_generator_with_an_image_and_a_style_code_input(trained_run, tmp_path):
+    """One exported generator serves every domain: fed the model's latent code of a domain, it gives the model's
+    translation into that domain; fed a style encoder's code, the reference-guided one."""
+    from lit_gan.export import export_generator
+
+    report = export_generator(trained_run / "checkpoints" / "last.ckpt", tmp_path / "out", formats=["pt2"])
+    assert [p.name for p in report.files] == ["generator.pt2"] and report.ok
+    assert "(B, 3, H, W) images and (B, 8) style codes" in report.signatures["generator"]
+    exported = torch.export.load(tmp_path / "out" / "generator.pt2").module()
+    model = StarGANv2.load_from_checkpoint(trained_run / "checkpoints" / "last.ckpt").eval()
+    x = torch.rand(3, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        codes = model.latent_codes(model.domains.index("sketch"), torch.zeros(3, dtype=torch.long))
+        torch.testing.assert_close(exported(x, codes), model.generate("photo_to_sketch", x), atol=1e-4, rtol=0)
+        codes = model.reference_codes(model.domains.index("cartoon"), x.flip(0))
+        guided = model.generate_guided("photo_to_cartoon", x, "ref", torch.zeros(3, dtype=torch.long), x.flip(0))
+        torch.testing.assert_close(exported(x, codes), guided, atol=1e-4, rtol=0)
+
+
+def test_the_residual_generator_starts_as_the_identity_and_learns_a_change():
+    """`residual`: the model's generator (after its He initialization) returns the image whatever the style code;
+    its output convolution then gets a gradient, and one step makes the style code matter."""
+    torch.manual_seed(0)
+    model = StarGANv2(domains=("a", "b"), residual=True, **TINY)
+    G, x = model.G, torch.rand(2, 3, 32, 32) * 2 - 1
+    s1, s2 = torch.randn(2, 2, 8)
+    assert torch.equal(G(x, s1), x) and torch.equal(G(x, s2), x)
+    (G(x, s1) - 0.5).square().mean().backward()
+    assert G.to_rgb[-1].weight.grad.abs().sum() > 0
+    torch.optim.SGD(G.parameters(), lr=0.1).step()
+    with torch.no_grad():
+        assert not torch.allclose(G(x, s1), G(x, s2))
+    assert not StarGANv2(domains=("a", "b"), **TINY).G.residual  # the reference's generator by default
