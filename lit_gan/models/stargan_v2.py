@@ -250,13 +250,14 @@ class StarGANv2(GANModule):
 
     GUIDES = ("latent", "ref")
 
-    def latent_codes(self, target: int, index: Tensor) -> Tensor:
-        """Style codes of domain index `target` from the (averaged) mapping network, code b from the latent code
-        numbered `index[b]` (drawn on the CPU from that seed: the same on every call, batch and device)."""
+    def latent_codes(self, target: int | Tensor, index: Tensor) -> Tensor:
+        """Style codes of domain index `target` (one for all, or (B,) indices) from the (averaged) mapping network,
+        code b from the latent code numbered `index[b]` (drawn on the CPU from that seed: the same on every call,
+        batch and device)."""
         z = torch.stack(
             [torch.randn(self.hparams.latent_dim, generator=torch.Generator().manual_seed(int(i))) for i in index]
         )
-        y = torch.full((len(index),), target, dtype=torch.long, device=self.device)
+        y = torch.as_tensor(target, dtype=torch.long, device=self.device).expand(len(index))
         return self.translator("mapping")(z.to(self.device, self.dtype), y)
 
     def reference_codes(self, target: int, reference: Tensor) -> Tensor:
@@ -320,11 +321,19 @@ class StarGANv2(GANModule):
         if "A" not in batch:
             return {}  # a batch of unreadable files
         x, G = batch["A"], self.translator("generator")
-        outputs = {}
-        for name in self.predict_directions(["A"]):
-            code = self.predict_style(self.domains.index(name.removeprefix("to_")))
-            outputs[name] = crop_padding(G(x, code.expand(len(x), -1)), batch.get("padding"))
-        return outputs
+        return {
+            name: crop_padding(G(x, code.expand(len(x), -1)), batch.get("padding"))
+            for name, code in self._predict_codes.items()
+        }
+
+    def on_predict_start(self) -> None:
+        """The code of each target, once per predict run (the reference image is read and encoded once)."""
+        super().on_predict_start()
+        with torch.no_grad():
+            self._predict_codes = {
+                name: self.predict_style(self.domains.index(name.removeprefix("to_")))
+                for name in self.predict_directions(["A"])
+            }
 
     def predict_style(self, target: int) -> Tensor:
         """The (1, style_dim) code `predict` applies for domain index `target`: the style encoder's code of
@@ -340,8 +349,7 @@ class StarGANv2(GANModule):
         """Held-out cycle error: L1 between the images and their translations to the next domain (latent code 0)
         translated back with the style encoder's code of the image."""
         x, y = batch["A"], batch["domain"]
-        index = torch.zeros(len(x), dtype=torch.long)
-        codes = torch.cat([self.latent_codes(int(t), index[:1]) for t in (y + 1) % len(self.domains)])
+        codes = self.latent_codes((y + 1) % len(self.domains), torch.zeros(len(x), dtype=torch.long))
         G = self.translator("generator")
         return {"cycle": (G(G(x, codes), self.translator("style_encoder")(x, y)) - x).abs().mean()}
 
