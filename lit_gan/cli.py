@@ -1,10 +1,11 @@
-"""`python -m lit_gan COMMAND ...`: one command map for the eight commands.
+"""`python -m lit_gan COMMAND ...`: one command map for the nine commands.
 
 fit, validate, test and predict are LightningCLI subcommands (`lit_gan.lightning_cli`); export, sweep, compare and
 dashboard are functions whose typed, documented signatures jsonargparse turns into their options (`--help` shows the
-docstrings). From the command line, a user error (a bad config or sweep file, unusable data, a missing or refused
-checkpoint, a diverged run) ends with one `error: ...` line and exit code 1, without a traceback; from Python
-(`main(args=[...])`) the exception propagates.
+docstrings); style groups the function commands add, list and show (`style add NAME ...`). From the command line,
+a user error (a bad config or sweep file, unusable data, a missing or refused checkpoint or style file, a diverged
+run) ends with one `error: ...` line and exit code 1, without a traceback; from Python (`main(args=[...])`) the
+exception propagates.
 """
 
 import sys
@@ -29,6 +30,8 @@ from lit_gan.lightning_cli import (
     lightning_cli,
 )
 from lit_gan.runs import CheckpointError
+from lit_gan.style_command import style_add, style_list, style_show
+from lit_gan.styles import StyleError
 from lit_gan.sweep.command import sweep_command
 from lit_gan.sweep.compare import CompareError, compare_command
 from lit_gan.sweep.config import SweepConfigError
@@ -43,7 +46,15 @@ FUNCTION_COMMANDS: dict[str, Callable[..., int]] = {
     "compare": compare_command,
     "dashboard": dashboard_command,
 }
-COMMANDS: dict[str, Callable] = {**dict.fromkeys(LIGHTNING_COMMANDS, lightning_cli), **FUNCTION_COMMANDS}
+GROUP_COMMANDS: dict[str, dict[str, Callable[..., int]]] = {
+    "style": {"add": style_add, "list": style_list, "show": style_show},
+}
+"""Commands with subcommands (`style add NAME ...`): each subcommand a function command."""
+COMMANDS: dict[str, Callable | dict] = {
+    **dict.fromkeys(LIGHTNING_COMMANDS, lightning_cli),
+    **FUNCTION_COMMANDS,
+    **GROUP_COMMANDS,
+}
 """Each command of `python -m lit_gan` and what runs it: `lightning_cli` takes the whole argument list (subcommand
 first), a function command its own arguments, parsed from its signature."""
 USER_ERRORS: tuple[type[Exception], ...] = (
@@ -55,6 +66,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     DataNotFound,
     ExportError,
     ImageReadError,
+    StyleError,
     SweepConfigError,
     TrainingDiverged,
 )
@@ -99,6 +111,18 @@ def dispatch(args: list[str] | None, run: bool = True, exit_on_error: bool = Tru
     if name in FUNCTION_COMMANDS:
         prog = f"python -m lit_gan {name}"
         raise SystemExit(call_function(FUNCTION_COMMANDS[name], argv[1:], prog, exit_on_error))
+    if name in GROUP_COMMANDS:
+        group, sub = GROUP_COMMANDS[name], (argv[1] if len(argv) > 1 else None)
+        if sub in group:
+            raise SystemExit(call_function(group[sub], argv[2:], f"python -m lit_gan {name} {sub}", exit_on_error))
+        help_asked = sub in ("-h", "--help")
+        lines = [f"usage: python -m lit_gan {name} {{{','.join(group)}}} [--help] ...", "", "subcommands:"]
+        print("\n".join(lines + [f"  {k:<9} {summary(f)}" for k, f in group.items()]),
+              file=sys.stdout if help_asked else sys.stderr)  # fmt: skip
+        if help_asked:
+            raise SystemExit(0)
+        print(f"error: {name} needs a subcommand: {', '.join(group)} (got {sub!r})", file=sys.stderr)
+        raise SystemExit(2)
     print(usage(), file=sys.stdout if name in ("-h", "--help") else sys.stderr)
     if name in ("-h", "--help"):
         raise SystemExit(0)
@@ -111,6 +135,8 @@ def usage() -> str:
     lines = ["usage: python -m lit_gan COMMAND [--help] ...", "", "commands:"]
     lines += [f"  {name:<9} LightningCLI's trainer.{name} (lit_gan.lightning_cli)" for name in LIGHTNING_COMMANDS]
     lines += [f"  {name:<9} {summary(function)}" for name, function in FUNCTION_COMMANDS.items()]
+    lines += [f"  {name:<9} {', '.join(group)}: the style bank (lit_gan.styles)" for name, group in
+              GROUP_COMMANDS.items()]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -130,7 +156,7 @@ def one_line(error: Exception) -> str:
 
 def call_function(function: Callable[..., int], argv: list[str], prog: str, exit_on_error: bool = True) -> int:
     """Parse `argv` against `function`'s signature (see `dispatch` for `exit_on_error`) and call it; returns its exit
-    code."""
+    code. Required parameters are positional, keyword-only ones (after `*`) required options."""
     config = function_parser(function, prog, exit_on_error).parse_args(argv)
     return function(**{name: config[name] for name in signature(function).parameters})
 
@@ -140,11 +166,16 @@ def function_parser(function: Callable, prog: str, exit_on_error: bool = True) -
     parameter takes one or more values (`--formats pt2 onnx`, `compare RUN RUN`), like argparse's nargs="+"."""
     description = parse_docstring(function.__doc__ or "").short_description
     parser = ArgumentParser(prog=prog, description=description, exit_on_error=exit_on_error)
-    lists = {name: item for name, hint in get_type_hints(function).items() if (item := list_item(hint)) is not None}
-    parser.add_function_arguments(function, as_positional=True, skip=set(lists))
+    hints = get_type_hints(function)
+    lists = {name: item for name, hint in hints.items() if (item := list_item(hint)) is not None}
+    parameters = signature(function).parameters
+    options = {name for name, p in parameters.items() if p.kind is p.KEYWORD_ONLY and p.default is p.empty}
+    parser.add_function_arguments(function, as_positional=True, skip=set(lists) | options)
     docs = {param.arg_name: param.description for param in parse_docstring(function.__doc__ or "").params}
-    for name, parameter in signature(function).parameters.items():
-        if name in lists:
+    for name, parameter in parameters.items():
+        if name in options:  # keyword-only and required: a required option (`style add NAME --ckpt FILE`)
+            parser.add_argument(f"--{name}", type=hints[name], required=True, help=f"{docs.get(name)} (required)")
+        elif name in lists:
             required = parameter.default is parameter.empty
             default = {} if required else {"default": parameter.default}
             flag = name if required else f"--{name}"

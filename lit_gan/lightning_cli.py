@@ -4,6 +4,7 @@
 which is why this module is apart from the command map: sweep code imports it, and the command map imports sweep code.
 """
 
+import sys
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -231,6 +232,10 @@ def lightning_cli(args: ArgsType = None, run: bool = True, exit_on_error: bool =
     """Parse `args` (`sys.argv[1:]` when None), e.g. `["fit", "--config", "configs/quickstart.yaml"]`, into a
     `LitGANCLI`, and run its subcommand when `run`; a bad argument prints jsonargparse's usage and error and exits
     with code 2, or with `exit_on_error` false raises `jsonargparse.ArgumentError`."""
+    if args is None:  # the command line, rewritten in place (LightningCLI warns when given both)
+        sys.argv[1:] = predict_aliases(sys.argv[1:])
+    else:
+        args = predict_aliases(args)
     return LitGANCLI(
         LightningModule,
         StyleDataModule,
@@ -242,6 +247,28 @@ def lightning_cli(args: ArgsType = None, run: bool = True, exit_on_error: bool =
         auto_configure_optimizers=False,
         parser_kwargs={"exit_on_error": exit_on_error},
     )
+
+
+PREDICT_ALIASES = {
+    "--target": "--model.predict_target",
+    "--source": "--model.predict_source",
+    "--style": "--model.predict_style",
+    "--style_image": "--model.predict_reference",
+    "--strength": "--model.predict_strength",
+    "--style_bank": "--model.predict_bank",
+}
+"""Short options of `predict` for a multi-style model (StarGANv2's `predict_*` arguments)."""
+
+
+def predict_aliases(args: ArgsType) -> ArgsType:
+    """`args` with `predict`'s short options (`PREDICT_ALIASES`, "--style night" or "--style=night") spelled out."""
+    if not isinstance(args, list) or not args or args[0] != "predict":
+        return args
+    out = []
+    for arg in args:
+        flag, eq, value = arg.partition("=")
+        out.append(PREDICT_ALIASES[flag] + eq + value if flag in PREDICT_ALIASES else arg)
+    return out
 
 
 UNION_NOISE = "Does not validate against any of the Union subtypes"

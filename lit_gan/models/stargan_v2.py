@@ -7,7 +7,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-import torchvision.transforms.functional as TF
 from PIL import Image, ImageOps
 from pytorch_lightning.cli import OptimizerCallable
 from torch import Tensor, nn
@@ -19,6 +18,17 @@ from lit_gan.models.schedules import LRPolicy
 from lit_gan.networks.init import InitName
 from lit_gan.networks.shapes import crop_padding
 from lit_gan.networks.stargan_v2 import MappingNetwork, MultiTaskDiscriminator, StarGANv2Generator, StyleEncoder
+from lit_gan.runs import checkpoint_summary
+from lit_gan.styles import (
+    DEFAULT_BANK,
+    blended_code,
+    fingerprint,
+    image_tensor,
+    parse_blend,
+    read_style,
+    style_path,
+    with_strength,
+)
 
 
 class StarGANv2Adam(torch.optim.Adam):
@@ -87,6 +97,16 @@ class StarGANv2(GANModule):
             `image_size`, as a reference of each target domain); null: a latent code's style.
         predict_seed: the number of the latent code `predict` applies without `predict_reference` (a seed: the same
             style on every call and machine).
+        predict_style: `predict` applies this stored style (`lit_gan.styles`): a name in `predict_bank`, a style
+            file, or a blend "night:0.7,sketch:0.3" (weights scaled to sum to 1); made with this model, or refused.
+        predict_bank: the folder of the stored styles that `predict_style` names.
+        predict_strength: how much of the style `predict` applies: the code moves linearly from each image's own
+            code (0: the image's reconstruction) to the style's (1); values above 1 extrapolate.
+        predict_source: the domain of the images `predict` reads, whose style-encoder head gives their own code for
+            `predict_strength` below 1; null: the first domain.
+
+    From the command line, `predict --style NAME`, `--style_image FILE`, `--strength S`, `--target DOMAIN` and
+    `--source DOMAIN` stand for `--model.predict_style`, `_reference`, `_strength`, `_target` and `_source`.
     """
 
     default_lr_policy = LRPolicy("constant")  # the reference keeps its learning rates
@@ -116,6 +136,10 @@ class StarGANv2(GANModule):
         predict_target: str | None = None,
         predict_reference: str | None = None,
         predict_seed: int = 0,
+        predict_style: str | None = None,
+        predict_bank: str = DEFAULT_BANK,
+        predict_strength: float = 1.0,
+        predict_source: str | None = None,
         lr: float = 1e-4,
         optimizer_G: OptimizerCallable = StarGANv2Adam,
         optimizer_D: OptimizerCallable = StarGANv2Adam,
@@ -134,13 +158,21 @@ class StarGANv2(GANModule):
         if ds_iter < 1:
             raise ValueError(f"model.ds_iter must be >= 1, got {ds_iter}")
         self.domains, self.image_size = names, image_size  # crop_size must equal image_size (style encoder, D)
-        if predict_target is not None and predict_target not in names:
-            raise ValueError(f"model.predict_target {predict_target!r} is not one of model.domains {names}")
+        for key, value in (("predict_target", predict_target), ("predict_source", predict_source)):
+            if value is not None and value not in names:
+                raise ValueError(f"model.{key} {value!r} is not one of model.domains {names}")
         if predict_reference is not None and not Path(predict_reference).is_file():
             raise FileNotFoundError(f"model.predict_reference {predict_reference} not found: give an image file")
+        if predict_style is not None:
+            if predict_reference is not None:
+                raise ValueError("model.predict_style and model.predict_reference both given: apply one style")
+            for name, _ in parse_blend(predict_style):  # a malformed request or a missing file fails here
+                read_style(style_path(name, predict_bank))
         self.predict_target, self.predict_reference, self.predict_seed = predict_target, predict_reference, predict_seed
-        for key in ("predict_target", "predict_reference", "predict_seed"):  # settings of a predict run, not of the
-            self.hparams.pop(key, None)  # model: a checkpoint's values would override `predict --model.predict_*`
+        self.predict_style, self.predict_bank = predict_style, predict_bank
+        self.predict_strength, self.predict_source = predict_strength, predict_source
+        for key in [k for k in self.hparams if k.startswith("predict_")]:  # settings of a predict run, not of the
+            self.hparams.pop(key)  # model: a checkpoint's values would override `predict --model.predict_*`
         n = len(names)
         self.add_networks(
             {
@@ -309,41 +341,71 @@ class StarGANv2(GANModule):
     # -- predict ----------------------------------------------------------------------------------------------------
 
     def predict_directions(self, domains: Iterable[str]) -> dict[str, str]:
-        """{"to_<target>": source} for each `predict_target` (or every domain): the generator does not depend on the
-        images' own domain, so images of any domain are translated."""
+        """{"to_<target>": source} for each `predict_target` (or every domain), or {"to_style": source} for a stored
+        `predict_style`: the generator does not depend on the images' own domain, so images of any domain are
+        translated."""
+        source = next(iter(domains), "A")
+        if self.predict_style is not None:
+            return {"to_style": source}
         targets = [self.predict_target] if self.predict_target is not None else self.domains
-        return {f"to_{target}": next(iter(domains), "A") for target in targets}
+        return {f"to_{target}": source for target in targets}
 
     def predict_step(self, batch: dict, batch_idx: int = 0, dataloader_idx: int = 0) -> dict[str, Tensor]:
-        """{"to_<target>": (B, C, h, w) translations in [-1, 1]} of the batch's images ("A"), every image with the
-        style of `predict_reference` or of latent code `predict_seed` (see `predict_style`), cropped back to its own
-        size."""
+        """{"to_<target>" or "to_style": (B, C, h, w) translations in [-1, 1]} of the batch's images ("A"), every
+        image with the code of `on_predict_start` (at `predict_strength`), cropped back to its own size."""
         if "A" not in batch:
             return {}  # a batch of unreadable files
         x, G = batch["A"], self.translator("generator")
-        return {
-            name: crop_padding(G(x, code.expand(len(x), -1)), batch.get("padding"))
-            for name, code in self._predict_codes.items()
-        }
+        own = None
+        if self.predict_strength != 1:  # (B, style_dim): each image's own code, of its `predict_source` domain
+            size = (self.image_size, self.image_size)  # the style encoder's input size
+            own = F.interpolate(x, size, mode="bilinear", antialias=True) if x.shape[-2:] != size else x
+            own = self.reference_codes(self.domains.index(self.predict_source or self.domains[0]), own)
+        outputs = {}
+        for name, code in self._predict_codes.items():
+            codes = code.expand(len(x), -1) if own is None else with_strength(own, code, self.predict_strength)
+            outputs[name] = crop_padding(G(x, codes), batch.get("padding"))
+        return outputs
 
     def on_predict_start(self) -> None:
-        """The code of each target, once per predict run (the reference image is read and encoded once)."""
+        """The (1, style_dim) code of each output, once per predict run: the stored style (checked against this
+        model) or, per target, the reference image's or the latent code's (the reference is read and encoded once)."""
         super().on_predict_start()
         with torch.no_grad():
+            if self.predict_style is not None:
+                code = blended_code(self.predict_style, self.identity(), self.predict_bank)
+                self._predict_codes = {"to_style": code.to(self.device, self.dtype)[None]}
+                return
             self._predict_codes = {
-                name: self.predict_style(self.domains.index(name.removeprefix("to_")))
+                name: self.target_code(self.domains.index(name.removeprefix("to_")))
                 for name in self.predict_directions(["A"])
             }
 
-    def predict_style(self, target: int) -> Tensor:
+    def target_code(self, target: int) -> Tensor:
         """The (1, style_dim) code `predict` applies for domain index `target`: the style encoder's code of
         `predict_reference` (resized to `image_size`), else the mapping network's code of latent `predict_seed`."""
         if self.predict_reference is None:
             return self.latent_codes(target, torch.tensor([self.predict_seed]))
         with Image.open(self.predict_reference) as image:
-            image = ImageOps.exif_transpose(image).convert("RGB").resize((self.image_size,) * 2, Image.BILINEAR)
-        reference = TF.to_tensor(image).unsqueeze(0).to(self.device, self.dtype) * 2 - 1  # (1, 3, S, S) in [-1, 1]
-        return self.reference_codes(target, reference)
+            reference = image_tensor(ImageOps.exif_transpose(image), self.image_size)  # (1, 3, S, S) in [-1, 1]
+        return self.reference_codes(target, reference.to(self.device, self.dtype))
+
+    STYLE_NETWORKS = ("generator", "mapping", "style_encoder")
+
+    def identity(self, checkpoint: str | None = None, step: int | None = None) -> dict:
+        """Who this model is, for style files (`lit_gan.styles`): its class, the fingerprint of the (averaged)
+        generator, mapping network and style encoder, and the checkpoint it was loaded from (`checkpoint`, else the
+        trainer's) and its step."""
+        trainer = self._trainer
+        if checkpoint is None and trainer is not None and trainer.ckpt_path:
+            checkpoint = str(trainer.ckpt_path)
+            step = checkpoint_summary(Path(checkpoint))["step"]
+        return {
+            "class": type(self).__name__,
+            "fingerprint": fingerprint({name: self.translator(name) for name in self.STYLE_NETWORKS}),
+            "checkpoint": checkpoint,
+            "step": step,
+        }
 
     def evaluation_losses(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """Held-out cycle error: L1 between the images and their translations to the next domain (latent code 0)

@@ -102,7 +102,9 @@ class StarGANv2Generator(nn.Module):
         residual: output the input plus what the network computes, its last convolution initialized to zero (after
             `init_weights`, see `after_init_weights`), so that the untrained generator returns its input and
             training learns a change of it (not in the reference, whose generator starts from noise: for short
-            training, where keeping the image's layout would otherwise take thousands of iterations).
+            training, where keeping the image's layout would otherwise take thousands of iterations). Its output
+            convolution reads the decoder's features without the reference's instance norm, so that the style
+            code's shift of the features reaches the colours.
     """
 
     def __init__(
@@ -131,7 +133,10 @@ class StarGANv2Generator(nn.Module):
         self.encode = nn.ModuleList(encode)
         self.decode = nn.ModuleList(reversed(decode))
         width = first_channels(image_size, channels)
-        self.to_rgb = nn.Sequential(nn.InstanceNorm2d(width, affine=True), nn.LeakyReLU(0.2), nn.Conv2d(width, 3, 1))
+        # residual: no instance norm before the 1x1 convolution, which would remove the style's mean shift of the
+        # features (AdaIN's beta) and leave the change of each image's colours almost independent of the style
+        norm = nn.Identity() if residual else nn.InstanceNorm2d(width, affine=True)
+        self.to_rgb = nn.Sequential(norm, nn.LeakyReLU(0.2), nn.Conv2d(width, 3, 1))
         self.size_multiple = 2**downsamplings
         self.residual = residual
         self.after_init_weights()
