@@ -30,7 +30,7 @@ from lit_gan.lightning_cli import (
     lightning_cli,
 )
 from lit_gan.runs import CheckpointError
-from lit_gan.style_command import style_add, style_list, style_show
+from lit_gan.style_command import style_add, style_list, style_show, style_train
 from lit_gan.styles import StyleError
 from lit_gan.sweep.command import sweep_command
 from lit_gan.sweep.compare import CompareError, compare_command
@@ -47,7 +47,7 @@ FUNCTION_COMMANDS: dict[str, Callable[..., int]] = {
     "dashboard": dashboard_command,
 }
 GROUP_COMMANDS: dict[str, dict[str, Callable[..., int]]] = {
-    "style": {"add": style_add, "list": style_list, "show": style_show},
+    "style": {"add": style_add, "list": style_list, "show": style_show, "train": style_train},
 }
 """Commands with subcommands (`style add NAME ...`): each subcommand a function command."""
 COMMANDS: dict[str, Callable | dict] = {

@@ -1,8 +1,9 @@
-"""`python -m lit_gan style add|list|show`: the style bank of a multi-style model (StarGAN v2) from the command line.
+"""`python -m lit_gan style add|list|show|train`: the style bank of a multi-style model (StarGAN v2).
 
     python -m lit_gan style add my_style --ckpt runs/lit_gan/<id>/checkpoints/last.ckpt --images my_paintings/
     python -m lit_gan style list
     python -m lit_gan style show my_style --ckpt runs/lit_gan/<id>/checkpoints/last.ckpt
+    python -m lit_gan style train my_new_style --ckpt runs/lit_gan/<id>/checkpoints/last.ckpt --images my_paintings/
     python -m lit_gan predict --config <run>/config.yaml --ckpt_path <ckpt> --data.predict_path photos/ \\
         --predict_writer.output_dir stylized/ --style my_style --strength 0.8
 
@@ -19,7 +20,7 @@ from torchvision.utils import make_grid, save_image
 from lit_gan.data import StyleDataModule
 from lit_gan.data.images import list_images, read_rgb
 from lit_gan.models.loading import load_checkpoint
-from lit_gan.runs import atomic_write, checkpoint_summary
+from lit_gan.runs import atomic_write, checkpoint_summary, run_dir
 from lit_gan.styles import (
     DEFAULT_BANK,
     Style,
@@ -30,6 +31,9 @@ from lit_gan.styles import (
     read_style,
     save_style,
     style_path,
+)
+from lit_gan.styles import (
+    NAME as NAME_PATTERN,
 )
 
 THUMBNAILS, THUMBNAIL_SIZE = 8, 64
@@ -106,6 +110,68 @@ def style_add(
     print(f"style {style.name!r}: {len(paths)} images, encoded as domain {domain!r}, {path.stat().st_size} bytes -> "
           f"{path}")  # fmt: skip
     return 0
+
+
+PRESET = Path(__file__).resolve().parents[1] / "configs" / "presets" / "add_style.yaml"
+
+
+def style_train(
+    name: str,
+    *,
+    ckpt: str,
+    images: str,
+    minutes: float = 10.0,
+    bank: str = DEFAULT_BANK,
+    start_from: str | None = None,
+    preset: str = str(PRESET),
+    args: list[str] | None = None,
+) -> int:
+    """Fine-tune a trained model into a new style from a folder of images, and store the style.
+
+    The model gets the new style as one more domain (new heads for the mapping network, style encoder and
+    discriminator, started from those of `start_from`), every network warm-started from `ckpt`, and trains on the run's
+    own data plus the folder for `minutes` with the settings of `preset` (layered over the run's config.yaml); the new
+    model's style is then stored in the bank as `name`. Styles stored for the old model stay tied to it.
+
+    Args:
+        name: the new style's name: a new domain of the model, and its name in the bank.
+        ckpt: the checkpoint of a trained StarGANv2 run (its config.yaml is read from the run folder).
+        images: a folder of 10-50 images of the new style.
+        minutes: training time.
+        bank: the folder of stored styles.
+        start_from: the model domain whose heads the new style starts from; null: the one whose discriminator head
+            finds the images most real.
+        preset: the fine-tuning settings (configs/presets/add_style.yaml).
+        args: more `fit` arguments, e.g. ["--trainer.logger.init_args.name=mine"].
+    """
+    if not NAME_PATTERN.fullmatch(name):
+        raise StyleError(f"style name {name!r}: use letters, digits, '_', '.' and '-' (e.g. my_style)")
+    model, _, _ = load_style_model(ckpt)
+    run_config = Path(ckpt).resolve().parent.parent / "config.yaml"
+    if not run_config.is_file():
+        raise StyleError(f"--ckpt {ckpt}: no config.yaml in its run folder ({run_config}); train with `fit`")
+    if name in model.domains:
+        raise StyleError(f"{name!r} is already a style of the model ({model.domains}): choose a new name")
+    if not Path(preset).is_file():
+        raise StyleError(f"--preset {preset} not found (configs/presets/add_style.yaml of the lit_gan checkout)")
+    if start_from is None:
+        start_from, scores = most_real_domain(model, read_images(images, model.image_size, "--images")[1])
+        print(f"new style {name!r} starts from {start_from!r} (discriminator, mean logit: "
+              + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()) + ")")  # fmt: skip
+    elif start_from not in model.domains:
+        raise StyleError(f"--start_from {start_from!r} is not one of the model's domains {model.domains}")
+    domains = [*model.domains, name]
+    fit_args = [
+        "fit", f"--config={run_config}", f"--config={preset}", f"--model.domains=[{', '.join(domains)}]",
+        f"--model.warm_start={ckpt}", f"--model.warm_start_from={start_from}",
+        f"--data.extra_domains={{{name}: {Path(images).resolve()}}}",
+        f"--trainer.max_time={{seconds: {round(minutes * 60)}}}", *(args or []),
+    ]  # fmt: skip
+    from lit_gan.cli import main  # the command map imports this module
+
+    cli = main(fit_args)
+    new_ckpt = run_dir(cli.trainer) / "checkpoints" / "last.ckpt"
+    return style_add(name, ckpt=str(new_ckpt), images=images, bank=bank, domain=name, overwrite=True)
 
 
 def style_list(bank: str = DEFAULT_BANK) -> int:

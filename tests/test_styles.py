@@ -227,3 +227,78 @@ def test_the_style_command_lists_its_subcommands(capsys):
     assert command("style", "add", "--help") == 0
     out = capsys.readouterr().out
     assert "--ckpt CKPT" in out and "--images IMAGES" in out and "(required)" in out
+
+
+# -- a new style fine-tuned into a trained model ---------------------------------------------------------------------
+
+
+def test_warm_start_maps_each_domains_heads_by_name_and_starts_a_new_one_from_another(checkpoint):
+    base = model_of(checkpoint)  # domains photo, cartoon, sketch, night
+    domains = ["night", "photo", "cartoon", "sketch", "mine"]  # reordered, and one new
+    model = StarGANv2(domains=domains, **{k: base.hparams[k] for k in ("image_size", "style_dim", "latent_dim",
+                      "hidden_dim", "max_conv_dim", "channels")})  # fmt: skip
+    model.load_warm_start(str(checkpoint), "cartoon")
+    old = {name: base.domains.index(name) for name in base.domains} | {"mine": base.domains.index("cartoon")}
+    for i, name in enumerate(domains):
+        j = old[name]
+        for prefix in ("generators", "ema"):
+            for network in ("mapping", "style_encoder"):
+                ours = getattr(model, prefix)[network]
+                theirs = getattr(base, prefix)[network]
+                ours, theirs = (getattr(m, "module", m).heads[k] for m, k in ((ours, i), (theirs, j)))
+                for a, b in zip(ours.parameters(), theirs.parameters(), strict=True):
+                    assert torch.equal(a, b), (prefix, network, name)
+        assert torch.equal(model.D.head.weight[i], base.D.head.weight[j])
+    assert torch.equal(model.ema["generator"].module.to_rgb[-1].weight, base.ema["generator"].module.to_rgb[-1].weight)
+    assert torch.equal(model.G.encode[0].conv1.weight, base.G.encode[0].conv1.weight)
+
+    with pytest.raises(ValueError, match=r"model.warm_start .*: its domains .* must all be among model.domains"):
+        StarGANv2(domains=["photo", "mine"], image_size=32, channels=4, max_conv_dim=16).load_warm_start(
+            str(checkpoint)
+        )
+    with pytest.raises(ValueError, match=r"does not fit this model: .*shape"):
+        StarGANv2(domains=domains, image_size=32, channels=8, max_conv_dim=16).load_warm_start(str(checkpoint))
+    with pytest.raises(FileNotFoundError, match=r"model.warm_start missing.ckpt not found"):
+        StarGANv2(domains=domains, warm_start="missing.ckpt")
+
+
+def test_data_domains_choose_and_extra_domains_add_a_folder(tmp_path):
+    from lit_gan.data import StyleDataModule
+
+    write_images(tmp_path / "mine", 3)
+    common = {"name": "synthetic", "mode": "domains", "load_size": 32, "crop_size": 32, "synthetic_test_size": 2}
+    data = StyleDataModule(**common, domains=["night", "photo"], extra_domains={"mine": str(tmp_path / "mine")})
+    assert data.domains == ("night", "photo", "mine")
+    held_out, _ = data.held_out_images("mine")
+    assert len(held_out) == 3  # the folder's images are its held-out images too
+    with pytest.raises(ValueError, match=r"data.domains \['photo', 'x'\]: each once, from the data's domains"):
+        StyleDataModule(**common, domains=["photo", "x"])
+    with pytest.raises(ValueError, match=r"data.extra_domains \['night'\]: already domains of the data"):
+        StyleDataModule(**common, extra_domains={"night": str(tmp_path / "mine")})
+    with pytest.raises(FileNotFoundError, match=r"from data.extra_domains.new"):
+        StyleDataModule(**common, extra_domains={"new": str(tmp_path / "none")})
+
+
+def test_style_train_fine_tunes_a_new_style_into_the_model_and_stores_it(checkpoint, tmp_path, monkeypatch):
+    from lit_gan.style_command import style_train
+
+    images = write_images(tmp_path / "new_style", 3, size=40, seed=3)
+    warm_starts = []
+    load = StarGANv2.load_warm_start
+    monkeypatch.setattr(StarGANv2, "load_warm_start", lambda self, *a: (warm_starts.append(a), load(self, *a)))
+    assert style_train("mine", ckpt=str(checkpoint), images=str(tmp_path / "new_style"), minutes=5,
+                       args=["--trainer.max_steps=2", "--trainer.logger.init_args.save_dir=runs"]) == 0  # fmt: skip
+    assert warm_starts == [(str(checkpoint), warm_starts[0][1])] and warm_starts[0][1] in model_of(checkpoint).domains
+    (new_ckpt,) = tmp_path.glob("runs/lit_gan/*/checkpoints/last.ckpt")
+    model = model_of(new_ckpt)
+    assert model.domains == ["photo", "cartoon", "sketch", "night", "mine"] and model.hparams.augment
+    style = read_style("styles/mine.pt")
+    assert style.domain == "mine" and len(style.codes) == len(images)
+    assert style.model["fingerprint"] == model.identity()["fingerprint"]
+
+    # resumed, the run continues from its own checkpoint: no second warm start
+    run = new_ckpt.parent.parent
+    main(["fit", f"--config={run / 'config.yaml'}", f"--ckpt_path={new_ckpt}", "--trainer.max_steps=3"])
+    assert len(warm_starts) == 1
+    with pytest.raises(StyleError, match=r"'night' is already a style of the model"):
+        style_train("night", ckpt=str(checkpoint), images=str(tmp_path / "new_style"))

@@ -22,6 +22,7 @@ from lit_gan.data.layouts import (
     Mode,
     Splits,
     check_data_source,
+    choose_domains,
     download_layout,
     find_splits,
     folder_splits,
@@ -130,6 +131,11 @@ class StyleDataModule(pl.LightningDataModule):
             smaller than crop_size.
         single_image_epoch_size: mode single_image: crops of each domain's image per training epoch.
         single_image_held_out: mode single_image: fixed crops of each image in the held-out split.
+        domains: mode domains: use only these domains of the data, in this order (e.g. three of the `synthetic`
+            styles); null: all, in sorted order.
+        extra_domains: mode domains: more domains, {name: folder of images}, after the data's (a new style of 10-50
+            images to fine-tune into a trained model, `configs/add_style.yaml`); each folder's images are also its
+            held-out images.
     """
 
     def __init__(
@@ -158,6 +164,8 @@ class StyleDataModule(pl.LightningDataModule):
         single_image_held_out: int = 16,
         folder_A: str | None = None,
         folder_B: str | None = None,
+        domains: list[str] | None = None,
+        extra_domains: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         if num_workers is not None and num_workers < 0:
@@ -207,12 +215,12 @@ class StyleDataModule(pl.LightningDataModule):
         if hp.folder_A is not None:
             return folder_splits(hp.mode, hp.folder_A, hp.folder_B)
         if hp.root is not None:
-            return find_splits(hp.mode, hp.root, hp.domain)
+            return self._chosen(find_splits(hp.mode, hp.root, hp.domain))
         if hp.name == "synthetic":
             resized = hp.preprocess in ("resize_and_crop", "scale_width") or hp.mode == "single_image"
             size = hp.load_size if resized else hp.crop_size
             sizes = (hp.synthetic_train_size, hp.synthetic_test_size)
-            return synthetic_splits(hp.mode, hp.seed, size, *sizes, hp.domain)
+            return self._chosen(synthetic_splits(hp.mode, hp.seed, size, *sizes, hp.domain))
         self._layout = download_layout(hp.name, hp.mode)
         return None
 
@@ -227,8 +235,12 @@ class StyleDataModule(pl.LightningDataModule):
                 if not fetch:
                     return None
                 folder = download.ensure_dataset(hp.name, self._layout, hp.cache_dir)
-            self._splits = find_splits(hp.mode, folder, hp.domain)
+            self._splits = self._chosen(find_splits(hp.mode, folder, hp.domain))
         return self._splits
+
+    def _chosen(self, splits: Splits) -> Splits:
+        """Mode domains: the `domains` of `splits` and the `extra_domains` (see `choose_domains`)."""
+        return choose_domains(splits, self.hparams.domains, self.hparams.extra_domains)
 
     def check(self, model: object | None = None, stage: str | None = None) -> ImageReport | None:
         """Check the settings against `model` and every image file once, before any expensive work starts.

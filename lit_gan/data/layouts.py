@@ -126,6 +126,36 @@ def _find_domains(root: Path) -> Splits:
     return Splits(train, domains=tuple(names))
 
 
+def choose_domains(splits: Splits, domains: list[str] | None, extra: dict[str, str] | None) -> Splits:
+    """Mode domains: `splits` with only its `domains` (in that order; null: all), then each `extra` {name: folder}
+    as one more domain, its images also its held-out images (a new style of a few images, to fine-tune into a trained
+    model: its FID/KID are then taken against those images, as few-shot GAN papers measure).
+
+    Raises:
+        ValueError: naming data.domains or data.extra_domains, for a domain the data lacks or a repeated name.
+        FileNotFoundError: naming data.extra_domains.<name>, for a missing or empty folder.
+    """
+    if domains is None and not extra:
+        return splits
+    names = list(splits.domains)
+    chosen = list(names if domains is None else domains)
+    unknown = [name for name in chosen if name not in names]
+    if unknown or len(set(chosen)) != len(chosen):
+        raise ValueError(f"data.domains {chosen}: each once, from the data's domains {names}")
+    extra = extra or {}
+    added = {name: FileImages.from_folder(folder, f"data.extra_domains.{name}") for name, folder in extra.items()}
+    clash = [name for name in added if name in chosen]
+    if clash:
+        raise ValueError(f"data.extra_domains {clash}: already domains of the data ({chosen}); give a new name")
+    index = [names.index(name) for name in chosen]
+    held_out = splits.held_out_sources()
+    return Splits(
+        tuple(splits.train[i] for i in index) + tuple(added.values()),
+        tuple(held_out[i] for i in index) + tuple(added.values()),
+        domains=(*chosen, *added),
+    )
+
+
 def _find_unaligned(root: Path) -> Splits:
     if not (root / "trainA").is_dir() and (root / "train").is_dir():
         raise FileNotFoundError(

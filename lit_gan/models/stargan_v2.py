@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 from pytorch_lightning.cli import OptimizerCallable
+from pytorch_lightning.utilities import rank_zero_info
 from torch import Tensor, nn
 
 from lit_gan.contracts import Direction
@@ -17,8 +18,14 @@ from lit_gan.models.base import GANModule, SmokeTest
 from lit_gan.models.schedules import LRPolicy
 from lit_gan.networks.init import InitName
 from lit_gan.networks.shapes import crop_padding
-from lit_gan.networks.stargan_v2 import MappingNetwork, MultiTaskDiscriminator, StarGANv2Generator, StyleEncoder
-from lit_gan.runs import checkpoint_summary
+from lit_gan.networks.stargan_v2 import (
+    MappingNetwork,
+    MultiTaskDiscriminator,
+    StarGANv2Generator,
+    StyleEncoder,
+    domain_state,
+)
+from lit_gan.runs import checkpoint_summary, read_checkpoint
 from lit_gan.styles import (
     DEFAULT_BANK,
     blended_code,
@@ -91,6 +98,11 @@ class StarGANv2(GANModule):
         lr_mapping: learning rate of the mapping network (the reference's f_lr).
         residual: the generator outputs its input plus a learnt change, starting as the identity (not in the
             reference; see `StarGANv2Generator`): for short runs, which then keep each image's layout from the start.
+        warm_start: a checkpoint of a trained StarGANv2 (same networks) whose domains are among `domains`, e.g. all
+            but a new style: a fresh fit (not a resume) starts from its weights and moving averages, each domain's
+            heads (mapping network, style encoder, discriminator) from the domain of the same name, a new domain's
+            from `warm_start_from`'s; the optimizers start afresh. `configs/add_style.yaml`.
+        warm_start_from: the warm-start checkpoint's domain whose heads a new domain starts from; null: its first.
         predict_target: the domain `predict` translates into (its outputs go to `<output_dir>/to_<domain>/` when
             several); null: every domain.
         predict_reference: `predict` applies the style of this image (an image file, read by the style encoder at
@@ -133,6 +145,8 @@ class StarGANv2(GANModule):
         lambda_cyc: float = 1.0,
         lr_mapping: float = 1e-6,
         residual: bool = False,
+        warm_start: str | None = None,
+        warm_start_from: str | None = None,
         predict_target: str | None = None,
         predict_reference: str | None = None,
         predict_seed: int = 0,
@@ -158,6 +172,8 @@ class StarGANv2(GANModule):
         if ds_iter < 1:
             raise ValueError(f"model.ds_iter must be >= 1, got {ds_iter}")
         self.domains, self.image_size = names, image_size  # crop_size must equal image_size (style encoder, D)
+        if warm_start is not None and not Path(warm_start).is_file():
+            raise FileNotFoundError(f"model.warm_start {warm_start} not found: give a StarGANv2 checkpoint")
         for key, value in (("predict_target", predict_target), ("predict_source", predict_source)):
             if value is not None and value not in names:
                 raise ValueError(f"model.{key} {value!r} is not one of model.domains {names}")
@@ -277,6 +293,31 @@ class StarGANv2(GANModule):
 
         lambda_ds = torch.tensor(self.lambda_ds_at(self._iteration))
         self.log_losses({**logged, "lambda_ds": lambda_ds}, batch_size=x.shape[0])
+
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        if self.hparams.get("warm_start") and self.trainer.ckpt_path is None:  # a resume has its own weights
+            self.load_warm_start(self.hparams.warm_start, self.hparams.get("warm_start_from"))
+
+    def load_warm_start(self, path: str, start_from: str | None = None) -> None:
+        """Load the weights of the StarGANv2 checkpoint `path` (see `warm_start`), read weights-only."""
+        checkpoint = read_checkpoint(path)
+        old_domains = list((checkpoint.get("hyper_parameters") or {}).get("domains") or [])
+        missing = [name for name in old_domains if name not in self.domains]
+        if not old_domains or missing:
+            raise ValueError(f"model.warm_start {path}: its domains {old_domains} must all be among model.domains "
+                             f"{self.domains} (add new ones after them)")  # fmt: skip
+        start_from = start_from or old_domains[0]
+        if start_from not in old_domains:
+            raise ValueError(f"model.warm_start_from {start_from!r} is not a domain of {path}: {old_domains}")
+        try:
+            state = domain_state(checkpoint["state_dict"], old_domains, self.state_dict(), self.domains, start_from)
+        except ValueError as error:
+            raise ValueError(f"model.warm_start {path} does not fit this model: {error}") from None
+        self.load_state_dict(state)
+        new = [name for name in self.domains if name not in old_domains]
+        added = f"; new {new}: heads of {start_from!r}" if new else ""
+        rank_zero_info(f"Warm start from {path}: domains {old_domains}{added}")
 
     # -- evaluation, samples and inference ------------------------------------------------------------------------
 

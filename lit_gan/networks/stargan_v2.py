@@ -10,6 +10,7 @@ and caps them at `max_conv_dim`; `channels` overrides that for small networks. A
 """
 
 import math
+import re
 
 import torch
 import torch.nn.functional as F
@@ -264,3 +265,34 @@ class MultiTaskDiscriminator(_PerDomain):
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         """(B, 3, image_size, image_size) images and (B,) domain indices -> (B,) logits."""
         return self.pick(self.head(self.shared(x)).flatten(1), y)
+
+
+_HEAD = re.compile(r"(?:^|\.)heads\.(\d+)\.")  # a mapping network's or style encoder's head of one domain
+_D_HEAD = re.compile(r"(?:^|\.)head\.(weight|bias)$")  # the discriminator's output convolution: a row per domain
+
+
+def domain_state(
+    old: dict[str, Tensor], old_domains: list[str], state: dict[str, Tensor], domains: list[str], start_from: str
+) -> dict[str, Tensor]:
+    """`state` (a model's state dict over `domains`) with the weights of `old` (one over `old_domains`): each
+    domain's heads (mapping network, style encoder, discriminator rows) from the old domain of the same name, those of
+    a domain `old` lacks from `start_from`'s; every other entry from `old` where it has it, else kept.
+
+    Raises:
+        ValueError: naming the entry, if a weight's shape differs (another architecture).
+    """
+    source = [old_domains.index(name if name in old_domains else start_from) for name in domains]
+    out = {}
+    for key, value in state.items():
+        if (head := _HEAD.search(key)) is not None:
+            start, end = head.span(1)
+            key_old = f"{key[:start]}{source[int(head.group(1))]}{key[end:]}"
+            new = old.get(key_old)
+        elif _D_HEAD.search(key) is not None and key in old and old[key].shape[0] == len(old_domains):
+            new = old[key][source]
+        else:
+            new = old.get(key)
+        if new is not None and new.shape != value.shape:
+            raise ValueError(f"{key}: shape {tuple(new.shape)} in the warm-start checkpoint, {tuple(value.shape)} here")
+        out[key] = value if new is None else new.to(value.dtype)
+    return out
