@@ -119,9 +119,9 @@ def run(model, styles: dict, n: int) -> dict:
     real = {style: features(scenes("test", style, held_out, size)) for style in model.domains}
     metrics = QualityMetrics(real[model.domains[0]].features.shape[1], inception_score=False)
     translated = {name: G(photos, style.code.expand(n, -1)) for name, style in styles.items()}
-    kid = {added: {target: metrics.compute(real[target], features(fake))["kid_mean"] for target in model.domains}
-           for added, fake in translated.items()}  # fmt: skip
-    kid["(photos untranslated)"] = {t: metrics.compute(real[t], features(photos))["kid_mean"] for t in model.domains}
+    fakes = {added: features(fake) for added, fake in translated.items()} | {"(photos untranslated)": features(photos)}
+    kid = {added: {target: metrics.compute(real[target], fake)["kid_mean"] for target in model.domains}
+           for added, fake in fakes.items()}  # fmt: skip
     own = model.translator("style_encoder")(photos, torch.zeros(n, dtype=torch.long))
     reconstruction = G(photos, own)
     strengths = [i / (STEPS - 1) for i in range(STEPS)]
