@@ -134,8 +134,8 @@ class StyleDataModule(pl.LightningDataModule):
         domains: mode domains: use only these domains of the data, in this order (e.g. three of the `synthetic`
             styles); null: all, in sorted order.
         extra_domains: mode domains: more domains, {name: folder of images}, after the data's (a new style of 10-50
-            images to fine-tune into a trained model, `configs/add_style.yaml`); each folder's images are also its
-            held-out images.
+            images to fine-tune into a trained model, `configs/presets/add_style.yaml`); each folder's images are
+            also its held-out images.
     """
 
     def __init__(

@@ -101,7 +101,7 @@ class StarGANv2(GANModule):
         warm_start: a checkpoint of a trained StarGANv2 (same networks) whose domains are among `domains`, e.g. all
             but a new style: a fresh fit (not a resume) starts from its weights and moving averages, each domain's
             heads (mapping network, style encoder, discriminator) from the domain of the same name, a new domain's
-            from `warm_start_from`'s; the optimizers start afresh. `configs/add_style.yaml`.
+            from `warm_start_from`'s; the optimizers start afresh. `configs/presets/add_style.yaml`.
         warm_start_from: the warm-start checkpoint's domain whose heads a new domain starts from; null: its first.
         predict_target: the domain `predict` translates into (its outputs go to `<output_dir>/to_<domain>/` when
             several); null: every domain.
