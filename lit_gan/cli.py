@@ -11,6 +11,7 @@ exception propagates.
 import sys
 from collections.abc import Callable
 from inspect import signature
+from pathlib import Path
 from types import NoneType, UnionType
 from typing import Union, get_args, get_origin, get_type_hints
 
@@ -18,8 +19,8 @@ from docstring_parser import parse as parse_docstring
 from jsonargparse import ArgumentError, ArgumentParser
 
 from lit_gan.callbacks import TrainingDiverged
-from lit_gan.data.images import ImageReadError
 from lit_gan.export import ExportError, export_command
+from lit_gan.image_io import ImageReadError
 from lit_gan.lightning_cli import (
     CheckpointNotFound,
     DataConfigError,
@@ -28,11 +29,12 @@ from lit_gan.lightning_cli import (
     RunConfigCallback,
     argument_error_reason,
     lightning_cli,
+    rejected_arguments,
 )
 from lit_gan.runs import CheckpointError
 from lit_gan.style_command import style_add, style_list, style_show, style_train
 from lit_gan.styles import StyleError
-from lit_gan.sweep.command import sweep_command
+from lit_gan.sweep.command import run_sweep
 from lit_gan.sweep.compare import CompareError, compare_command
 from lit_gan.sweep.config import SweepConfigError
 from lit_gan.sweep.workspace import DashboardError, dashboard_command
@@ -40,6 +42,26 @@ from lit_gan.sweep.workspace import DashboardError, dashboard_command
 __all__ = ["COMMANDS", "USER_ERRORS", "CheckpointNotFound", "LitGANCLI", "RunConfigCallback", "main"]
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+
+
+def sweep_command(file: Path, count: int | None = None, parallel: int = 1, out: Path | None = None) -> int:
+    """Run a sweep file in W&B's format offline; running the same command again resumes it.
+
+    Args:
+        file: sweep YAML in W&B's format, e.g. sweeps/quickstart_grid.yaml.
+        count: trials in all (default: the grid, or the file's run_cap).
+        parallel: trials at once, as separate processes.
+        out: the sweep's folder (default runs/sweeps/<name>).
+
+    Returns:
+        0 when the sweep ran, 130 when interrupted (Ctrl-C).
+
+    Raises:
+        SweepConfigError: naming the file and what to fix, before any trial starts.
+    """
+    return run_sweep(file, count, parallel, out, check_arguments=rejected_arguments)
+
+
 FUNCTION_COMMANDS: dict[str, Callable[..., int]] = {
     "export": export_command,
     "sweep": sweep_command,

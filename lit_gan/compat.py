@@ -1,4 +1,5 @@
-"""The one place where lit_gan reaches into private Lightning and torch API.
+"""The one place where lit_gan reaches into private Lightning and torch API (torch-only internals that the
+plain-torch layers need, networks and losses, are in `lit_gan.compat_torch`, which does not load Lightning).
 
 Each function wraps one internal for which no public mechanism exists, says what is missing, and names the version
 it was checked against: pytorch_lightning 2.6.6 and torch 2.14. `tests/test_compat.py` checks every one of them on
@@ -20,7 +21,6 @@ from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.strategies import DDPStrategy
 from pytorch_lightning.trainer.connectors.logger_connector.result import _ResultMetric
 from torch import Tensor, nn
-from torch.nn.utils.parametrizations import _SpectralNorm
 
 # -- LightningModule, logging, CLI --------------------------------------------------------------------------------
 
@@ -162,6 +162,14 @@ def train_batch_idx(trainer: "pl.Trainer") -> int:
     return trainer.fit_loop.epoch_loop.batch_idx
 
 
+def sampler_epoch(trainer: "pl.Trainer") -> int:
+    """The epoch whose data the training loader serves: the one Lightning passes to the sampler's `set_epoch`
+    (`fit_loop.epoch_progress.current.processed`). It is `current_epoch`, except after resuming a run that stopped
+    at max_steps mid-epoch: Lightning then counts the cut epoch as processed and serves the next epoch's data while
+    `current_epoch` stays."""
+    return trainer.fit_loop.epoch_progress.current.processed
+
+
 def resume_position(fit_loop: Any) -> tuple[int, int]:
     """Where a fit loop restored from a checkpoint continues: (epoch, batches of that epoch already trained), as
     Lightning itself will read the restored progress; (the epoch to start, 0) when it does not resume mid-epoch.
@@ -229,19 +237,3 @@ def count_epoch_started_after_last_batch(fit_loop: Any) -> None:
     if restored_last_batch and epoch_loop.batch_progress.is_last_batch and not fit_loop.done:
         fit_loop.epoch_progress.increment_ready()
         fit_loop.epoch_progress.increment_started()
-
-
-# -- torch --------------------------------------------------------------------------------------------------------
-
-
-def spectral_power_iterations(module: nn.Module, n_iterations: int) -> None:
-    """Run `n_iterations` power iterations of every spectral-norm parametrization of `module.weight`, updating its
-    singular-vector estimates (buffers `_u`, `_v`) from the current weight; no random draws.
-
-    Missing publicly: re-estimating them; removing and registering `spectral_norm` again draws new random vectors
-    and replaces the weight's Parameter.
-    """
-    original = module.parametrizations.weight.original
-    for norm in module.parametrizations.weight:
-        if isinstance(norm, _SpectralNorm) and original.ndim > 1:
-            norm._power_method(norm._reshape_weight_to_matrix(original), n_iterations)

@@ -4,9 +4,10 @@
 which is why this module is apart from the command map: sweep code imports it, and the command map imports sweep code.
 """
 
+import io
 import sys
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import yaml
@@ -281,3 +282,16 @@ def argument_error_reason(message: str) -> str:
     noise = ("Subtypes:", "Errors:", UNION_NOISE, "NoneType", "Given value")
     kept = [line.strip(" -") for line in lines[start:] if line.strip() and not any(n in line for n in noise)]
     return " ".join(kept).removeprefix("error: ")
+
+
+def rejected_arguments(args: list[str]) -> str | None:
+    """Why lit_gan's CLI rejects the Lightning command `args` (e.g. a sweep trial's), on one line, or None when it
+    parses them; nothing runs (`--print_config` is appended, and what it prints is dropped)."""
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            lightning_cli([*args, "--print_config"])
+    except SystemExit as exit:
+        if exit.code not in (0, None):
+            return argument_error_reason(err.getvalue()) or f"exit code {exit.code}"
+    return None

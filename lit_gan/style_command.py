@@ -18,7 +18,8 @@ from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
 from lit_gan.data import StyleDataModule
-from lit_gan.data.images import list_images, read_rgb
+from lit_gan.data.images import list_images
+from lit_gan.image_io import read_rgb
 from lit_gan.models.loading import load_checkpoint
 from lit_gan.runs import atomic_write, checkpoint_summary, run_dir
 from lit_gan.styles import (

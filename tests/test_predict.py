@@ -12,8 +12,8 @@ from PIL import Image
 from lit_gan.callbacks import PredictionWriter
 from lit_gan.cli import CheckpointNotFound, main
 from lit_gan.data import StyleDataModule
-from lit_gan.data.images import read_image
 from lit_gan.data.predict import to_model_input
+from lit_gan.image_io import read_image
 from lit_gan.models import DCGAN, CycleGAN, Pix2Pix
 from lit_gan.networks import DCGANDiscriminator, DCGANGenerator, PatchGANDiscriminator, UnetGenerator
 from lit_gan.networks.shapes import crop_padding, pad_to_multiple

@@ -2,8 +2,8 @@
 
 from lit_gan.data.checks import ImageCheckWarning, ImageReport
 from lit_gan.data.datamodule import StyleDataModule
-from lit_gan.data.images import ImageReadError
 from lit_gan.data.layouts import DATASET_NAMES, valid_dataset_names
+from lit_gan.image_io import ImageReadError
 
 __all__ = [
     "DATASET_NAMES",

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from pytorch_lightning.utilities import rank_zero_info
 
-from lit_gan.data.images import FileImages, read_image, read_problem
+from lit_gan.data.images import FileImages
+from lit_gan.image_io import read_image, read_problem
 
 MAX_LISTED = 20  # files listed in the warning; the strict error lists all
 LARGE_SCAN = 2000  # say that the check is running when it checks at least this many files

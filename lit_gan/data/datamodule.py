@@ -11,7 +11,7 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from lit_gan.compat import resume_position
+from lit_gan.compat import resume_position, sampler_epoch
 from lit_gan.contracts import Phase, TrainsInPhases
 from lit_gan.data import download
 from lit_gan.data.checks import MAX_LISTED, ImageCheckWarning, ImageReport, check_files, unusable_sources
@@ -414,14 +414,13 @@ class StyleDataModule(pl.LightningDataModule):
 
         The first loader of a fit starts where a restored run resumes (`resume_position`). A loader rebuilt later
         (every epoch, for a model that trains in phases) starts the epoch Lightning is about to train, at its first
-        batch: `epoch_progress.current.processed`, which Lightning also passes to the sampler's `set_epoch`.
+        batch: `sampler_epoch`, the epoch Lightning also passes to the sampler's `set_epoch`.
         `resume_position` cannot tell that moment from a resume, since Lightning's restored counters have moved on.
         """
         if self.trainer is None:
             return 0, 0
-        fit_loop, first = self.trainer.fit_loop, self._first_train_loader
-        self._first_train_loader = False
-        return resume_position(fit_loop) if first else (fit_loop.epoch_progress.current.processed, 0)
+        first, self._first_train_loader = self._first_train_loader, False
+        return resume_position(self.trainer.fit_loop) if first else (sampler_epoch(self.trainer), 0)
 
     def _phase(self, epoch: int) -> Phase | None:
         """The training phase of `epoch` when the model trains in phases, else None.

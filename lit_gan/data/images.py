@@ -5,35 +5,10 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import Image
 
-from lit_gan.data.convert import to_rgb
 from lit_gan.data.synthetic import RENDER_VERSION, render_scene, scene_seed
-
-IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
-JUNK_FILES = ("thumbs.db", "desktop.ini")  # written by file browsers; never worth mentioning
-
-
-class ImageReadError(RuntimeError):
-    """An image file that cannot be decoded; the message names the file."""
-
-
-def find_files(folder: str | os.PathLike) -> tuple[list[Path], list[Path]]:
-    """(image files, other files) under `folder`, nested folders included, each sorted by path.
-
-    Hidden files and folders (names starting with ".", such as macOS `._*.jpg` metadata files or
-    `.ipynb_checkpoints`) and file-browser junk (Thumbs.db, desktop.ini) are left out of both lists.
-    """
-    folder = Path(folder)
-    images, others = [], []
-    for path in sorted(folder.rglob("*")):
-        if any(part.startswith(".") for part in path.relative_to(folder).parts) or not path.is_file():
-            continue
-        if path.suffix.lower() in IMG_EXTENSIONS:
-            images.append(path)
-        elif path.name.lower() not in JUNK_FILES:
-            others.append(path)
-    return images, others
+from lit_gan.image_io import IMG_EXTENSIONS, find_files, read_rgb
 
 
 def list_images(folder: str | os.PathLike, key: str = "data.root") -> list[Path]:
@@ -47,37 +22,6 @@ def list_images(folder: str | os.PathLike, key: str = "data.root") -> list[Path]
         FileNotFoundError: if `folder` does not exist or holds no image file; the message names the folder.
     """
     return FileImages.from_folder(folder, key).paths
-
-
-def read_image(path: str | os.PathLike) -> Image.Image:
-    """Decode `path` completely as 8-bit RGB (see `to_rgb`), EXIF orientation applied; PIL's errors pass through."""
-    with Image.open(path) as img:
-        img.load()
-        return to_rgb(ImageOps.exif_transpose(img))
-
-
-def read_rgb(path: str | os.PathLike) -> Image.Image:
-    """Decode `path` as an RGB image, EXIF orientation applied.
-
-    Raises:
-        ImageReadError: naming the file, if it cannot be decoded.
-    """
-    try:
-        return read_image(path)
-    except Exception as err:  # PIL raises OSError, ValueError, SyntaxError, DecompressionBombError, ...
-        problem = read_problem(path, err)
-        raise ImageReadError(f"cannot read image {path}: {problem}. Remove or replace this file.") from err
-
-
-def read_problem(path: str | os.PathLike, err: Exception) -> str:
-    """A short reason why `path` could not be decoded, without the path itself."""
-    if Path(path).is_file() and Path(path).stat().st_size == 0:
-        return "empty file (0 bytes)"
-    message = str(err).splitlines()[0] if str(err) else type(err).__name__
-    message = message.replace(f" '{path}'", "").replace(f" {path}", "").replace(str(path), "").strip()
-    if message.startswith("cannot identify image file"):
-        return "not an image PIL can decode (cannot identify image file)"
-    return message if len(message) <= 100 else message[:97] + "..."
 
 
 class FileImages(Sequence):

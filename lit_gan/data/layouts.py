@@ -25,9 +25,10 @@ from typing import Literal
 from pytorch_lightning.utilities import rank_zero_warn
 
 from lit_gan.data import download
-from lit_gan.data.images import FileImages, PairedFileImages, SyntheticImages, SyntheticPairs, find_files
+from lit_gan.data.images import FileImages, PairedFileImages, SyntheticImages, SyntheticPairs
 from lit_gan.data.single_image import check_one_image
 from lit_gan.data.synthetic import STYLES
+from lit_gan.image_io import find_files
 
 Mode = Literal["unaligned", "aligned", "single", "single_image", "domains"]
 Domain = Literal["A", "B"]

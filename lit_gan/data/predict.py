@@ -21,8 +21,8 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler, Sequent
 from torchvision.transforms.v2 import functional as TF
 
 from lit_gan.contracts import PredictsDomains
-from lit_gan.data.images import find_files, read_image, read_problem
 from lit_gan.data.sizes import network_sizes
+from lit_gan.image_io import find_files, read_image, read_problem
 from lit_gan.networks.shapes import pad_to_multiple
 
 KEY = "data.predict_path"

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 import torchvision.transforms.functional as TF
 from torch import Tensor, nn
 
-from lit_gan.data.images import find_files, read_rgb
+from lit_gan.image_io import find_files, read_rgb
 from lit_gan.losses.inception_features import CONTENT_LAYERS, STYLE_LAYERS, InceptionFeatures
 from lit_gan.losses.terms import GeneratorLoss, GeneratorStep
 from lit_gan.losses.vgg import VGGFeatures, VGGWeightsName, frozen

@@ -8,6 +8,7 @@ from pytorch_lightning.cli import OptimizerCallable
 from pytorch_lightning.utilities import rank_zero_info
 from torch import Tensor, nn
 
+from lit_gan.compat import sampler_epoch
 from lit_gan.contracts import LatentGenerator, Phase
 from lit_gan.losses import GeneratorStep, gan_loss
 from lit_gan.losses.gan import GANLossName
@@ -177,11 +178,9 @@ class ProGAN(FromNoise, GANModule):
 
     @property
     def phase_epoch(self) -> int:
-        """The epoch whose phase is being trained: the one the data module's loader serves (Lightning's sampler
-        epoch, `fit_loop.epoch_progress.current.processed`). It is `current_epoch`, except after resuming a run that
-        stopped at max_steps mid-epoch: Lightning then counts the cut epoch as processed and serves the next epoch's
-        data while `current_epoch` stays."""
-        return self.trainer.fit_loop.epoch_progress.current.processed
+        """The epoch whose phase is being trained: the one the data module's loader serves (`compat.sampler_epoch`;
+        not `current_epoch` after resuming a run that stopped at max_steps mid-epoch)."""
+        return sampler_epoch(self.trainer)
 
     def _schedule_step(self, batch_idx: int, done: bool = False) -> Phase:
         """Grow the networks to where the schedule is at `batch_idx` of this epoch (after it, when `done`)."""

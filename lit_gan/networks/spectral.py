@@ -5,7 +5,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
-from lit_gan.compat import spectral_power_iterations
+from lit_gan.compat_torch import spectral_power_iterations
 
 POWER_ITERATIONS_AFTER_INIT = 15  # as many as `spectral_norm` runs when it is registered
 

@@ -1,3 +1,4 @@
 """Hyperparameter sweeps in W&B's format: checking sweep files (`config`), running them offline (`runner`,
-`command`), and comparing runs (`compare`). Import from the modules: this package imports none of them, so that
-`lit_gan.lightning_cli` can read run histories (`history`) without importing the sweep code that imports it."""
+`command`), reading runs' histories (`history`) and comparing runs (`compare`, `workspace`). Import from the modules.
+The sweep code does not import the command line (`tests/test_layering.py`): the command line gives it the parser
+that checks trial commands."""

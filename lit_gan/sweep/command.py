@@ -1,29 +1,22 @@
-"""`python -m lit_gan sweep FILE [--count N] [--parallel K] [--out DIR]`: run a W&B-format sweep offline."""
+"""`python -m lit_gan sweep FILE [--count N] [--parallel K] [--out DIR]`: run a W&B-format sweep offline (the
+command line's `sweep`, `lit_gan.cli.sweep_command`, calls `run_sweep` with its own argument parser)."""
 
 import signal
 import sys
 from pathlib import Path
 
+from lit_gan.sweep.config import ArgumentCheck
 from lit_gan.sweep.runner import SweepRunner
 
 
-def sweep_command(file: Path, count: int | None = None, parallel: int = 1, out: Path | None = None) -> int:
-    """Run a sweep file in W&B's format offline; running the same command again resumes it.
-
-    Args:
-        file: sweep YAML in W&B's format, e.g. sweeps/quickstart_grid.yaml.
-        count: trials in all (default: the grid, or the file's run_cap).
-        parallel: trials at once, as separate processes.
-        out: the sweep's folder (default runs/sweeps/<name>).
-
-    Returns:
-        0 when the sweep ran, 130 when interrupted (Ctrl-C).
-
-    Raises:
-        SweepConfigError: naming the file and what to fix, before any trial starts.
-    """
+def run_sweep(
+    file: Path, count: int | None = None, parallel: int = 1, out: Path | None = None, *, check_arguments: ArgumentCheck
+) -> int:
+    """`python -m lit_gan sweep` (`lit_gan.cli.sweep_command`, whose docstring is its help): run the sweep `file`
+    offline, `count` trials in all, `parallel` at once, into `out`; `check_arguments` parses a trial's command line
+    without running it (`lightning_cli.rejected_arguments`). Returns 0, or 130 when interrupted (Ctrl-C)."""
     signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C stops the sweep, even if started with & or nohup
-    runner = SweepRunner(file, count, parallel, out)
+    runner = SweepRunner(file, count, parallel, out, check_arguments=check_arguments)
     try:
         runner.run()
     except KeyboardInterrupt:

@@ -4,19 +4,20 @@ A sweep file is what `wandb sweep` takes: `method` (grid, random, bayes), `metri
 `parameters` keyed by dotted CLI keys (`model.lr`, `data.batch_size`), optionally `early_terminate`, and a
 `command` that runs `python -m lit_gan fit --config <config> ${args}`. `load_sweep` checks it with W&B's own
 schema (`sweeps.schema_violations_from_proposed_config`), requires the metric, and parses the command with every
-parameter's values through lit_gan's CLI, so that an unknown key or a bad value fails at once, naming it.
+parameter's values through lit_gan's CLI, so that an unknown key or a bad value fails at once, naming it. The CLI's
+parser is given by the caller (`check_arguments`; `lit_gan.lightning_cli.rejected_arguments`): the command line
+imports the sweep code, never the other way round.
 """
 
-import contextlib
-import io
 import math
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
-from lit_gan.lightning_cli import argument_error_reason, lightning_cli
-
+ArgumentCheck = Callable[[list[str]], "str | None"]
+"""Why the command line rejects a command's arguments (one line), or None when it parses them."""
 PLACEHOLDERS = ("${env}", "${interpreter}", "${program}", "${args}", "${args_no_hyphens}", "${args_json}")
 
 
@@ -24,13 +25,14 @@ class SweepConfigError(ValueError):
     """A sweep file that W&B or lit_gan's CLI would reject; the message names the file and what to fix."""
 
 
-def load_sweep(path: str | Path, root: str | Path | None = None) -> dict:
+def load_sweep(path: str | Path, root: str | Path | None = None, *, check_arguments: ArgumentCheck) -> dict:
     """Read and check the sweep file `path`.
 
     Args:
         path: the sweep YAML.
         root: folder the command's relative paths (e.g. `configs/quickstart.yaml`) are relative to; default the
             current folder, as `wandb agent` runs the command there.
+        check_arguments: parses a trial's command line without running it (`lightning_cli.rejected_arguments`).
 
     Returns:
         The sweep config (a dict in W&B's format).
@@ -54,7 +56,7 @@ def load_sweep(path: str | Path, root: str | Path | None = None) -> dict:
     metric = config.get("metric") or {}
     if not metric.get("name"):
         raise SweepConfigError(f"{path}: needs a metric to optimise, e.g. metric: {{name: val/fid, goal: minimize}}")
-    check_command(path, config, Path(root) if root is not None else Path.cwd())
+    check_command(path, config, Path(root) if root is not None else Path.cwd(), check_arguments)
     return config
 
 
@@ -74,7 +76,7 @@ def cli_arguments(config: dict) -> list[str]:
     return [token for token in command if token not in PLACEHOLDERS]
 
 
-def check_command(path: Path, config: dict, root: Path) -> None:
+def check_command(path: Path, config: dict, root: Path, check_arguments: ArgumentCheck) -> None:
     """Parse the command with every parameter's values through lit_gan's CLI (without running anything)."""
     command = [str(token) for token in config.get("command") or []]
     if "lit_gan" not in command or "${args}" not in command:
@@ -89,7 +91,10 @@ def check_command(path: Path, config: dict, root: Path) -> None:
             raise SweepConfigError(f"{path}: the command's --config {args[i]} does not exist (looked in {root})")
         args[i] = str(config_file)
     for values in parameter_samples(config["parameters"]):
-        _parse(path, [*args, *(f"--{key}={value}" for key, value in values.items()), "--print_config"])
+        trial = [*args, *(f"--{key}={value}" for key, value in values.items())]
+        reason = check_arguments(trial)
+        if reason:
+            raise SweepConfigError(f"{path}: lit_gan's CLI rejects {' '.join(trial)}: {reason}")
 
 
 def parameter_samples(parameters: dict) -> list[dict]:
@@ -110,14 +115,3 @@ def _values(spec: dict) -> list:
     if low is not None and high is not None:
         return [low, high]
     return [spec.get("mu", 0.0)]  # normal distributions: their mean
-
-
-def _parse(path: Path, args: list[str]) -> None:
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            lightning_cli(args)
-    except SystemExit as exit:
-        if exit.code not in (0, None):
-            reason = argument_error_reason(err.getvalue()) or f"exit code {exit.code}"
-            raise SweepConfigError(f"{path}: lit_gan's CLI rejects {' '.join(args[:-1])}: {reason}") from None

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lit_gan.runs import atomic_write
-from lit_gan.sweep.config import SweepConfigError, cli_arguments, engine, load_sweep
+from lit_gan.sweep.config import ArgumentCheck, SweepConfigError, cli_arguments, engine, load_sweep
 from lit_gan.sweep.history import metric_curve, run_history
 from lit_gan.sweep.tables import best_and_final, cell, write_csv
 
@@ -48,11 +48,14 @@ class SweepRunner:
         out: the sweep's folder (default `runs/sweeps/<name>`).
         root: folder the trials run in (their `--config` and `runs/` are relative to it).
         poll_s: seconds between checks of the running trials' metrics.
+        check_arguments: parses a trial's command line without running it (`lightning_cli.rejected_arguments`).
     """
 
-    def __init__(self, path, count=None, parallel=1, out=None, root=None, poll_s=5.0) -> None:
+    def __init__(
+        self, path, count=None, parallel=1, out=None, root=None, poll_s=5.0, *, check_arguments: ArgumentCheck
+    ) -> None:
         self.root = Path(root or Path.cwd())
-        self.config = load_sweep(path, self.root)
+        self.config = load_sweep(path, self.root, check_arguments=check_arguments)
         self.name = self.config.get("name") or Path(path).stem
         self.out = Path(out or self.root / "runs" / "sweeps" / self.name)
         self.metric = self.config["metric"]["name"]

@@ -9,7 +9,8 @@ import torch
 from lit_gan.cli import main
 from lit_gan.data import ImageCheckWarning, StyleDataModule
 from lit_gan.data.checks import MAX_LISTED, check_files
-from lit_gan.data.images import FileImages, ImageReadError
+from lit_gan.data.images import FileImages
+from lit_gan.image_io import ImageReadError
 from tests.helpers import make_aligned, make_unaligned, tiny_args, write_images, write_problem_images
 
 CROP = dict(load_size=36, crop_size=32, num_workers=0)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lit_gan.data.convert import to_8bit
-from lit_gan.data.images import ImageReadError, find_files, list_images, read_rgb, split_pair
+from lit_gan.data.images import list_images, split_pair
+from lit_gan.image_io import ImageReadError, find_files, read_rgb, to_8bit
 
 
 def _read(tmp_path, img: Image.Image, name: str = "img.png", **save) -> np.ndarray:

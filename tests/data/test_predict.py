@@ -14,7 +14,6 @@ from pytorch_lightning.utilities.data import _update_dataloader
 from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
 
 from lit_gan.data import StyleDataModule
-from lit_gan.data.images import read_image
 from lit_gan.data.predict import (
     PredictData,
     PredictDataset,
@@ -25,6 +24,7 @@ from lit_gan.data.predict import (
     to_model_input,
 )
 from lit_gan.data.transforms import build_transform
+from lit_gan.image_io import read_image
 from tests.helpers import make_unaligned
 
 

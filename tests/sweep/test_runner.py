@@ -13,6 +13,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from lit_gan.lightning_cli import rejected_arguments
 from lit_gan.sweep.compare import CompareError, compare
 from lit_gan.sweep.config import SweepConfigError
 from lit_gan.sweep.runner import SweepRunner
@@ -39,10 +40,11 @@ def sweep_file(tmp_path, monkeypatch):
 
 
 def test_grid_sweep_runs_offline_and_resumes_with_only_the_remaining_trials(sweep_file, tmp_path):
-    first = SweepRunner(sweep_file, count=1, poll_s=0.5).run()
+    first = SweepRunner(sweep_file, count=1, poll_s=0.5, check_arguments=rejected_arguments).run()
     assert [(t.name, t.state) for t in first] == [("trial-000", "finished")]
 
-    trials = SweepRunner(sweep_file, poll_s=0.5).run()  # the same sweep again: the 2 remaining grid points
+    # the same sweep again: the 2 remaining grid points
+    trials = SweepRunner(sweep_file, poll_s=0.5, check_arguments=rejected_arguments).run()
     assert [t.name for t in trials] == ["trial-000", "trial-001", "trial-002"]
     assert trials[0].run_id == first[0].run_id
     assert len(list((tmp_path / "runs" / "wandb").glob("offline-run-*"))) == 3  # trial-000 did not run again
@@ -89,7 +91,7 @@ def test_ctrl_c_stops_the_running_trial_and_the_sweep_resumes(sweep_file, tmp_pa
     assert "interrupted; run the same command again to resume" in output
     assert [t["state"] for t in json.loads(state.read_text())["trials"]] == ["killed"]
 
-    trials = SweepRunner(sweep_file, count=2, poll_s=0.5).run()
+    trials = SweepRunner(sweep_file, count=2, poll_s=0.5, check_arguments=rejected_arguments).run()
     assert [(t.name, t.state) for t in trials] == [("trial-000", "finished"), ("trial-001", "finished")]
 
 
@@ -97,4 +99,4 @@ def test_random_and_bayes_sweeps_need_a_count(sweep_file):
     config = yaml.safe_load(sweep_file.read_text()) | {"method": "random"}
     sweep_file.write_text(yaml.safe_dump(config))
     with pytest.raises(SweepConfigError, match="a random sweep needs --count"):
-        SweepRunner(sweep_file)
+        SweepRunner(sweep_file, check_arguments=rejected_arguments)
