@@ -38,7 +38,8 @@ from lit_gan.contracts import Direction
 from lit_gan.data import StyleDataModule
 from lit_gan.data.synthetic import render_scene
 from lit_gan.image_io import find_files
-from lit_gan.metrics.scores import FID, KID_MEAN, Features, QualityMetrics, extract, to_uint8
+from lit_gan.metric_keys import FID, KID_MEAN
+from lit_gan.metrics.scores import Features, QualityMetrics, extract, to_uint8
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "summer2winter_yosemite"
 

@@ -140,7 +140,7 @@ def child(spec_file: Path) -> None:
     from lit_gan.callbacks import SampleGridCallback
     from lit_gan.callbacks.metrics import MetricsCallback
     from lit_gan.cli import main as lit_gan_main
-    from lit_gan.metrics.scores import FID, KID_MEAN, KID_STD
+    from lit_gan.metric_keys import FID, KID_MEAN, KID_STD
 
     spec = json.loads(spec_file.read_text())
     cli = lit_gan_main(spec["args"], run=False)

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 from jsonargparse import lazy_instance
 from pytorch_lightning import LightningModule, Trainer
-from pytorch_lightning.callbacks import TQDMProgressBar
+from pytorch_lightning.callbacks import ModelSummary, TQDMProgressBar
 from pytorch_lightning.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
@@ -30,10 +30,12 @@ from lit_gan.callbacks import (
     TimedProgressBar,
     TranslationTableCallback,
 )
+from lit_gan.console import parameter_line, quiet_startup
 from lit_gan.contracts import CheckedData
 from lit_gan.data import StyleDataModule
 from lit_gan.distributed import find_unused_parameters_by_default
 from lit_gan.loggers import WandbLogger
+from lit_gan.metric_keys import PRIMARY
 from lit_gan.runs import (
     RUN_KEY,
     AtomicCheckpointIO,
@@ -118,10 +120,11 @@ class LitGANCLI(LightningCLI):
             {
                 "trainer.logger": lazy_instance(WandbLogger),
                 "trainer.log_every_n_steps": 1,  # every loss term and learning rate at every step
+                "trainer.enable_model_summary": False,  # one line instead (`console.parameter_line`)
                 "checkpoint.save_last": True,
                 "checkpoint.filename": "step{step:07d}",
                 "checkpoint.auto_insert_metric_name": False,
-                "best_checkpoint.monitor": "val/fid",
+                "best_checkpoint.monitor": PRIMARY,
                 "best_checkpoint.mode": "min",
                 "best_checkpoint.filename": "best-step{step:07d}",
                 "best_checkpoint.auto_insert_metric_name": False,
@@ -182,6 +185,8 @@ class LitGANCLI(LightningCLI):
     def before_fit(self) -> None:
         self._check_run()
         self._resume()
+        if not any(isinstance(c, ModelSummary) for c in self.trainer.callbacks):  # the table when asked for, or this
+            rank_zero_info(parameter_line(self.model))
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
         trainer = super().instantiate_trainer(**kwargs)
@@ -233,6 +238,7 @@ def lightning_cli(args: ArgsType = None, run: bool = True, exit_on_error: bool =
     """Parse `args` (`sys.argv[1:]` when None), e.g. `["fit", "--config", "configs/quickstart.yaml"]`, into a
     `LitGANCLI`, and run its subcommand when `run`; a bad argument prints jsonargparse's usage and error and exits
     with code 2, or with `exit_on_error` false raises `jsonargparse.ArgumentError`."""
+    quiet_startup()
     if args is None:  # the command line, rewritten in place (LightningCLI warns when given both)
         sys.argv[1:] = predict_aliases(sys.argv[1:])
     else:

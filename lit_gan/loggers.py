@@ -13,10 +13,8 @@ from pytorch_lightning.loggers import WandbLogger as _WandbLogger
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
 
 from lit_gan.compat import forget_wandb_run, set_wandb_run_id, started_wandb_run, wandb_init_settings
-from lit_gan.goals import best_summary, is_evaluation_metric
+from lit_gan.metric_keys import BEST, STEP_KEY, best_summary, is_evaluation_metric
 from lit_gan.runs import checkpoint_summary
-
-STEP_KEY = "trainer/global_step"  # Lightning's step axis of every logged key
 
 
 def wandb_credentials_available() -> bool:
@@ -39,7 +37,7 @@ class WandbLogger(_WandbLogger):
     uploads it.
 
     Every evaluation metric (`val/...`, `test/...`) is defined in W&B, when first logged, with `trainer/global_step`
-    as its step axis and its best value (the lowest FID/KID/LPIPS, the highest SSIM/PSNR/IS; `lit_gan.goals`) and
+    as its step axis and its best value (the lowest FID/KID/LPIPS, the highest SSIM/PSNR/IS; `lit_gan.metric_keys`) and
     its last value as its summary: the runs table and sweep views show `val/fid.min` beside `val/fid.last`.
 
     Args:
@@ -69,10 +67,14 @@ class WandbLogger(_WandbLogger):
         if offline is None:
             mode = os.environ.get("WANDB_MODE")
             offline = mode in ("offline", "dryrun", "disabled") if mode else not wandb_credentials_available()
+        # Absolute: W&B's service process may have been started from another working directory. Made now: W&B looks
+        # for the git repository from it (the run's commit) and warns "git root ... does not exist" otherwise.
+        save_dir = os.path.abspath(save_dir)
+        if rank_zero_only.rank == 0:
+            os.makedirs(save_dir, exist_ok=True)
         super().__init__(
             project=project,
-            # Absolute: W&B's service process may have been started from another working directory.
-            save_dir=os.path.abspath(save_dir),
+            save_dir=save_dir,
             name=name,
             offline=offline,
             group=group,
@@ -162,8 +164,18 @@ class WandbLogger(_WandbLogger):
                 self._defined.add(key)
 
     def after_save_checkpoint(self, checkpoint_callback: ModelCheckpoint) -> None:
-        if self.model_checkpoints:  # which checkpoints they are is known when the run ends (`log_checkpoints`)
-            self._saving_callbacks[id(checkpoint_callback)] = checkpoint_callback
+        # which checkpoints are the best and last is known when the run ends (`finalize`)
+        self._saving_callbacks[id(checkpoint_callback)] = checkpoint_callback
+
+    def best_checkpoints(self) -> dict[str, Any]:
+        """{best/<monitored key>: score, best/checkpoint: path} of the checkpoint callbacks that saved in this run,
+        for the run's summary (the final and best values of the metrics are there already: `define_metric`)."""
+        summary: dict[str, Any] = {}
+        for callback in self._saving_callbacks.values():
+            if callback.monitor and callback.best_model_score is not None:
+                summary[f"{BEST}{callback.monitor}"] = float(callback.best_model_score)
+                summary[f"{BEST}checkpoint"] = callback.best_model_path
+        return summary
 
     @rank_zero_only
     def log_checkpoints(self) -> None:
@@ -214,8 +226,10 @@ class WandbLogger(_WandbLogger):
             return
         if self._evaluations:  # as W&B's own summaries, but over all of a resumed run's starts
             run.summary.update(self.evaluation_summary())
+        run.summary.update(self.best_checkpoints())
         if self.model_checkpoints:
             self.log_checkpoints()
+        self._saving_callbacks.clear()
         self._defined, self._evaluations = set(), {}  # a later start is another W&B run, or a resumed one's new file
         run_folder = Path(os.path.relpath(Path(run.dir).parent))
         # Finish the W&B run so that the next fit/validate in this process gets a run of its own (or resumes this

@@ -5,13 +5,18 @@ get a tiny generated folder in the same layout instead; image sizes shrink to th
 accept. The networks themselves are the configs' own.
 """
 
+import re
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 import yaml
+from pytorch_lightning.cli import LightningArgumentParser
 
 from lit_gan.cli import main
 from lit_gan.contracts import FixedSizeNetwork
+from lit_gan.models import GANModule
+from lit_gan.runs import import_class
 from tests.helpers import QUIET_TRAINER, make_aligned, make_domains, make_single, make_single_image, make_unaligned
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
@@ -91,3 +96,42 @@ def test_every_data_preset_composes_with_its_model_config(preset, capsys):
 @pytest.mark.parametrize("preset", MODEL_PRESETS, ids=lambda p: p.stem)
 def test_every_model_preset_is_used_by_its_config(preset):
     assert f"model: models/{preset.name}" in (preset.parents[1] / preset.name).read_text()
+
+
+STATED_CHANGES = re.compile(r"^# changes from the model's defaults: (.+)$", re.M)
+
+
+def flat(values: dict, prefix: str = "") -> dict[str, object]:
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out |= flat(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+@pytest.mark.parametrize("preset", MODEL_PRESETS, ids=lambda p: p.stem)
+def test_every_model_preset_is_the_defaults_plus_its_stated_changes(preset):
+    """A model preset lists every hyperparameter, for reading; what it changes from the model's own defaults is
+    stated in its header (`# changes from the model's defaults: a, b` or `none`), and nothing else differs."""
+    found = STATED_CHANGES.search(preset.read_text())
+    assert found, f"{preset}: state what it changes: # changes from the model's defaults: <keys, or none>"
+    listed = found[1].split("(")[0].strip()  # a remark in parentheses may follow
+    stated = set() if listed == "none" else {key.strip() for key in listed.split(",")}
+    parser = LightningArgumentParser(exit_on_error=False)
+    parser.add_lightning_class_args(GANModule, "model", subclass_mode=True)
+    given = parser.parse_args([f"--model={preset}"]).model.as_dict()
+    class_path = given["class_path"]
+    defaults = parser.parse_args([f"--model={class_path}"]).model.as_dict()["init_args"]
+    given = given["init_args"]
+    for values in (given, defaults):  # null: the model's own `default_lr_policy`
+        policy = values.get("lr_policy")
+        values["lr_policy"] = asdict(import_class(class_path).default_lr_policy) if policy is None else policy
+        values["lr_policy"] = values["lr_policy"].get("init_args", values["lr_policy"])
+    given, defaults = flat(given), flat(defaults)
+    changed = {key for key in given.keys() | defaults.keys() if given.get(key) != defaults.get(key)}
+    unstated = {key for key in changed if not any(key == s or key.startswith(f"{s}.") for s in stated)}
+    assert not unstated, f"{preset} changes {sorted(unstated)} without saying so in its header"
+    unchanged = {s for s in stated if not any(key == s or key.startswith(f"{s}.") for key in changed)}
+    assert not unchanged, f"{preset} says it changes {sorted(unchanged)}, which equal the model's defaults"

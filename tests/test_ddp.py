@@ -6,7 +6,6 @@ across processes (`RankReport`).
 """
 
 import hashlib
-import inspect
 import json
 import os
 import subprocess
@@ -19,39 +18,11 @@ from pytorch_lightning.callbacks import Callback
 
 from lit_gan.callbacks import MetricsCallback
 from lit_gan.cli import main
-from tests.helpers import TINY_MODELS, batches_per_epoch, model_class, tiny_args
+from tests.helpers import TINY_MODELS, batches_per_epoch, tiny_args
 
 REPO = Path(__file__).resolve().parents[1]
 N_HELD_OUT = 3  # held-out images per domain: shards of 2 and 1 images, so the gather pads the shorter one
 SHARDS = {rank: len(range(rank, N_HELD_OUT, 2)) for rank in (0, 1)}  # images each process generates per direction
-DIRECTIONS = {
-    "cyclegan": ["AtoB", "BtoA"],
-    "pix2pix": ["AtoB"],
-    "dcgan": ["samples", "interpolation"],
-    "cut": ["AtoB"],
-    "progan": ["samples"],
-    "starganv2": ["photo", "cartoon", "sketch", "night", "reference"],  # latent-guided per target; reference-guided
-}
-# (target domains whose held-out images are encoded, sets of generated images scored): StarGAN v2 scores its 12
-# source -> target pairs latent- and reference-guided
-METRIC_SETS = {"cyclegan": (2, 2), "pix2pix": (1, 1), "dcgan": (1, 1), "cut": (1, 1), "progan": (1, 1)}
-METRIC_SETS["starganv2"] = (4, 24)
-VAL_METRIC = {
-    "cyclegan": "val/cycle",
-    "pix2pix": "val/L1",
-    "dcgan": "val/D_real",
-    "cut": "val/nce",
-    "progan": "val/D_real",
-    "starganv2": "val/cycle",
-}
-TRAIN_METRIC = {
-    "cyclegan": "train/D_A",
-    "pix2pix": "train/D",
-    "dcgan": "train/D",
-    "cut": "train/D",
-    "progan": "train/D",
-    "starganv2": "train/D_latent_real",
-}
 # Three training steps, then one validation (its FID/KID at the last step only) and the sample grids.
 DDP = [
     "--trainer.strategy=ddp",
@@ -74,7 +45,9 @@ def digest(tensors) -> str:
 class RankReport(Callback):
     """Writes `rank<R>_<stage>.json` in the working folder at the end of a fit or validate: a digest of the
     parameters (before and after fit) and of the first training batch, of the image pools' generator states, the
-    last FID/KID/IS results, the logged metrics, and how many images the feature extractor encoded."""
+    last FID/KID/IS results, the logged metrics, and how many images the feature extractor encoded; and what the
+    model says it makes, so that no test names a model: its sample grids, its training and held-out loss keys, the
+    sets an evaluation scores and how many generators each is scored with (the average's and the trained one's)."""
 
     def __init__(self) -> None:
         self.report: dict = {}
@@ -90,10 +63,26 @@ class RankReport(Callback):
         self.report.setdefault("first_batch", digest([batch["A"]]))
         self.report.setdefault("rng", digest([torch.get_rng_state()]))  # what noise and dropout draw from
 
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        if "held_out_losses" not in self.report:
+            with torch.random.fork_rng(), torch.no_grad():  # the run's random stream stays as it was
+                self.report["held_out_losses"] = sorted(f"val/{k}" for k in pl_module.evaluation_losses(batch))
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        batch = {k: v.to(pl_module.device) for k, v in trainer.datamodule.sample_batch(1).items()}
+        with torch.random.fork_rng(), torch.no_grad():
+            self.report["grids"] = sorted(pl_module.sample_images(batch))
+        self.report["train_losses"] = sorted(pl_module.step_losses)
+
     def teardown(self, trainer, pl_module, stage: str) -> None:
         metrics = self._metrics(trainer)
         pools = list(pl_module.pools.values())
+        sets = metrics.evaluation_sets(pl_module)
         self.report |= {
+            "targets_encoded": len({direction.target for _, direction, _ in sets}),
+            "sets_scored": len(sets),
+            "generators_scored": 1 + bool(metrics.raw_generators and getattr(pl_module, "ema", None) is not None),
+            "has_pools": bool(pools),
             "params": digest(pl_module.parameters()),
             "pools": digest(pool.generator.get_state() for pool in pools),
             "results": {k: v for k, v in metrics.results.items() if not k.startswith("perf/")},
@@ -184,12 +173,13 @@ def test_ddp_fit_leaves_one_run_with_checkpoints_samples_and_val_metrics(ddp_fit
     assert wandb_run.name.endswith(run.name)
     checkpoints = {p.name for p in (run / "checkpoints").glob("*.ckpt")}
     assert checkpoints == {"last.ckpt", "step0000003.ckpt", "best-step0000003.ckpt"}
+    report = reports(folder, "fit")[0]
     grids = {p.name for p in (run / "samples").iterdir()}
-    assert grids == {f"step_0000003_{name}.png" for name in DIRECTIONS[model]}  # one set, from rank 0
+    assert report["grids"] and grids == {f"step_0000003_{name}.png" for name in report["grids"]}  # one set, rank 0's
     media = sorted(p.name.split("_")[0] for p in (wandb_run / "files" / "media" / "images" / "samples").iterdir())
-    assert media == sorted(DIRECTIONS[model])
-    logged = reports(folder, "fit")[0]["logged"]
-    assert {"val/fid", "val/kid_mean", VAL_METRIC[model], TRAIN_METRIC[model]} <= set(logged)
+    assert media == report["grids"]
+    assert report["train_losses"] and report["held_out_losses"]
+    assert {"val/fid", "val/kid_mean", *report["train_losses"], *report["held_out_losses"]} <= set(report["logged"])
 
 
 def test_ddp_fit_keeps_processes_in_sync_and_metrics_global(ddp_fit):
@@ -199,16 +189,15 @@ def test_ddp_fit_keeps_processes_in_sync_and_metrics_global(ddp_fit):
     assert rank[0]["rng"] != rank[1]["rng"]  # and draws its own noise and dropout masks
     assert rank[0]["params"] != rank[0]["params_start"]  # it trained
     assert rank[0]["params"] == rank[1]["params"]  # with gradients averaged over both: the same networks
-    if model == "cyclegan":
+    if rank[0]["has_pools"]:
         assert rank[0]["pools"] != rank[1]["pools"]  # each process's image pools draw their own choices
     # FID/KID/IS and the validation metric: the same numbers on both processes.
     assert rank[0]["results"] and rank[0]["results"] == rank[1]["results"]
-    assert rank[0]["logged"][VAL_METRIC[model]] == rank[1]["logged"][VAL_METRIC[model]]
+    for key in rank[0]["held_out_losses"]:
+        assert rank[0]["logged"][key] == rank[1]["logged"][key]
     # Real images are encoded once, on rank 0; each process encodes its share of the generated ones (twice with an
     # EMA: the average's and the trained generator's, `metrics.raw_generators`).
-    targets, generated = METRIC_SETS[model]
-    ema = inspect.signature(model_class(model).__init__).parameters.get("ema_decay")  # GANModule's default: None
-    passes = 1 + (ema is not None and ema.default is not None)
+    targets, generated, passes = rank[0]["targets_encoded"], rank[0]["sets_scored"], rank[0]["generators_scored"]
     assert rank[0]["encoded"] == targets * N_HELD_OUT + generated * passes * SHARDS[0]
     assert rank[1]["encoded"] == generated * passes * SHARDS[1]
 

@@ -5,6 +5,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_warn
 
 from lit_gan.compat import is_last_batch, train_batch_idx
+from lit_gan.metric_keys import is_evaluation_metric
 
 
 class BestCheckpoint(ModelCheckpoint):
@@ -31,10 +32,11 @@ class BestCheckpoint(ModelCheckpoint):
     def on_train_end(self, trainer, pl_module) -> None:
         super().on_train_end(trainer, pl_module)
         if self.monitor is not None and self.save_top_k != 0 and not self.best_model_path:
+            logged = sorted(k for k in trainer.callback_metrics if is_evaluation_metric(k))
+            example = f"one of {', '.join(logged[:4])}" if logged else "a metric the run logs at its evaluations"
             rank_zero_warn(
                 f"best_checkpoint.monitor {self.monitor!r} was never logged, so no best checkpoint was kept "
-                f"(last.ckpt was). Set best_checkpoint.monitor to a logged metric, e.g. val/cycle (CycleGAN) or "
-                f"val/L1 (pix2pix), or best_checkpoint.save_top_k 0."
+                f"(last.ckpt was). Set best_checkpoint.monitor to {example}, or best_checkpoint.save_top_k 0."
             )
 
 

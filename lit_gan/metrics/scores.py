@@ -15,7 +15,8 @@ from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 from torchmetrics.utilities.data import dim_zero_cat
 
-FID, KID_MEAN, KID_STD, IS_MEAN, IS_STD = "fid", "kid_mean", "kid_std", "is_mean", "is_std"
+from lit_gan.metric_keys import FID, IS_MEAN, IS_STD, KID_MEAN, KID_STD
+
 RESULT_KEYS = (FID, KID_MEAN, KID_STD, IS_MEAN, IS_STD)
 LOGITS = "logits_unbiased"  # torch-fidelity's name of the logits Inception Score uses (its default too)
 

@@ -10,10 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lit_gan.metric_keys import LPIPS, PSNR, SSIM
 from lit_gan.metrics.inception import hub_cache_path
 
-SSIM, PSNR, LPIPS = "ssim", "psnr", "lpips"
-DIVERSITY = "lpips_diversity"  # LPIPS between translations of one image with two styles (higher: more diverse)
 SIMILARITY_KEYS = (SSIM, PSNR, LPIPS)
 MIN_MSE = 1e-10  # PSNR of identical images: 100 dB instead of infinity
 

@@ -8,13 +8,13 @@ import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from types import FrameType
 from typing import Any, ClassVar
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.cli import OptimizerCallable
 from pytorch_lightning.trainer.states import TrainerFn
-from pytorch_lightning.utilities.parsing import collect_init_args
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
@@ -25,6 +25,7 @@ from lit_gan.contracts import Direction, SizedNetwork
 from lit_gan.distributed import broadcast_buffers
 from lit_gan.losses import GeneratorLoss, GeneratorStep, intermediate_features
 from lit_gan.losses.gan import r1_penalty
+from lit_gan.metric_keys import LEARNING_RATES, TRAIN
 from lit_gan.models.ema import EMA
 from lit_gan.models.legacy import upgrade_checkpoint
 from lit_gan.models.optim import GANAdam
@@ -141,7 +142,13 @@ class GANModule(ProcessStates, pl.LightningModule):
         self.loss_terms = nn.ModuleList(generator_losses or [])
         self.augment = build_augment(augment)  # hooked in front of each discriminator by `add_networks`
         self.step_losses: dict[str, Tensor] = {}  # the last training step's loss terms, for callbacks
-        self.adam_options: dict = {}  # Adam's implementation, e.g. {"fused": True}: torch's default when empty
+        # Adam's implementation for both optimizers, e.g. {"fused": True} (torch's default when empty), set by the
+        # `speed` callback before `configure_optimizers`. Not the optimizers' own argument
+        # (`--model.optimizer_G.init_args.fused`) on purpose: it is a speed setting, one switch for every optimizer of
+        # every model beside the other speed settings (channels_last, compile), that changes no result beyond float
+        # rounding, while the optimizers are model hyperparameters chosen per model and config (ProGAN's, StarGAN
+        # v2's), saved with the checkpoint; and a wrong value fails naming `speed.adam` (`_optimizer`).
+        self.adam_options: dict = {}
 
     def _save_arguments(self, frame) -> None:
         """Save the constructor's arguments (the model's and these) as hyperparameters.
@@ -152,8 +159,11 @@ class GANModule(ProcessStates, pl.LightningModule):
         (`augment` too, when given as a `DiffAugment`: its state is in the state dict).
         """
         if not compat.hyperparameters_given_by_cli():  # built in Python, not by LightningCLI
-            given = {key: value for args in collect_init_args(frame, []) for key, value in args.items()}
-            self.save_hyperparameters(ignore=[k for k, v in given.items() if not _plain(v)], frame=frame, logger=False)
+            # Read from the constructors' frames here rather than by Lightning's `save_hyperparameters`, whose frame
+            # walk expects each constructor's signature in its locals: `model_defaults` lists inherited arguments in
+            # the signature that the model's own constructor receives through **kwargs.
+            given = init_arguments(frame, self)
+            self.hparams.update({key: value for key, value in given.items() if _plain(value)})
             if isinstance(self.hparams.get("lr_policy"), LRPolicy):
                 self.hparams["lr_policy"] = asdict(self.hparams["lr_policy"])  # plain values: read weights-only
         else:
@@ -278,7 +288,7 @@ class GANModule(ProcessStates, pl.LightningModule):
     def learning_rates(self) -> dict[str, float]:
         """The current learning rates, for logging: {"train/lr_G", "train/lr_D"}."""
         opt_g, opt_d = self.optimizers()
-        return {"train/lr_G": opt_g.param_groups[0]["lr"], "train/lr_D": opt_d.param_groups[0]["lr"]}
+        return {f"{LEARNING_RATES}_G": opt_g.param_groups[0]["lr"], f"{LEARNING_RATES}_D": opt_d.param_groups[0]["lr"]}
 
     def log_losses(self, losses: dict[str, Tensor], batch_size: int) -> None:
         """Log a training step's loss terms as `train/<name>` with the learning rates, and keep them (detached) in
@@ -291,7 +301,7 @@ class GANModule(ProcessStates, pl.LightningModule):
             losses = {**losses, "augment_p": self.augment.p}
         if self._r1 is not None:  # the last R1 penalty computed (lazy regularization computes it every r1_every steps)
             losses = {**losses, "R1": self._r1}
-        self.step_losses = {f"train/{name}": value.detach() for name, value in losses.items()}
+        self.step_losses = {f"{TRAIN}{name}": value.detach() for name, value in losses.items()}
         if compat.should_log_this_step(self.trainer) or self.trainer.fast_dev_run:  # Lightning's own test
             self.log_dict({**self.step_losses, **self.learning_rates()}, batch_size=batch_size)
 
@@ -506,6 +516,21 @@ class FromNoise:
 
 
 _PARAMETERS: "weakref.WeakKeyDictionary[nn.Module, list[nn.Parameter]]" = weakref.WeakKeyDictionary()
+
+
+def init_arguments(frame: FrameType | None, obj: object) -> dict[str, Any]:
+    """The arguments `obj`'s constructors were called with: from `frame` (the innermost `__init__`, GANModule's)
+    out through every `__init__` frame of `obj` (a model's own, `model_defaults`' wrapper), their `**kwargs`
+    expanded; an outer (more specific) constructor's values win."""
+    found: dict[str, Any] = {}
+    while frame is not None and frame.f_code.co_name == "__init__" and frame.f_locals.get("self") is obj:
+        info = inspect.getargvalues(frame)
+        args = {name: info.locals[name] for name in info.args if name != "self"}
+        if info.keywords:
+            args |= info.locals[info.keywords]
+        found |= args
+        frame = frame.f_back
+    return found
 
 
 def _parameters_of(networks: nn.Module) -> list[nn.Parameter]:

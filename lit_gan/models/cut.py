@@ -9,18 +9,20 @@ import torch.nn.functional as F
 from jsonargparse import lazy_instance
 from torch import Tensor, nn
 
-from lit_gan.contracts import Direction, EncodesFeatures
+from lit_gan.contracts import Direction, EncodesFeatures, SizedNetwork
 from lit_gan.losses import GeneratorStep, gan_loss
 from lit_gan.losses.gan import GANLossName
 from lit_gan.losses.patchnce import patch_nce_loss
 from lit_gan.models.base import GANModule, SmokeTest
+from lit_gan.models.defaults import model_defaults
 from lit_gan.models.schedules import LRPolicy
 from lit_gan.networks import PatchGANDiscriminator, ResnetGenerator
-from lit_gan.networks.init import InitName, init_weights
+from lit_gan.networks.init import init_weights
 from lit_gan.networks.patch_sampler import PatchSampler
 from lit_gan.networks.shapes import first_conv
 
 
+@model_defaults(init_type="xavier")
 class CUT(GANModule):
     """A generator ("AtoB"), a discriminator of domain B ("B") and a patch sampler (`sampler`, the reference's netF).
 
@@ -94,10 +96,9 @@ class CUT(GANModule):
         num_patches: int = 256,
         flip_equivariance: bool = False,
         negatives_from_minibatch: bool = False,
-        init_type: InitName = "xavier",
         **kwargs,
     ) -> None:
-        super().__init__(init_type=init_type, **kwargs)
+        super().__init__(**kwargs)
         if not isinstance(generator, EncodesFeatures):
             raise ValueError(
                 f"model.generator: CUT compares the generator's encoder features, which {type(generator).__name__} "
@@ -111,12 +112,12 @@ class CUT(GANModule):
         self.add_networks({"AtoB": generator}, {"B": discriminator})
         self.gan_loss = gan_loss(gan_mode)
         sampler = copy.deepcopy(sampler).build(self._feature_channels(self.generators["AtoB"], layers))
-        self.sampler = init_weights(sampler, init_type, self.init_gain)
+        self.sampler = init_weights(sampler, self.init_type, self.init_gain)
 
     @staticmethod
     def _feature_channels(generator: nn.Module, layers: list[int]) -> list[int]:
         """The channels of the generator's features at `layers`, from one pass over a small probe image."""
-        multiple = getattr(generator, "size_multiple", 1)
+        multiple = generator.size_multiple if isinstance(generator, SizedNetwork) else 1
         size = multiple * max(1, -(-16 // multiple))
         probe = torch.zeros(1, first_conv(generator).in_channels, size, size)
         with torch.no_grad():

@@ -4,7 +4,6 @@ resolution one fading-in layer at a time."""
 
 import torch
 from jsonargparse import lazy_instance
-from pytorch_lightning.cli import OptimizerCallable
 from pytorch_lightning.utilities import rank_zero_info
 from torch import Tensor, nn
 
@@ -13,8 +12,9 @@ from lit_gan.contracts import LatentGenerator, Phase
 from lit_gan.losses import GeneratorStep, gan_loss
 from lit_gan.losses.gan import GANLossName
 from lit_gan.models.base import FromNoise, GANModule, SmokeTest
+from lit_gan.models.defaults import model_defaults
 from lit_gan.models.schedules import LRPolicy
-from lit_gan.networks.progan import ProGANDiscriminator, ProGANGenerator, downscale, upscale
+from lit_gan.networks.progan import MIN_RESOLUTION, ProGANDiscriminator, ProGANGenerator, downscale, upscale
 
 
 class ProGANAdam(torch.optim.Adam):
@@ -28,6 +28,7 @@ PAPER_BATCH_SIZES = {4: 128, 8: 128, 16: 128, 32: 64, 64: 32, 128: 16, 256: 8, 5
 """The official single-GPU preset's minibatch per resolution (1024: its minibatch_base)."""
 
 
+@model_defaults(lr=1e-3, optimizer_G=ProGANAdam, optimizer_D=ProGANAdam, ema_decay=0.999)
 class ProGAN(FromNoise, GANModule):
     """A generator growing from `start_resolution` to its `image_size`, and a discriminator growing with it, trained
     on the data module's "A" images (`data.mode: single`) as the official code trains them.
@@ -88,19 +89,15 @@ class ProGAN(FromNoise, GANModule):
         generator: nn.Module = lazy_instance(ProGANGenerator),
         discriminator: nn.Module = lazy_instance(ProGANDiscriminator),
         gan_mode: GANLossName = "wgangp_drift",
-        start_resolution: int = 4,
+        start_resolution: int = MIN_RESOLUTION,
         phase_images: int | None = 800_000,
         fade_images: int | None = None,
         batch_sizes: dict[int, int] | None = None,
         resolution_images: dict[int, int] | None = None,
         sample_grid: int = 8,
-        lr: float = 1e-3,
-        optimizer_G: OptimizerCallable = ProGANAdam,
-        optimizer_D: OptimizerCallable = ProGANAdam,
-        ema_decay: float | None = 0.999,
         **kwargs,
     ) -> None:
-        super().__init__(lr=lr, optimizer_G=optimizer_G, optimizer_D=optimizer_D, ema_decay=ema_decay, **kwargs)
+        super().__init__(**kwargs)
         if sample_grid < 1:
             raise ValueError(f"model.sample_grid must be >= 1, got {sample_grid}")
         self.add_networks({"samples": generator}, {"A": discriminator})
@@ -129,10 +126,10 @@ class ProGAN(FromNoise, GANModule):
         per_resolution: dict[int, int],
         key: str = "batch_sizes",
     ) -> None:
-        if start < 4 or start & (start - 1) or start > image_size:
+        if start < MIN_RESOLUTION or start & (start - 1) or start > image_size:
             raise ValueError(
-                f"model.start_resolution must be a power of two from 4 to the generator's image_size {image_size}, "
-                f"got {start}"
+                f"model.start_resolution must be a power of two from {MIN_RESOLUTION} to the generator's image_size "
+                f"{image_size}, got {start}"
             )
         for name, value in (("phase_images", phase_images), ("fade_images", fade_images)):
             if value is not None and value < 1:

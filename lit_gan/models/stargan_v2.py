@@ -8,15 +8,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
-from pytorch_lightning.cli import OptimizerCallable
 from pytorch_lightning.utilities import rank_zero_info
 from torch import Tensor, nn
 
 from lit_gan.contracts import Direction
 from lit_gan.losses.gan import r1_from_scores
 from lit_gan.models.base import GANModule, SmokeTest
+from lit_gan.models.defaults import model_defaults
 from lit_gan.models.schedules import LRPolicy
-from lit_gan.networks.init import InitName
 from lit_gan.networks.shapes import crop_padding
 from lit_gan.networks.stargan_v2 import (
     MappingNetwork,
@@ -48,6 +47,9 @@ class StarGANv2Adam(torch.optim.Adam):
         super().__init__(params, lr=lr, betas=betas, weight_decay=weight_decay, **kwargs)
 
 
+@model_defaults(
+    lr=1e-4, optimizer_G=StarGANv2Adam, optimizer_D=StarGANv2Adam, ema_decay=0.999, r1_gamma=1.0, init_type="kaiming"
+)
 class StarGANv2(GANModule):
     """A generator ("generator"), a mapping network ("mapping"), a style encoder ("style_encoder") and a multi-task
     discriminator ("D"), for the domains `domains` (their order is the label of each).
@@ -154,18 +156,9 @@ class StarGANv2(GANModule):
         predict_bank: str = DEFAULT_BANK,
         predict_strength: float = 1.0,
         predict_source: str | None = None,
-        lr: float = 1e-4,
-        optimizer_G: OptimizerCallable = StarGANv2Adam,
-        optimizer_D: OptimizerCallable = StarGANv2Adam,
-        ema_decay: float | None = 0.999,
-        r1_gamma: float = 1.0,
-        init_type: InitName = "kaiming",
         **kwargs,
     ) -> None:
-        super().__init__(
-            lr=lr, optimizer_G=optimizer_G, optimizer_D=optimizer_D, ema_decay=ema_decay, r1_gamma=r1_gamma,
-            init_type=init_type, **kwargs,
-        )  # fmt: skip
+        super().__init__(**kwargs)
         names = list(domains)
         if len(names) < 2 or len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
             raise ValueError(f"model.domains must be two or more distinct domain names, got {names}")

@@ -4,6 +4,7 @@ any power-of-two size >= 32."""
 import torch
 from torch import Tensor, nn
 
+from lit_gan.networks.shapes import NetworkSmokeTest
 from lit_gan.networks.spectral import apply_spectral_norm
 
 MIN_IMAGE_SIZE = 32
@@ -36,6 +37,8 @@ class DCGANGenerator(nn.Module):
         image_size: height and width of the generated images: a power of two >= 32.
         out_channels: channels of the generated images.
     """
+
+    smoke_test = NetworkSmokeTest({"nz": 8, "ngf": 4, "image_size": 32}, (8,), (3, 32, 32))
 
     def __init__(self, nz: int = 100, ngf: int = 64, image_size: int = 64, out_channels: int = 3) -> None:
         super().__init__()
@@ -77,6 +80,8 @@ class DCGANDiscriminator(nn.Module):
         image_size: height and width of the images: a power of two >= 32.
         use_spectral_norm: spectral normalization of every convolution.
     """
+
+    smoke_test = NetworkSmokeTest({"ndf": 4, "image_size": 32}, (3, 32, 32), ())
 
     def __init__(
         self, in_channels: int = 3, ndf: int = 64, image_size: int = 64, use_spectral_norm: bool = False

@@ -4,6 +4,7 @@ from torch import Tensor, nn
 
 from lit_gan.networks.antialias import Downsample
 from lit_gan.networks.norm import NormName, conv_bias, norm_layer
+from lit_gan.networks.shapes import NetworkSmokeTest
 from lit_gan.networks.spectral import apply_spectral_norm
 
 
@@ -22,6 +23,8 @@ class PatchGANDiscriminator(nn.Module):
         antialias: the CUT reference's anti-aliased downsampling (its default): each stride-2 convolution becomes a
             stride-1 convolution followed (after its norm and LeakyReLU) by a blur-pool `Downsample`; same parameters.
     """
+
+    smoke_test = NetworkSmokeTest({"ndf": 4, "n_layers": 2}, (3, 32, 32), (1, 6, 6))
 
     def __init__(
         self,

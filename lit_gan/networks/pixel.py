@@ -3,6 +3,7 @@
 from torch import Tensor, nn
 
 from lit_gan.networks.norm import NormName, conv_bias, norm_layer
+from lit_gan.networks.shapes import NetworkSmokeTest
 from lit_gan.networks.spectral import apply_spectral_norm
 
 
@@ -19,6 +20,8 @@ class PixelDiscriminator(nn.Module):
         norm: normalization after the second convolution.
         use_spectral_norm: spectral normalization of every convolution.
     """
+
+    smoke_test = NetworkSmokeTest({"ndf": 4}, (3, 8, 8), (1, 8, 8))
 
     def __init__(
         self, in_channels: int = 3, ndf: int = 64, norm: NormName = "batch", use_spectral_norm: bool = False

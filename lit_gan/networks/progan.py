@@ -15,8 +15,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_gan.networks.checkpointing import ActivationCheckpointing, run_block
+from lit_gan.networks.shapes import NetworkSmokeTest
 
-MIN_RESOLUTION = 4
+MIN_RESOLUTION = 4  # the first phase's resolution: the generator's dense layer makes (C, 4, 4) maps
+LEAKY_SLOPE = 0.2  # of every leaky ReLU in both networks, as in the official code
 
 
 def _log2(resolution: int, key: str) -> int:
@@ -166,7 +168,7 @@ class _GeneratorBlock(nn.Module):
         if self.upsample:
             x = upscale(x)
         for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.2)
+            x = F.leaky_relu(conv(x), LEAKY_SLOPE)
             if self.use_pixelnorm:
                 x = pixel_norm(x)
         return x
@@ -193,6 +195,10 @@ class ProGANGenerator(ActivationCheckpointing, _Growing):
         use_wscale: equalized learning rate.
         use_pixelnorm: pixelwise feature normalization after each convolution.
     """
+
+    smoke_test = NetworkSmokeTest(
+        {"nz": 8, "image_size": 8, "fmap_base": 32, "fmap_max": 8}, (8,), (3, 8, 8), bounded=False, fade_in=0.5
+    )
 
     def __init__(
         self,
@@ -233,8 +239,10 @@ class ProGANGenerator(ActivationCheckpointing, _Growing):
         z = z.flatten(1)
         if self.normalize_latents:
             z = pixel_norm(z)
-        x = self.dense(z).reshape(-1, self.first_channels, 4, 4) + self.dense_bias.reshape(1, -1, 1, 1)
-        x = F.leaky_relu(x, 0.2)
+        x = self.dense(z).reshape(-1, self.first_channels, MIN_RESOLUTION, MIN_RESOLUTION) + self.dense_bias.reshape(
+            1, -1, 1, 1
+        )
+        x = F.leaky_relu(x, LEAKY_SLOPE)
         if self.use_pixelnorm:
             x = pixel_norm(x)  # (B, nf1, 4, 4)
         last = self.level - 2  # the current resolution's block
@@ -268,8 +276,8 @@ class _DiscriminatorBlock(nn.Module):
         self.conv1 = EqualizedConv2d(in_channels, out_channels, 3, use_wscale=use_wscale)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = F.leaky_relu(self.conv0(x), 0.2)
-        return downscale(F.leaky_relu(self.conv1(x), 0.2))
+        x = F.leaky_relu(self.conv0(x), LEAKY_SLOPE)
+        return downscale(F.leaky_relu(self.conv1(x), LEAKY_SLOPE))
 
 
 class _DiscriminatorOutput(nn.Module):
@@ -286,8 +294,8 @@ class _DiscriminatorOutput(nn.Module):
         """(B, C, 4, 4) -> (B,) scores."""
         if self.mbstd_group_size > 1:
             x = minibatch_stddev(x, self.mbstd_group_size)
-        x = F.leaky_relu(self.conv(x), 0.2)
-        x = F.leaky_relu(self.dense0(x.flatten(1)), 0.2)
+        x = F.leaky_relu(self.conv(x), LEAKY_SLOPE)
+        x = F.leaky_relu(self.dense0(x.flatten(1)), LEAKY_SLOPE)
         return self.dense1(x).flatten()
 
 
@@ -308,6 +316,8 @@ class ProGANDiscriminator(_Growing):
         mbstd_group_size: the minibatch standard deviation's group size (0 or 1 disables it).
         use_wscale: equalized learning rate.
     """
+
+    smoke_test = NetworkSmokeTest({"image_size": 8, "fmap_base": 32, "fmap_max": 8}, (3, 8, 8), (), fade_in=0.5)
 
     def __init__(
         self,
@@ -342,9 +352,9 @@ class ProGANDiscriminator(_Growing):
         x, old = images, images
         for i, from_rgb in enumerate(self.from_rgb):
             if i == first:
-                x = F.leaky_relu(from_rgb(images), 0.2)
+                x = F.leaky_relu(from_rgb(images), LEAKY_SLOPE)
             elif i == first + 1 and fading:  # the previous resolution's path, on the downscaled image
-                old = F.leaky_relu(from_rgb(downscale(images)), 0.2)
+                old = F.leaky_relu(from_rgb(downscale(images)), LEAKY_SLOPE)
         for i, block in enumerate(self.blocks):
             if i >= first:
                 x = block(x)

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from lit_gan.networks.antialias import Downsample, Upsample
 from lit_gan.networks.checkpointing import ActivationCheckpointing, run_block
 from lit_gan.networks.norm import NormName, conv_bias, norm_layer
-from lit_gan.networks.shapes import check_size_multiple
+from lit_gan.networks.shapes import NetworkSmokeTest, check_size_multiple
 
 PaddingType = Literal["reflect", "replicate", "zero"]
 
@@ -77,6 +77,8 @@ class ResnetGenerator(ActivationCheckpointing, nn.Module):
     `set_activation_checkpointing(True)` (`speed.checkpoint_activations`) recomputes each residual block's
     activations in backward instead of keeping them, in `forward` and in `features` alike.
     """
+
+    smoke_test = NetworkSmokeTest({"ngf": 4, "n_blocks": 1}, (3, 32, 32), (3, 32, 32))
 
     def __init__(
         self,

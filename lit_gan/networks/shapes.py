@@ -1,9 +1,26 @@
 """Image shapes the networks accept: input checks that give a clear error instead of a shape mismatch deep inside a
 network, and padding images of any size to a size multiple (and cropping the outputs back)."""
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class NetworkSmokeTest:
+    """A network's tiny instance, for the tests generated from the catalogue (`tests/networks/test_networks.py`):
+    constructor kwargs, per-sample input and output shapes, whether a generator's outputs are bounded to [-1, 1] (a
+    tanh), and for a growing network the fade-in weight to check it at (at its image_size, so every layer is used).
+    Each network exported by `lit_gan.networks` has one as its `smoke_test`: a new network needs no test edits."""
+
+    kwargs: dict[str, Any]
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    bounded: bool = True
+    fade_in: float | None = None
 
 
 def check_size_multiple(x: Tensor, multiple: int, network: str) -> None:

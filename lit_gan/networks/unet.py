@@ -5,7 +5,7 @@ from torch import Tensor, nn
 
 from lit_gan.networks.checkpointing import ActivationCheckpointing, run_block
 from lit_gan.networks.norm import NormName, conv_bias, norm_layer
-from lit_gan.networks.shapes import check_size_multiple
+from lit_gan.networks.shapes import NetworkSmokeTest, check_size_multiple
 
 
 class UnetGenerator(ActivationCheckpointing, nn.Module):
@@ -36,6 +36,8 @@ class UnetGenerator(ActivationCheckpointing, nn.Module):
         use_dropout: dropout (p=0.5) in the num_downs - 5 middle decoder layers (the reference also samples it at
             test time, by staying in train mode).
     """
+
+    smoke_test = NetworkSmokeTest({"ngf": 2, "num_downs": 5}, (3, 32, 32), (3, 32, 32))
 
     def __init__(
         self,

@@ -18,13 +18,13 @@ from pathlib import Path
 import yaml
 from PIL import Image, ImageDraw
 
-from lit_gan.goals import goal
+from lit_gan.metric_keys import FID, KID_MEAN, LPIPS, PSNR, SSIM, VAL, goal
 from lit_gan.runs import atomic_write
 from lit_gan.sweep.history import metric_curve, run_history
 from lit_gan.sweep.html import write_page
 from lit_gan.sweep.tables import best_and_final, cell, write_csv
 
-DEFAULT_METRICS = ["val/fid", "val/kid_mean", "val/ssim", "val/psnr", "val/lpips"]
+DEFAULT_METRICS = [VAL + m for m in (FID, KID_MEAN, SSIM, PSNR, LPIPS)]
 """Compared unless --metrics names others; those no run logged are left out (e.g. PSNR without paired data)."""
 
 

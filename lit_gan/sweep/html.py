@@ -14,7 +14,7 @@ from typing import Literal
 
 from PIL import Image
 
-from lit_gan.goals import goal
+from lit_gan.metric_keys import goal
 from lit_gan.runs import atomic_write
 from lit_gan.sweep.history import metric_curve
 from lit_gan.sweep.tables import cell

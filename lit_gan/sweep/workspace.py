@@ -11,15 +11,26 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from lit_gan.goals import best_summary, goal
-from lit_gan.loggers import STEP_KEY, wandb_credentials_available
+from lit_gan.loggers import wandb_credentials_available
+from lit_gan.metric_keys import (
+    LEARNING_RATES,
+    PRIMARY,
+    QUALITY,
+    SAMPLES,
+    SPREADS,
+    STEP_KEY,
+    TEST,
+    TRAIN,
+    TRANSLATIONS,
+    VAL,
+    VAL_FID,
+    VAL_KID,
+    best_summary,
+    goal,
+)
 
-QUALITY_METRICS = ("fid", "kid_mean", "is_mean", "ssim", "psnr", "lpips")  # lit_gan.metrics' result keys
-"""The quality metrics, a panel each (with its per-direction keys) in that order."""
-DEFAULT_KEYS = ("val/fid", "val/kid_mean")  # what every lit_gan run logs: the panels of a project with no runs yet
-PRIMARY_METRIC = "val/fid"
+DEFAULT_KEYS = (VAL_FID, VAL_KID)  # what every lit_gan run logs: the panels of a project with no runs yet
 SKIPPED_PARAMETERS = ("logger", "ckpt_path", "dirpath", "save_dir", "default_root_dir", "name")  # not settings
-SECTIONS = ("Quality metrics", "Losses", "Learning rates", "Sample grids", "Translations", "Sweep")
 
 
 class DashboardError(RuntimeError):
@@ -58,7 +69,7 @@ def build_workspace(entity: str, project: str, keys: ProjectKeys, name: str = "l
         section(ws, "Quality metrics", quality_panels(wr, logged)),
         section(ws, "Losses", [line(wr, key) for key in sorted(loss_keys(logged))]),
         section(ws, "Learning rates", [line(wr, *sorted(k for k in logged if is_learning_rate(k)), title="lr")]),
-        section(ws, "Sample grids", [media(wr, key) for key in sorted(k for k in logged if k.startswith("samples/"))]),
+        section(ws, "Sample grids", [media(wr, key) for key in sorted(k for k in logged if k.startswith(SAMPLES))]),
         section(ws, "Translations", [table(wr, key) for key in sorted(translation_tables(logged))]),
         section(ws, "Sweep", sweep_panels(wr, keys.parameters, primary_metric(logged))),
     ]
@@ -95,10 +106,10 @@ def table(wr, key: str):
 
 def quality_panels(wr, logged: set[str]) -> list:
     """A line plot per logged quality metric (`val/fid`, then `val/fid_AtoB`, ...: over all directions, then per
-    direction), and the test metrics (`test/...`), in the order of QUALITY_METRICS."""
+    direction), and the test metrics (`test/...`), in the order of `metric_keys.QUALITY`."""
     panels = []
-    for prefix in ("val/", "test/"):
-        for metric in QUALITY_METRICS:
+    for prefix in (VAL, TEST):
+        for metric in QUALITY:
             key = f"{prefix}{metric}"
             directions = sorted(k for k in logged if k.startswith(f"{key}_") and not k.startswith(f"{key}_std"))
             panels += [line(wr, k) for k in ([key] if key in logged else []) + directions]
@@ -108,28 +119,26 @@ def quality_panels(wr, logged: set[str]) -> list:
 def loss_keys(logged: set[str]) -> list[str]:
     """Training losses (`train/...` but learning rates) and held-out losses (`val/...` that are no quality metric:
     `val/cycle_A`, `val/L1`, `val/D_real`)."""
-    quality = tuple(f"{p}{m}" for p in ("val/", "test/") for m in (*QUALITY_METRICS, "kid_std", "is_std"))
-    train = [k for k in logged if k.startswith("train/") and not is_learning_rate(k)]
-    held_out = [k for k in logged if k.startswith("val/") and not k.startswith(quality)]
+    quality = tuple(f"{p}{m}" for p in (VAL, TEST) for m in (*QUALITY, *SPREADS))
+    train = [k for k in logged if k.startswith(TRAIN) and not is_learning_rate(k)]
+    held_out = [k for k in logged if k.startswith(VAL) and not k.startswith(quality)]
     return train + held_out
 
 
 def is_learning_rate(key: str) -> bool:
-    return key.startswith("train/lr")
+    return key.startswith(LEARNING_RATES)
 
 
 def translation_tables(logged: set[str]) -> set[str]:
     """The keys of the translation tables (`translations/<direction>`), also from flattened summary keys
     (`translations/AtoB._type`)."""
-    from lit_gan.callbacks.translations import TABLE_PREFIX
-
-    return {k.split(".")[0] for k in logged if k.startswith(TABLE_PREFIX)}
+    return {k.split(".")[0] for k in logged if k.startswith(TRANSLATIONS)}
 
 
 def primary_metric(logged: set[str]) -> str:
     """The metric runs are ranked by: `val/fid`, or the first logged quality metric."""
-    candidates = [f"val/{m}" for m in QUALITY_METRICS if f"val/{m}" in logged]
-    return PRIMARY_METRIC if PRIMARY_METRIC in logged or not candidates else candidates[0]
+    candidates = [f"{VAL}{m}" for m in QUALITY if f"{VAL}{m}" in logged]
+    return PRIMARY if PRIMARY in logged or not candidates else candidates[0]
 
 
 def sweep_panels(wr, parameters: list[str], metric: str) -> list:

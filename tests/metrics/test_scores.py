@@ -5,7 +5,8 @@ import pytest
 import torch
 from scipy import linalg
 
-from lit_gan.metrics.scores import FID, IS_MEAN, IS_STD, KID_MEAN, KID_STD, Features, QualityMetrics, to_uint8
+from lit_gan.metric_keys import FID, IS_MEAN, IS_STD, KID_MEAN, KID_STD
+from lit_gan.metrics.scores import Features, QualityMetrics, to_uint8
 
 
 def reference_fid(real: np.ndarray, fake: np.ndarray) -> float:

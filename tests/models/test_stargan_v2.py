@@ -440,7 +440,7 @@ def test_lpips_diversity_is_the_mean_lpips_between_two_latent_codes_per_image(tm
     latent codes i and N + i (N held-out images), as the paper's diversity; the mean over directions is
     val/lpips_diversity, a higher-is-better key."""
     from lit_gan.callbacks import MetricsCallback
-    from lit_gan.goals import goal
+    from lit_gan.metric_keys import goal
     from lit_gan.metrics import similarity
     from tests.callbacks.test_metrics import MeanAbsoluteLpips
     from tests.helpers import TinyExtractor, fit

@@ -1,12 +1,11 @@
 """Tests generated from the catalogue: every `nn.Module` exported by `lit_gan.networks` is built tiny and checked.
 
-A network added to `lit_gan.networks.__all__` is picked up automatically; its tests fail until it has an entry in
-`TINY` below, so that nothing is silently untested.
+A network added to `lit_gan.networks.__all__` is picked up automatically, with its own tiny settings (its class's
+`smoke_test`, a `NetworkSmokeTest`); its tests fail until it has one, so that nothing is silently untested and no
+test file is edited for a new network.
 """
 
 import inspect
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -26,6 +25,7 @@ from lit_gan.networks import (
     UnetGenerator,
 )
 from lit_gan.networks.norm import NORM_LAYERS
+from lit_gan.networks.shapes import NetworkSmokeTest
 
 NETWORKS: dict[str, type[nn.Module]] = {
     name: obj
@@ -34,36 +34,13 @@ NETWORKS: dict[str, type[nn.Module]] = {
 }
 
 
-@dataclass(frozen=True)
-class Tiny:
-    """Cheap settings for one network: constructor kwargs, per-sample input and output shapes, whether a generator's
-    outputs are bounded to [-1, 1] (a tanh), and what to do to the built network before use."""
-
-    kwargs: dict[str, Any]
-    input_shape: tuple[int, ...]
-    output_shape: tuple[int, ...]
-    bounded: bool = True
-    prepare: Callable[[nn.Module], object] | None = None
+def smoke_test(cls: type) -> NetworkSmokeTest | None:
+    spec = getattr(cls, "smoke_test", None)
+    return spec if isinstance(spec, NetworkSmokeTest) else None
 
 
-def mid_fade(net: nn.Module) -> None:
-    """A growing network at its image_size while that resolution fades in: every layer is used."""
-    net.grow_to(net.image_size, 0.5)
-
-
-TINY: dict[str, Tiny] = {
-    "DCGANDiscriminator": Tiny({"ndf": 4, "image_size": 32}, (3, 32, 32), ()),
-    "DCGANGenerator": Tiny({"nz": 8, "ngf": 4, "image_size": 32}, (8,), (3, 32, 32)),
-    "PatchGANDiscriminator": Tiny({"ndf": 4, "n_layers": 2}, (3, 32, 32), (1, 6, 6)),
-    "PixelDiscriminator": Tiny({"ndf": 4}, (3, 8, 8), (1, 8, 8)),
-    # at 8 px mid-fade, so that every layer is used (the official generator has no tanh: outputs are unbounded)
-    "ProGANDiscriminator": Tiny({"image_size": 8, "fmap_base": 32, "fmap_max": 8}, (3, 8, 8), (), prepare=mid_fade),
-    "ProGANGenerator": Tiny(
-        {"nz": 8, "image_size": 8, "fmap_base": 32, "fmap_max": 8}, (8,), (3, 8, 8), bounded=False, prepare=mid_fade
-    ),
-    "ResnetGenerator": Tiny({"ngf": 4, "n_blocks": 1}, (3, 32, 32), (3, 32, 32)),
-    "UnetGenerator": Tiny({"ngf": 2, "num_downs": 5}, (3, 32, 32), (3, 32, 32)),
-}
+TINY: dict[str, NetworkSmokeTest] = {name: spec for name, cls in NETWORKS.items() if (spec := smoke_test(cls))}
+"""Each network's own tiny settings (its `smoke_test`)."""
 
 
 def role(name: str) -> str:
@@ -74,18 +51,20 @@ def role(name: str) -> str:
     pytest.fail(f"{name}: exported networks are named *Generator or *Discriminator; rename it or extend {__file__}")
 
 
-def tiny(name: str, **overrides: Any) -> tuple[nn.Module, Tiny]:
-    """The tiny network `name` (with `overrides`) and its settings; fails if `TINY` has no entry for it."""
+def tiny(name: str, **overrides: Any) -> tuple[nn.Module, NetworkSmokeTest]:
+    """The tiny network `name` (with `overrides`) and its settings; fails if it has no `smoke_test`."""
     if name not in TINY:
         pytest.fail(
-            f"{name} is exported from lit_gan.networks but has no entry in TINY in {__file__}: add small "
-            "constructor kwargs and its input/output shapes so that the generated tests cover it"
+            f"{name} is exported from lit_gan.networks but has no `smoke_test`: give the class a "
+            "lit_gan.networks.shapes.NetworkSmokeTest (small constructor kwargs, its input/output shapes) so that "
+            "the generated tests cover it"
         )
+    spec = TINY[name]
     torch.manual_seed(0)
-    net = NETWORKS[name](**{**TINY[name].kwargs, **overrides})
-    if TINY[name].prepare is not None:
-        TINY[name].prepare(net)
-    return net, TINY[name]
+    net = NETWORKS[name](**{**spec.kwargs, **overrides})
+    if spec.fade_in is not None:  # a growing network at its image_size while that resolution fades in
+        net.grow_to(net.image_size, spec.fade_in)
+    return net, spec
 
 
 def init_params(cls: type) -> dict[str, inspect.Parameter]:
@@ -96,18 +75,18 @@ def n_params(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
 
 
-def batch(spec: Tiny, size: int) -> torch.Tensor:
+def batch(spec: NetworkSmokeTest, size: int) -> torch.Tensor:
     return torch.rand(size, *spec.input_shape) * 2 - 1
 
 
-def check_output(name: str, out: torch.Tensor, spec: Tiny, size: int) -> None:
+def check_output(name: str, out: torch.Tensor, spec: NetworkSmokeTest, size: int) -> None:
     assert out.shape == (size, *spec.output_shape)
     assert torch.isfinite(out).all()
     if role(name) == "generator" and spec.bounded:
         assert out.abs().max() <= 1
 
 
-def check_train_step(name: str, net: nn.Module, spec: Tiny) -> None:
+def check_train_step(name: str, net: nn.Module, spec: NetworkSmokeTest) -> None:
     """Train-mode forward and backward: every parameter gets a finite gradient."""
     net.train()
     out = net(batch(spec, 2))
@@ -118,7 +97,7 @@ def check_train_step(name: str, net: nn.Module, spec: Tiny) -> None:
         assert torch.isfinite(p.grad).all(), f"{name}.{param_name} has a non-finite gradient"
 
 
-def check_eval(name: str, net: nn.Module, spec: Tiny) -> None:
+def check_eval(name: str, net: nn.Module, spec: NetworkSmokeTest) -> None:
     """Eval mode: a single image works and the output is deterministic (no dropout, running statistics)."""
     net.eval()
     x = batch(spec, 1)
@@ -128,9 +107,9 @@ def check_eval(name: str, net: nn.Module, spec: Tiny) -> None:
         torch.testing.assert_close(net(x), out)
 
 
-def test_catalogue_is_not_empty_and_tiny_has_no_stale_entries():
+def test_catalogue_is_not_empty_and_every_network_has_a_smoke_test():
     assert {"ResnetGenerator", "UnetGenerator", "PatchGANDiscriminator"} <= set(NETWORKS)
-    assert set(TINY) <= set(NETWORKS), f"TINY names networks that are not exported: {set(TINY) - set(NETWORKS)}"
+    assert set(TINY) == set(NETWORKS), f"networks without a smoke_test: {set(NETWORKS) - set(TINY)}"
 
 
 @pytest.mark.parametrize("name", sorted(NETWORKS))
