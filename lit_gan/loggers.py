@@ -67,14 +67,10 @@ class WandbLogger(_WandbLogger):
         if offline is None:
             mode = os.environ.get("WANDB_MODE")
             offline = mode in ("offline", "dryrun", "disabled") if mode else not wandb_credentials_available()
-        # Absolute: W&B's service process may have been started from another working directory. Made now: W&B looks
-        # for the git repository from it (the run's commit) and warns "git root ... does not exist" otherwise.
-        save_dir = os.path.abspath(save_dir)
-        if rank_zero_only.rank == 0:
-            os.makedirs(save_dir, exist_ok=True)
         super().__init__(
             project=project,
-            save_dir=save_dir,
+            # Absolute: W&B's service process may have been started from another working directory.
+            save_dir=os.path.abspath(save_dir),
             name=name,
             offline=offline,
             group=group,
@@ -162,6 +158,14 @@ class WandbLogger(_WandbLogger):
             if is_evaluation_metric(key) and key not in self._defined and _is_number(metrics[key]):
                 self.experiment.define_metric(key, step_metric=STEP_KEY, summary=f"{best_summary(key)},last")
                 self._defined.add(key)
+
+    @property
+    def experiment(self) -> Any:
+        """The W&B run, started on first use. Its folder is made first: W&B looks for the git repository (the run's
+        commit) from it and warns "git root ... does not exist" when it is not there yet."""
+        if rank_zero_only.rank == 0 and started_wandb_run(self) is None:
+            os.makedirs(self.save_dir, exist_ok=True)
+        return super().experiment
 
     def after_save_checkpoint(self, checkpoint_callback: ModelCheckpoint) -> None:
         # which checkpoints are the best and last is known when the run ends (`finalize`)

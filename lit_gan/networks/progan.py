@@ -18,7 +18,12 @@ from lit_gan.networks.checkpointing import ActivationCheckpointing, run_block
 from lit_gan.networks.shapes import NetworkSmokeTest
 
 MIN_RESOLUTION = 4  # the first phase's resolution: the generator's dense layer makes (C, 4, 4) maps
-LEAKY_SLOPE = 0.2  # of every leaky ReLU in both networks, as in the official code
+
+
+def leaky_relu(x: Tensor) -> Tensor:
+    """The activation of both networks: leaky ReLU with slope 0.2, as in the official code (a function, not a float
+    constant, so that TorchScript compiles it)."""
+    return F.leaky_relu(x, 0.2)
 
 
 def _log2(resolution: int, key: str) -> int:
@@ -168,7 +173,7 @@ class _GeneratorBlock(nn.Module):
         if self.upsample:
             x = upscale(x)
         for conv in self.convs:
-            x = F.leaky_relu(conv(x), LEAKY_SLOPE)
+            x = leaky_relu(conv(x))
             if self.use_pixelnorm:
                 x = pixel_norm(x)
         return x
@@ -214,7 +219,7 @@ class ProGANGenerator(ActivationCheckpointing, _Growing):
         super().__init__(image_size)
         self.nz, self.normalize_latents, self.use_pixelnorm = nz, normalize_latents, use_pixelnorm
         nf = [feature_maps(s, fmap_base, fmap_max) for s in range(self.resolution_log2)]
-        self.first_channels = nf[1]
+        self.first_channels, self.first_size = nf[1], MIN_RESOLUTION  # attributes: TorchScript reads no globals
         # the official gain sqrt(2) / 4 of the dense layer matches the original Theano implementation
         self.dense = EqualizedLinear(nz, nf[1] * 16, math.sqrt(2) / 4, use_wscale, bias=False)
         self.dense_bias = nn.Parameter(torch.zeros(nf[1]))  # per channel of the (nf1, 4, 4) maps
@@ -239,10 +244,10 @@ class ProGANGenerator(ActivationCheckpointing, _Growing):
         z = z.flatten(1)
         if self.normalize_latents:
             z = pixel_norm(z)
-        x = self.dense(z).reshape(-1, self.first_channels, MIN_RESOLUTION, MIN_RESOLUTION) + self.dense_bias.reshape(
+        x = self.dense(z).reshape(-1, self.first_channels, self.first_size, self.first_size) + self.dense_bias.reshape(
             1, -1, 1, 1
         )
-        x = F.leaky_relu(x, LEAKY_SLOPE)
+        x = leaky_relu(x)
         if self.use_pixelnorm:
             x = pixel_norm(x)  # (B, nf1, 4, 4)
         last = self.level - 2  # the current resolution's block
@@ -276,8 +281,8 @@ class _DiscriminatorBlock(nn.Module):
         self.conv1 = EqualizedConv2d(in_channels, out_channels, 3, use_wscale=use_wscale)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = F.leaky_relu(self.conv0(x), LEAKY_SLOPE)
-        return downscale(F.leaky_relu(self.conv1(x), LEAKY_SLOPE))
+        x = leaky_relu(self.conv0(x))
+        return downscale(leaky_relu(self.conv1(x)))
 
 
 class _DiscriminatorOutput(nn.Module):
@@ -294,8 +299,8 @@ class _DiscriminatorOutput(nn.Module):
         """(B, C, 4, 4) -> (B,) scores."""
         if self.mbstd_group_size > 1:
             x = minibatch_stddev(x, self.mbstd_group_size)
-        x = F.leaky_relu(self.conv(x), LEAKY_SLOPE)
-        x = F.leaky_relu(self.dense0(x.flatten(1)), LEAKY_SLOPE)
+        x = leaky_relu(self.conv(x))
+        x = leaky_relu(self.dense0(x.flatten(1)))
         return self.dense1(x).flatten()
 
 
@@ -352,9 +357,9 @@ class ProGANDiscriminator(_Growing):
         x, old = images, images
         for i, from_rgb in enumerate(self.from_rgb):
             if i == first:
-                x = F.leaky_relu(from_rgb(images), LEAKY_SLOPE)
+                x = leaky_relu(from_rgb(images))
             elif i == first + 1 and fading:  # the previous resolution's path, on the downscaled image
-                old = F.leaky_relu(from_rgb(downscale(images)), LEAKY_SLOPE)
+                old = leaky_relu(from_rgb(downscale(images)))
         for i, block in enumerate(self.blocks):
             if i >= first:
                 x = block(x)
