@@ -26,7 +26,7 @@ class ToyGenerator(nn.Module):
         self.net = nn.Sequential(nn.Linear(nz, hidden), nn.ReLU(), nn.Linear(hidden, 3 * image_size**2), nn.Tanh())
 
     def forward(self, z: Tensor) -> Tensor:
-        return self.net(z).view(len(z), 3, self.image_size, self.image_size)
+        return self.net(z).view(-1, 3, self.image_size, self.image_size)  # any batch size, also exported
 
 
 class ToyDiscriminator(nn.Module):
@@ -81,7 +81,7 @@ class ToyLSGAN(GANModule):
         G, D = self.generators["samples"], self.discriminators["A"]
         opt_g, opt_d = self.optimizers()
         fake = G(torch.randn(len(real), G.nz, device=self.device, dtype=real.dtype))
-        d_loss = self.gan_loss.discriminator(D, real, fake)
+        d_loss = self.discriminator_loss(D, real, fake)  # with R1 and adaptive augmentation, when configured
         self.step_discriminator(opt_d, d_loss)
         with opt_g.toggle_model():
             g_losses = self.generator_losses_against(GeneratorStep(fake, real, None, D, fake, real, False), "G")
