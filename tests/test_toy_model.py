@@ -11,9 +11,9 @@ import tests.callbacks.test_metrics as metrics_tests
 import tests.models.test_gan_module as module_tests
 import tests.test_performance as performance_tests
 import tests.test_resume_boundaries as resume_tests
-from lit_gan.contracts import Direction
 from lit_gan.losses import GeneratorStep, gan_loss
 from lit_gan.models import GANModule, SmokeTest
+from lit_gan.models.base import FromNoise
 from tests.helpers import fit, tiny_args
 
 
@@ -40,7 +40,7 @@ class ToyDiscriminator(nn.Module):
         return self.net(x)
 
 
-class ToyLSGAN(GANModule):
+class ToyLSGAN(FromNoise, GANModule):
     """A least-squares GAN on noise: D on real and generated images, then G; samples from fixed noise.
 
     Args:
@@ -62,19 +62,12 @@ class ToyLSGAN(GANModule):
         super().__init__(**kwargs)
         self.add_networks({"samples": generator}, {"A": discriminator})
         self.gan_loss = gan_loss("lsgan")
-        self.register_buffer("fixed_noise", torch.randn(4, self.generators["samples"].nz))
+        self.nz: int = self.generators["samples"].nz  # FromNoise: directions, generate, G and D from it
+        self.register_buffer("fixed_noise", torch.randn(4, self.nz))
 
     @property
     def image_size(self) -> int:
         return self.generators["samples"].image_size
-
-    def directions(self) -> dict[str, Direction]:
-        return {"samples": Direction(None, "A")}
-
-    def generate(self, direction: str, source: Tensor) -> Tensor:
-        nz = self.generators["samples"].nz
-        z = torch.stack([torch.randn(nz, generator=torch.Generator().manual_seed(int(i))) for i in source])
-        return self(z.to(self.device))
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         real = batch["A"]
