@@ -55,11 +55,11 @@ def parameter_line(model: "torch.nn.Module") -> str:
     example input): its class, the parameters trained, per top-level part, and the averaged (EMA) copies."""
     from pytorch_lightning.utilities.model_summary import get_human_readable_count as count
 
-    parts, trained, frozen = [], 0, 0
+    parts, trained = [], 0
     for name, child in model.named_children():
         n_trained = sum(p.numel() for p in child.parameters() if p.requires_grad)
         n_frozen = sum(p.numel() for p in child.parameters() if not p.requires_grad)
-        trained, frozen = trained + n_trained, frozen + n_frozen
+        trained += n_trained
         if n_trained:
             parts.append(f"{name} {count(n_trained)}")
         elif n_frozen:

@@ -205,7 +205,6 @@ class WandbLogger(_WandbLogger):
             )
             artifact.add_file(str(path.resolve()), name="model.ckpt", policy="mutable")  # a copy: last.ckpt changes
             run.log_artifact(artifact, aliases=aliases)
-        self._saving_callbacks.clear()
 
     def _checkpoint_metadata(self, path: Path, callback: ModelCheckpoint) -> dict[str, Any]:
         """The checkpoint's file name, step and epoch, the callback's monitored score, and the evaluation metrics it
