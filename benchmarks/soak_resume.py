@@ -33,7 +33,7 @@ RUN = [  # the issue's reproduction: checkpoints every 20 steps, which divides t
     "fit",
     f"--config={REPO / 'configs' / 'quickstart_cyclegan.yaml'}",
     "--trainer.max_epochs=2",
-    "--data.synthetic_train_size=100",
+    "--data.synthetic.train_size=100",
     "--checkpoint.every_n_train_steps=20",
     "--metrics.enabled=false",
     "--trainer.enable_progress_bar=false",

@@ -41,8 +41,8 @@ from lit_gan.styles import image_tensor, read_style, with_strength
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "style_bank"
-STYLE_IMAGES = range(80, 100)  # training scenes the quickstart does not train on (synthetic_train_size 80)
-FIRST_HELD_OUT = 16  # test scenes the quickstart's metrics do not use (synthetic_test_size 16)
+STYLE_IMAGES = range(80, 100)  # training scenes the quickstart does not train on (data.synthetic.train_size 80)
+FIRST_HELD_OUT = 16  # test scenes the quickstart's metrics do not use (data.synthetic.test_size 16)
 STEPS = 11  # strength / blend weights 0, 0.1, ..., 1
 
 

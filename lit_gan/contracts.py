@@ -153,7 +153,7 @@ class PredictsDomains(Protocol):
 
     def predict_directions(self, domains: Iterable[str]) -> dict[str, str]:
         """{direction: its source domain} for the directions translating images of `domains`; a ValueError naming
-        data.predict_domain when there is none."""
+        data.predict.domain when there is none."""
         ...
 
 

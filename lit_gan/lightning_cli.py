@@ -33,6 +33,7 @@ from lit_gan.callbacks import (
 from lit_gan.console import parameter_line, quiet_startup
 from lit_gan.contracts import CheckedData
 from lit_gan.data import StyleDataModule
+from lit_gan.data.options import renamed_data_keys
 from lit_gan.distributed import find_unused_parameters_by_default
 from lit_gan.loggers import WandbLogger
 from lit_gan.metric_keys import PRIMARY
@@ -243,6 +244,7 @@ def lightning_cli(args: ArgsType = None, run: bool = True, exit_on_error: bool =
         sys.argv[1:] = predict_aliases(sys.argv[1:])
     else:
         args = predict_aliases(args)
+    check_renamed_keys(sys.argv[1:] if args is None else args)
     return LitGANCLI(
         LightningModule,
         StyleDataModule,
@@ -278,6 +280,40 @@ def predict_aliases(args: ArgsType) -> ArgsType:
     return out
 
 
+def check_renamed_keys(args: ArgsType) -> None:
+    """Stop with the new spelling when a config file (`--config FILE`) or an option (`--data.synthetic_train_size`)
+    uses a data key that lit_gan has renamed (`lit_gan.data.options.RENAMED_KEYS`; e.g. a run's `config.yaml` written
+    before the keys were grouped), instead of jsonargparse's "unrecognized key".
+
+    Raises:
+        DataConfigError: naming the file (or "the command line"), each renamed key and its new name.
+    """
+    if not isinstance(args, list):
+        return
+    found: list[tuple[str, list[str]]] = []
+    options = {arg.partition("=")[0].removeprefix("--data.") for arg in args if arg.startswith("--data.")}
+    if renamed := renamed_data_keys(dict.fromkeys(options)):
+        found.append(("the command line", renamed))
+    for i, arg in enumerate(args):
+        path = arg.removeprefix("--config=") if arg.startswith("--config=") else None
+        if arg == "--config" and i + 1 < len(args):
+            path = args[i + 1]
+        if path is None or not Path(path).is_file():
+            continue
+        try:
+            config = yaml.safe_load(Path(path).read_text())
+        except (OSError, yaml.YAMLError):
+            continue  # jsonargparse reports it
+        if renamed := renamed_data_keys(config.get("data") if isinstance(config, dict) else None):
+            found.append((path, renamed))
+    if found:
+        where = "; ".join(f"{place}: {', '.join(keys)}" for place, keys in found)
+        raise DataConfigError(
+            f"renamed data keys in {where} (grouped: data.synthetic, data.single_image, "
+            "data.predict); rename them and run again"
+        )
+
+
 UNION_NOISE = "Does not validate against any of the Union subtypes"
 
 
@@ -297,6 +333,8 @@ def rejected_arguments(args: list[str]) -> str | None:
     try:
         with redirect_stdout(out), redirect_stderr(err):
             lightning_cli([*args, "--print_config"])
+    except DataConfigError as error:
+        return str(error)
     except SystemExit as exit:
         if exit.code not in (0, None):
             return argument_error_reason(err.getvalue()) or f"exit code {exit.code}"

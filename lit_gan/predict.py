@@ -43,13 +43,13 @@ def stylize(
     Raises:
         CheckpointError: naming the file, before anything else, if the checkpoint is missing or not a lit_gan
             checkpoint; `CheckpointRefused` if it holds objects that would run code when loaded.
-        FileNotFoundError: naming data.predict_path, if `inputs` is missing or holds no readable image.
-        ValueError: naming data.predict_domain, if the model does not translate images of `domain`.
+        FileNotFoundError: naming data.predict.path, if `inputs` is missing or holds no readable image.
+        ValueError: naming data.predict.domain, if the model does not translate images of `domain`.
     """
     if not isinstance(model, pl.LightningModule):
         model = load_checkpoint(model)[0]
     data = StyleDataModule(
-        predict_path=str(inputs), predict_domain=domain, batch_size=batch_size, num_workers=num_workers
+        predict={"path": str(inputs), "domain": domain}, batch_size=batch_size, num_workers=num_workers
     )
     data.check(model, "predict")  # errors in the inputs before any model work
     writer = PredictionWriter(str(output_dir))

@@ -4,7 +4,7 @@
     python -m lit_gan style list
     python -m lit_gan style show my_style --ckpt runs/lit_gan/<id>/checkpoints/last.ckpt
     python -m lit_gan style train my_new_style --ckpt runs/lit_gan/<id>/checkpoints/last.ckpt --images my_paintings/
-    python -m lit_gan predict --config <run>/config.yaml --ckpt_path <ckpt> --data.predict_path photos/ \\
+    python -m lit_gan predict --config <run>/config.yaml --ckpt_path <ckpt> --data.predict.path photos/ \\
         --predict_writer.output_dir stylized/ --style my_style --strength 0.8
 
 What a style file holds and how it is checked: `lit_gan.styles`.
@@ -19,6 +19,7 @@ from torchvision.utils import make_grid, save_image
 
 from lit_gan.data import StyleDataModule
 from lit_gan.data.images import list_images
+from lit_gan.data.options import upgrade_data_hparams
 from lit_gan.image_io import read_rgb
 from lit_gan.models.loading import load_checkpoint
 from lit_gan.runs import atomic_write, checkpoint_summary, run_dir
@@ -242,9 +243,9 @@ def show_photos(model, data_hparams: dict, photos: str | None) -> Tensor:
     domain from the data in `data_hparams` (the checkpoint's)."""
     if photos is not None:
         return read_images(photos, model.image_size, "--photos")[1]
-    keys = ("name", "root", "mode", "load_size", "crop_size", "synthetic_train_size", "synthetic_test_size")
+    keys = ("name", "root", "mode", "load_size", "crop_size", "synthetic")
     try:
-        data = StyleDataModule(**{k: v for k, v in data_hparams.items() if k in keys})
+        data = StyleDataModule(**{k: v for k, v in upgrade_data_hparams(data_hparams).items() if k in keys})
         dataset, _ = data.held_out_images(model.domains[0])
     except (FileNotFoundError, ValueError, RuntimeError) as error:
         raise StyleError(f"the model's held-out images are not available ({error}): give --photos FOLDER") from error

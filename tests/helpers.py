@@ -37,7 +37,7 @@ def batches_per_epoch(model: str | type, n: int) -> str:
     smoke = model_class(model).smoke_test
     images, domains = n * smoke.data.get("batch_size", 1), len(smoke.model.get("domains", [None]))
     assert images % domains == 0, f"{n} batches of {model}'s smoke test need whole images per domain"
-    return f"--data.synthetic_train_size={images // domains}"
+    return f"--data.synthetic.train_size={images // domains}"
 
 
 TINY_DATA = [
@@ -45,8 +45,8 @@ TINY_DATA = [
     "--data.load_size=36",
     "--data.crop_size=32",
     "--data.num_workers=0",
-    "--data.synthetic_train_size=6",
-    "--data.synthetic_test_size=2",
+    "--data.synthetic.train_size=6",
+    "--data.synthetic.test_size=2",
 ]
 QUIET_TRAINER = [
     "--trainer.accelerator=cpu",

@@ -22,7 +22,7 @@ def test_fit_fast_dev_run(tmp_path):
 
 
 def test_fit_leaves_run_folder_with_checkpoint_config_samples_and_wandb_run(tmp_path):
-    main(["fit", *tiny_args("--trainer.max_steps=3", "--samples.every_n_steps=2", "--data.synthetic_train_size=3")])
+    main(["fit", *tiny_args("--trainer.max_steps=3", "--samples.every_n_steps=2", "--data.synthetic.train_size=3")])
     (run,) = (tmp_path / "runs" / "lit_gan").iterdir()
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert yaml.safe_load((run / "config.yaml").read_text())["trainer"]["max_steps"] == 3

@@ -51,7 +51,7 @@ def small_data(config: Path, tmp_path: Path) -> list[str]:
     mode = data.get("mode", "unaligned")
     args = ["--data.num_workers=0", "--data.batch_size=2"]
     if data.get("name") == "synthetic":
-        return [*args, "--data.synthetic_train_size=2", "--data.synthetic_test_size=2"]
+        return [*args, "--data.synthetic.train_size=2", "--data.synthetic.test_size=2"]
     root = MAKERS[mode](tmp_path / "data", n=2, size=40)
     return [*args, "--data.name=null", f"--data.root={root}"]
 

@@ -46,7 +46,7 @@ def runs(tmp_path_factory) -> dict[str, dict]:
             before = set((folder / "runs" / "lit_gan").glob("*"))
             args = [
                 "--trainer.max_epochs=2",
-                "--data.synthetic_train_size=2",
+                "--data.synthetic.train_size=2",
                 f"--translations.num_images={NUM_IMAGES}",
             ]
             main(["fit", *tiny_args(*args, *extra, model=model)])

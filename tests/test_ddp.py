@@ -30,7 +30,7 @@ DDP = [
     "--trainer.max_steps=3",
     "--metrics.every_n_epochs=0",
     "--metrics.batch_size=1",  # each image generated alone, so that batching cannot change a bit between runs
-    f"--data.synthetic_test_size={N_HELD_OUT}",
+    f"--data.synthetic.test_size={N_HELD_OUT}",
     "--trainer.callbacks+=tests.test_ddp.RankReport",
 ]
 
@@ -155,7 +155,7 @@ def single_process_validate():
 
 def _validate(model: str, checkpoint: Path) -> dict[str, float]:
     """FID/KID/IS of `checkpoint` from `validate` in this process."""
-    args = [f"--data.synthetic_test_size={N_HELD_OUT}", "--metrics.batch_size=1", "--trainer.logger=false"]
+    args = [f"--data.synthetic.test_size={N_HELD_OUT}", "--metrics.batch_size=1", "--trainer.logger=false"]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the DDP processes (OMP_NUM_THREADS=1): the same arithmetic, bit for bit
     try:

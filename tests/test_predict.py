@@ -53,7 +53,7 @@ def test_cli_writes_a_folder_of_mixed_sizes_at_their_sizes_and_reports_unreadabl
     monkeypatch.setattr(logging.getLogger("pytorch_lightning"), "propagate", True)  # the summary, to caplog
     images, out = mixed_folder(tmp_path / "in"), tmp_path / "out"
     wandb = ["--trainer.logger=lit_gan.loggers.WandbLogger", f"--trainer.logger.save_dir={tmp_path / 'runs'}"]
-    args = [f"--data.predict_path={images}", "--data.batch_size=2", f"--predict_writer.output_dir={out}", *wandb]
+    args = [f"--data.predict.path={images}", "--data.batch_size=2", f"--predict_writer.output_dir={out}", *wandb]
     with caplog.at_level(logging.INFO):
         main(predict_args(run, *args))
 
@@ -105,7 +105,7 @@ class BatchShapes(pl.Callback):
 
 def test_only_images_of_one_size_share_a_batch(run, tmp_path):
     model = CycleGAN.load_from_checkpoint(run / "checkpoints" / "last.ckpt")
-    data = StyleDataModule(predict_path=str(mixed_folder(tmp_path / "in")), batch_size=2, num_workers=0)
+    data = StyleDataModule(predict={"path": str(mixed_folder(tmp_path / "in"))}, batch_size=2, num_workers=0)
     shapes = BatchShapes()
     trainer = pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False)
     trainer.callbacks += [shapes, PredictionWriter(str(tmp_path / "out"))]
@@ -124,7 +124,7 @@ def test_pix2pix_translates_its_source_domain_and_refuses_the_other(tmp_path):
     images = tmp_path / "in"
     for name, (height, width) in {"big.png": (37, 53), "tiny.png": (5, 3), "exact.png": (32, 32)}.items():
         save_image(images / name, height, width)
-    with pytest.raises(ValueError, match=r"data.predict_domain B: Pix2Pix translates domain A images \(AtoB\)"):
+    with pytest.raises(ValueError, match=r"data.predict.domain B: Pix2Pix translates domain A images \(AtoB\)"):
         stylize(tiny_pix2pix(), images, tmp_path / "out", domain="B")
     assert not (tmp_path / "out").exists()  # refused before any work
     stylize(tiny_pix2pix(), images, tmp_path / "out", domain="A")  # padded to 64x64 and 32x32, cropped back
@@ -139,16 +139,16 @@ def test_dcgan_has_nothing_to_translate(tmp_path):
 
 def test_cli_errors_name_the_missing_folder_and_the_missing_checkpoint(run, tmp_path):
     missing = tmp_path / "nowhere"
-    with pytest.raises(FileNotFoundError, match=rf"data.predict_path: {missing} does not exist"):
-        main(predict_args(run, f"--data.predict_path={missing}"))
+    with pytest.raises(FileNotFoundError, match=rf"data.predict.path: {missing} does not exist"):
+        main(predict_args(run, f"--data.predict.path={missing}"))
     images = mixed_folder(tmp_path / "in")
     with pytest.raises(CheckpointNotFound, match="predict needs --ckpt_path"):
-        main(["predict", f"--config={run / 'config.yaml'}", f"--data.predict_path={images}"])
+        main(["predict", f"--config={run / 'config.yaml'}", f"--data.predict.path={images}"])
     assert not (tmp_path / "predictions").exists()
 
 
 def test_cli_without_predict_path_translates_the_held_out_images(run, tmp_path):
-    synthetic = ["--data.root=null", "--data.name=synthetic", "--data.synthetic_train_size=2"]
-    main(predict_args(run, *synthetic, "--data.synthetic_test_size=2", "--data.batch_size=2"))
+    synthetic = ["--data.root=null", "--data.name=synthetic", "--data.synthetic.train_size=2"]
+    main(predict_args(run, *synthetic, "--data.synthetic.test_size=2", "--data.batch_size=2"))
     names = ["AtoB/00000.png", "AtoB/00001.png", "BtoA/00000.png", "BtoA/00001.png"]
     assert output_sizes(tmp_path / "predictions") == dict.fromkeys(names, (32, 32))

@@ -83,7 +83,7 @@ def test_resuming_mid_epoch_continues_exactly_as_an_uninterrupted_run(model, ext
 
 def test_sigkill_then_ckpt_path_last_resumes_the_same_run_and_wandb_run(tmp_path, caplog):
     caplog.set_level(logging.INFO)
-    args = ["fit", *tiny_args("--trainer.max_steps=20", *EVERY_STEP, "--data.synthetic_train_size=12")]
+    args = ["fit", *tiny_args("--trainer.max_steps=20", *EVERY_STEP, "--data.synthetic.train_size=12")]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "lit_gan", *args], cwd=tmp_path, env=env, stderr=subprocess.PIPE)
     deadline = time.time() + 120
@@ -113,7 +113,7 @@ def test_sigkill_then_ckpt_path_last_resumes_the_same_run_and_wandb_run(tmp_path
 
     # The first resumed step is the step an uninterrupted run takes.
     straight = LossRecorder()
-    fit(tiny_args(f"--trainer.max_steps={killed_at + 1}", *EVERY_STEP, "--data.synthetic_train_size=12"), [straight])
+    fit(tiny_args(f"--trainer.max_steps={killed_at + 1}", *EVERY_STEP, "--data.synthetic.train_size=12"), [straight])
     assert recorder.losses[killed_at + 1] == pytest.approx(straight.losses[killed_at + 1], rel=1e-5, abs=1e-7)
 
 

@@ -105,7 +105,7 @@ def test_style_list_and_show(checkpoint, tmp_path, capsys):
 
 def predict(checkpoint, out, photos, *extra):
     run = checkpoint.parent.parent
-    main(["predict", f"--config={run / 'config.yaml'}", f"--ckpt_path={checkpoint}", f"--data.predict_path={photos}",
+    main(["predict", f"--config={run / 'config.yaml'}", f"--ckpt_path={checkpoint}", f"--data.predict.path={photos}",
           f"--predict_writer.output_dir={out}", *extra])  # fmt: skip
     return sorted(out.rglob("*.png"))
 
@@ -166,7 +166,7 @@ def test_a_crafted_style_file_is_refused_in_one_line(checkpoint, tmp_path, monke
     photos = write_images(tmp_path / "photos", 1, size=32)
     run = checkpoint.parent.parent
     err = cli_error(monkeypatch, capsys, "predict", f"--config={run / 'config.yaml'}", f"--ckpt_path={checkpoint}",
-                    f"--data.predict_path={photos[0]}", "--style=evil")  # fmt: skip
+                    f"--data.predict.path={photos[0]}", "--style=evil")  # fmt: skip
     assert err.count("\n") == 1 and err.startswith("error: style file styles/evil.pt refused")
     err = cli_error(monkeypatch, capsys, "style", "show", "evil", f"--ckpt={checkpoint}")
     assert err.count("\n") == 1 and "refused" in err
@@ -184,7 +184,7 @@ def test_a_style_made_with_another_model_is_refused_naming_both(checkpoint, tmp_
     (other.parent.parent / "config.yaml").write_text((checkpoint.parent.parent / "config.yaml").read_text())
     photos = write_images(tmp_path / "photos", 1, size=32)
     err = cli_error(monkeypatch, capsys, "predict", f"--config={other.parent.parent / 'config.yaml'}",
-                    f"--ckpt_path={other}", f"--data.predict_path={photos[0]}", "--style=mine")  # fmt: skip
+                    f"--ckpt_path={other}", f"--data.predict.path={photos[0]}", "--style=mine")  # fmt: skip
     mine, this = model_of(checkpoint).identity()["fingerprint"], model_of(other).identity()["fingerprint"]
     assert mine != this and err.count("\n") == 1
     assert f"made with the model of {checkpoint} (StarGANv2, step 2, fingerprint {mine})" in err
@@ -266,7 +266,7 @@ def test_data_domains_choose_and_extra_domains_add_a_folder(tmp_path):
     from lit_gan.data import StyleDataModule
 
     write_images(tmp_path / "mine", 3)
-    common = {"name": "synthetic", "mode": "domains", "load_size": 32, "crop_size": 32, "synthetic_test_size": 2}
+    common = {"name": "synthetic", "mode": "domains", "load_size": 32, "crop_size": 32, "synthetic": {"test_size": 2}}
     data = StyleDataModule(**common, domains=["night", "photo"], extra_domains={"mine": str(tmp_path / "mine")})
     assert data.domains == ("night", "photo", "mine")
     held_out, _ = data.held_out_images("mine")

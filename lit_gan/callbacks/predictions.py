@@ -17,9 +17,9 @@ LOSSY_FORMATS = ("JPEG", "WEBP")
 
 
 class PredictionWriter(BasePredictionWriter):
-    """Writes each image `predict` translates to `output_dir`, under the path it has in `data.predict_path` (same
+    """Writes each image `predict` translates to `output_dir`, under the path it has in `data.predict.path` (same
     subfolders, name and extension; under `<output_dir>/<direction>/` when the model makes several translations of
-    each image, as StarGAN v2 into every domain), at its original size. Without data.predict_path (the held-out
+    each image, as StarGAN v2 into every domain), at its original size. Without data.predict.path (the held-out
     images), the outputs go to `<output_dir>/<direction>/<file name>`.
 
     Unreadable input files are skipped. At the end one line says how many images were written and skipped, followed by
@@ -49,7 +49,7 @@ class PredictionWriter(BasePredictionWriter):
         self.skipped += [tuple(failure) for failure in batch.get("failed", ())]
         directions = pl_module.directions()
         for direction, images in prediction.items():  # (B, C, h, w) in [-1, 1]
-            if "name" in batch:  # data.predict_path: names relative to it, in a folder per direction when several
+            if "name" in batch:  # data.predict.path: names relative to it, in a folder per direction when several
                 names = [f"{direction}/{n}" if len(prediction) > 1 else n for n in batch["name"]]
             else:  # held-out images: file names of the source domain's images
                 source = directions[direction].source if direction in directions else "A"

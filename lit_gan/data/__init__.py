@@ -3,6 +3,7 @@
 from lit_gan.data.checks import ImageCheckWarning, ImageReport
 from lit_gan.data.datamodule import StyleDataModule
 from lit_gan.data.layouts import DATASET_NAMES, valid_dataset_names
+from lit_gan.data.options import PredictOptions, SingleImageOptions, SyntheticOptions
 from lit_gan.image_io import ImageReadError
 
 __all__ = [
@@ -10,6 +11,9 @@ __all__ = [
     "ImageCheckWarning",
     "ImageReadError",
     "ImageReport",
+    "PredictOptions",
+    "SingleImageOptions",
     "StyleDataModule",
+    "SyntheticOptions",
     "valid_dataset_names",
 ]

@@ -11,11 +11,10 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from lit_gan.compat import resume_position, sampler_epoch
-from lit_gan.contracts import Phase, TrainsInPhases
+from lit_gan.contracts import TrainsInPhases
 from lit_gan.data import download
 from lit_gan.data.checks import MAX_LISTED, ImageCheckWarning, ImageReport, check_files, unusable_sources
-from lit_gan.data.datasets import Downscaled, SingleDataset, make_dataset
+from lit_gan.data.datasets import SingleDataset, make_dataset
 from lit_gan.data.images import PairHalf
 from lit_gan.data.layouts import (
     Domain,
@@ -28,17 +27,34 @@ from lit_gan.data.layouts import (
     folder_splits,
     synthetic_splits,
 )
+from lit_gan.data.options import PredictOptions, SingleImageOptions, SyntheticOptions, as_options, plain
 from lit_gan.data.predict import PredictData, PredictDataset
-from lit_gan.data.sampling import ResumableDataLoader, ResumableSampler, SeededItems
+from lit_gan.data.sampling import ResumableDataLoader, ResumableSampler, SeededItems, TrainingSchedule
 from lit_gan.data.single_image import ImageCrops, SingleImageDataset
-from lit_gan.data.sizes import (
-    NetworkSizes,
-    check_network_sizes,
-    check_settings,
-    check_single_image_settings,
-    network_sizes,
-)
+from lit_gan.data.sizes import NetworkSizes, check_network_sizes, check_settings, network_sizes
 from lit_gan.data.transforms import Preprocess, build_transform
+
+
+def check_arguments(
+    mode: str, domain: str, predict_domain: str, preprocess: str, batch_size: int, num_workers: int | None
+) -> None:
+    """Checks of `StyleDataModule`'s plain arguments (for Python callers: the CLI has checked their types).
+
+    Raises:
+        ValueError: naming the data.* key and the values it takes.
+    """
+    if num_workers is not None and num_workers < 0:
+        raise ValueError(f"data.num_workers must be >= 0 (or null: min(4, the CPUs)), got {num_workers}")
+    for key, value, choices in (
+        ("mode", mode, Mode),
+        ("domain", domain, Domain),
+        ("predict.domain", predict_domain, Domain),
+        ("preprocess", preprocess, Preprocess),
+    ):
+        if value not in get_args(choices):
+            raise ValueError(f"data.{key}: {value!r} is not one of {', '.join(map(repr, get_args(choices)))}")
+    if batch_size < 1:
+        raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
 
 
 def default_workers(most: int = 4) -> int:
@@ -62,11 +78,11 @@ class StyleDataModule(pl.LightningDataModule):
     - single: `train{domain}`/`test{domain}` of an unaligned folder, else `train` (and `val` or `test`), else every
       image under `root`. Batches hold "A", "A_path".
     - single_image: `trainA` and `trainB` holding exactly one image each (CUT's single-image translation; `synthetic`
-      gives one photo and one cartoon scene, `load_size` px). An epoch is `single_image_epoch_size` crops of each
-      image, drawn independently per domain: the image is rescaled by factors (per axis) from `single_image_scale`,
+      gives one photo and one cartoon scene, `load_size` px). An epoch is `single_image.epoch_size` crops of each
+      image, drawn independently per domain: the image is rescaled by factors (per axis) from `single_image.scale`,
       then a `crop_size` square is cropped at a random position and flipped at random (`flip`); `load_size` and
       `preprocess` are not used. The held-out split (validation, sample grids, FID/KID) is
-      `single_image_held_out` fixed crops of each image at the same scales, unflipped, the same on every call, so
+      `single_image.held_out` fixed crops of each image at the same scales, unflipped, the same on every call, so
       that the metrics compare the distributions of patches the model trains on. Batches hold "A", "B", "A_path",
       "B_path", as in unaligned mode.
 
@@ -115,22 +131,14 @@ class StyleDataModule(pl.LightningDataModule):
             than crop_size; when false such files are skipped or upscaled and a warning lists them.
         cache_dir: folder for downloaded datasets; default `$LIT_GAN_DATA`, else ~/.cache/lit_gan/datasets.
         seed: seed of the `synthetic` dataset.
-        synthetic_train_size: images per domain in the `synthetic` training split.
-        synthetic_test_size: images per domain in the `synthetic` held-out split.
+        synthetic: sizes of the `synthetic` dataset: `train_size` and `test_size` images per domain
+            (`lit_gan.data.options.SyntheticOptions`).
         pin_memory: pin host memory for faster copies to a GPU.
-        predict_path: images for `predict` to stylize instead of the held-out ones: a folder (searched recursively)
-            or one image file. Each image keeps its size (padded to what the network accepts; outputs are cropped
-            back) and shares batches only with images of the same size; unreadable files are skipped and reported.
-            `predict` then needs no training data: data.root, data.name and data.folder_A/B may be unset or point at
-            a missing folder.
-            In mode single_image, give the domain's image itself to translate it whole.
-        predict_domain: the domain the predict_path images come from, "A" or "B": CycleGAN translates A images to B
-            and B images to A; pix2pix translates its source domain only (model.direction).
-        single_image_scale: mode single_image: (low, high) range of the factors the image is rescaled by before a
-            crop, drawn uniformly per axis (the reference's 1 / random_scale_max to 1); the image is never made
-            smaller than crop_size.
-        single_image_epoch_size: mode single_image: crops of each domain's image per training epoch.
-        single_image_held_out: mode single_image: fixed crops of each image in the held-out split.
+        predict: images for `predict` to stylize instead of the held-out ones: `path`, a folder (searched
+            recursively) or one image file, and `domain`, the domain they come from, "A" or "B" (see
+            `lit_gan.data.options.PredictOptions`). `predict` then needs no training data.
+        single_image: mode single_image's crops: `scale` (the range of rescaling factors), `epoch_size` (crops per
+            epoch) and `held_out` (fixed held-out crops) (`lit_gan.data.options.SingleImageOptions`).
         domains: mode domains: use only these domains of the data, in this order (e.g. three of the `synthetic`
             styles); null: all, in sorted order.
         extra_domains: mode domains: more domains, {name: folder of images}, after the data's (a new style of 10-50
@@ -154,53 +162,41 @@ class StyleDataModule(pl.LightningDataModule):
         strict: bool = False,
         cache_dir: str | None = None,
         seed: int = 0,
-        synthetic_train_size: int = 400,
-        synthetic_test_size: int = 32,
+        synthetic: SyntheticOptions = SyntheticOptions(),
         pin_memory: bool = True,
-        predict_path: str | None = None,
-        predict_domain: Domain = "A",
-        single_image_scale: tuple[float, float] = (1 / 3, 1.0),
-        single_image_epoch_size: int = 1000,
-        single_image_held_out: int = 16,
+        predict: PredictOptions = PredictOptions(),
+        single_image: SingleImageOptions = SingleImageOptions(),
         folder_A: str | None = None,
         folder_B: str | None = None,
         domains: list[str] | None = None,
         extra_domains: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
-        if num_workers is not None and num_workers < 0:
-            raise ValueError(f"data.num_workers must be >= 0 (or null: min(4, the CPUs)), got {num_workers}")
+        self.synthetic = as_options(SyntheticOptions, synthetic, "synthetic")
+        self.single_image = as_options(SingleImageOptions, single_image, "single_image")
+        self.predict_options = as_options(PredictOptions, predict, "predict")
+        check_arguments(mode, domain, self.predict_options.domain, preprocess, batch_size, num_workers)
         self.num_workers = default_workers() if num_workers is None else num_workers
         self.save_hyperparameters(logger=False)
-        check_data_source(root, name, folder_A, folder_B, predict_path)
-        for key, value, choices in (
-            ("mode", mode, Mode),
-            ("domain", domain, Domain),
-            ("predict_domain", predict_domain, Domain),
-            ("preprocess", preprocess, Preprocess),
-        ):
-            if value not in get_args(choices):
-                raise ValueError(f"data.{key}: {value!r} is not one of {', '.join(map(repr, get_args(choices)))}")
-        if batch_size < 1:
-            raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
+        groups = {"synthetic": self.synthetic, "single_image": self.single_image, "predict": self.predict_options}
+        self.hparams.update({key: plain(options) for key, options in groups.items()})  # checkpoints: plain values
+        check_data_source(root, name, folder_A, folder_B, self.predict_options.path)
         rule = preprocess
         if mode == "single_image":  # crops of the image as it is; load_size sizes the synthetic scenes only
             rule = "resize_and_crop" if name == "synthetic" else "crop"
         check_settings(rule, load_size, crop_size, synthetic=name == "synthetic")
-        if mode == "single_image":
-            check_single_image_settings(single_image_scale, single_image_epoch_size, single_image_held_out)
         self._sizes = NetworkSizes()  # until `check(model)` reads the model's
         self._report: ImageReport | None = None
         self._fingerprints: dict[tuple, str] = {}  # of the held-out images, by domain and settings
-        self._shuffle_seed: int | None = None  # of the training order; kept in checkpoints
-        self._first_train_loader = True  # the next training loader is the first of a fit
+        self._schedule = TrainingSchedule(crop_size, batch_size)  # the training order (and phases), resumable
         self._layout: str | None = None  # of a standard dataset to download
-        self._predict: PredictData | None = None  # the predict_path images, which predict then runs on alone
-        if predict_path is not None:
-            self._predict = PredictData(predict_path, predict_domain, batch_size, self.num_workers, pin_memory)
-        # None: a download, located in prepare_data/setup; or, with predict_path, found when first needed (`predict`
+        self._predict: PredictData | None = None  # the predict.path images, which predict then runs on alone
+        if self.predict_options.path is not None:
+            path, domain = self.predict_options.path, self.predict_options.domain
+            self._predict = PredictData(path, domain, batch_size, self.num_workers, pin_memory)
+        # None: a download, located in prepare_data/setup; or, with predict.path, found when first needed (`predict`
         # then runs without the training data).
-        self._splits: Splits | None = self._find_now() if predict_path is None else None
+        self._splits: Splits | None = self._find_now() if self._predict is None else None
 
     # -- finding and checking the images ---------------------------------------------------------------------------
 
@@ -210,7 +206,7 @@ class StyleDataModule(pl.LightningDataModule):
         if hp.root is None and hp.name is None and hp.folder_A is None:
             raise ValueError(
                 "set data.root (a dataset folder), data.name or data.folder_A and data.folder_B; only predict works "
-                "on data.predict_path"
+                "on data.predict.path"
             )
         if hp.folder_A is not None:
             return folder_splits(hp.mode, hp.folder_A, hp.folder_B)
@@ -219,14 +215,14 @@ class StyleDataModule(pl.LightningDataModule):
         if hp.name == "synthetic":
             resized = hp.preprocess in ("resize_and_crop", "scale_width") or hp.mode == "single_image"
             size = hp.load_size if resized else hp.crop_size
-            sizes = (hp.synthetic_train_size, hp.synthetic_test_size)
+            sizes = (self.synthetic.train_size, self.synthetic.test_size)
             return self._chosen(synthetic_splits(hp.mode, hp.seed, size, *sizes, hp.domain))
         self._layout = download_layout(hp.name, hp.mode)
         return None
 
     def _find(self, fetch: bool) -> Splits | None:
         """The splits; a standard dataset is downloaded first when `fetch`, else None while not downloaded."""
-        if self._splits is None and self._layout is None:  # deferred by predict_path
+        if self._splits is None and self._layout is None:  # deferred by predict.path
             self._splits = self._find_now()
         if self._splits is None:
             hp = self.hparams
@@ -253,7 +249,7 @@ class StyleDataModule(pl.LightningDataModule):
 
         Args:
             model: the LightningModule that will use the data, or None to check the files only.
-            stage: the stage about to run; for "predict" with `predict_path`, only those images are checked (see
+            stage: the stage about to run; for "predict" with `predict.path`, only those images are checked (see
                 `PredictData.check`) and None is returned.
 
         Returns:
@@ -318,7 +314,7 @@ class StyleDataModule(pl.LightningDataModule):
         return "crop" if self.hparams.mode == "single_image" else self.hparams.preprocess
 
     def _predicting_files(self, stage: str | None) -> bool:
-        """Whether `stage` uses the `predict_path` images only (and not the training data)."""
+        """Whether `stage` uses the `predict.path` images only (and not the training data)."""
         return stage == "predict" and self._predict is not None
 
     def _usable_splits(self) -> Splits:
@@ -331,7 +327,7 @@ class StyleDataModule(pl.LightningDataModule):
     def prepare_data(self) -> None:
         """Download the standard dataset named by `name`, if any and not there yet (runs on one process)."""
         if self._predicting_files(self.trainer.state.fn if self.trainer is not None else None):
-            return  # the predict_path images are all that is needed
+            return  # the predict.path images are all that is needed
         if self._find(fetch=False) is None:
             download.ensure_dataset(self.hparams.name, self._layout, self.hparams.cache_dir)
 
@@ -342,7 +338,7 @@ class StyleDataModule(pl.LightningDataModule):
             return
         self._find(fetch=True)
         self.check(model)
-        self._first_train_loader = True  # of this fit (see `_train_position`)
+        self._schedule.start_fit()
         if stage == "fit" and isinstance(model, TrainsInPhases) and self.trainer is not None:
             # each epoch (phase) has its own resolution and batch size: Lightning rebuilds the loader every epoch
             self.trainer.reload_dataloaders_every_n_epochs = 1
@@ -360,9 +356,9 @@ class StyleDataModule(pl.LightningDataModule):
 
     def _crops(self, source: Sequence, train: bool) -> ImageCrops:
         """Mode single_image: an epoch of random crops of `source`'s image (`train`), else the held-out crops."""
-        hp = self.hparams
-        length = hp.single_image_epoch_size if train else hp.single_image_held_out
-        return ImageCrops(source, hp.crop_size, hp.single_image_scale, length, hp.flip, fixed=not train)
+        options = self.single_image
+        length = options.epoch_size if train else options.held_out
+        return ImageCrops(source, self.hparams.crop_size, options.scale, length, self.hparams.flip, fixed=not train)
 
     def _loader(
         self,
@@ -392,60 +388,16 @@ class StyleDataModule(pl.LightningDataModule):
 
         For a model that trains in phases (`lit_gan.contracts.TrainsInPhases`, the progressive GAN), the epoch's
         phase sets the images' resolution (the crops box-downscaled to it), the batch size and the number of images
-        (drawn from successive shuffles of the training set); the loader is rebuilt every epoch."""
-        if self._shuffle_seed is None:
-            self._shuffle_seed = int(os.environ.get("PL_GLOBAL_SEED", 0))  # set by seed_everything, on every process
-        epoch, batches_done = self._train_position()
-        phase = self._phase(epoch)
-        dataset, batch_size, length = self.train_set, self.hparams.batch_size, None
-        if phase is not None:
-            batch_size = phase.batch_size or batch_size
-            if phase.images is not None:
-                world = self.trainer.world_size if self.trainer is not None else 1
-                length = -(-phase.images // (batch_size * world)) * batch_size * world  # whole batches
-            factor = self.hparams.crop_size // phase.resolution
-            dataset = Downscaled(dataset, factor) if factor > 1 else dataset
-        sampler = ResumableSampler(dataset, self._shuffle_seed, length=length)
-        sampler.resume_at(epoch, batches_done * batch_size)
+        (drawn from successive shuffles of the training set); the loader is rebuilt every epoch. See
+        `TrainingSchedule`."""
+        dataset, sampler, batch_size = self._schedule.sampler(self.train_set, self.trainer)
         return self._loader(SeededItems(dataset), shuffle=True, sampler=sampler, batch_size=batch_size)
 
-    def _train_position(self) -> tuple[int, int]:
-        """(epoch, batches of it already trained) where the loader being built starts.
-
-        The first loader of a fit starts where a restored run resumes (`resume_position`). A loader rebuilt later
-        (every epoch, for a model that trains in phases) starts the epoch Lightning is about to train, at its first
-        batch: `sampler_epoch`, the epoch Lightning also passes to the sampler's `set_epoch`.
-        `resume_position` cannot tell that moment from a resume, since Lightning's restored counters have moved on.
-        """
-        if self.trainer is None:
-            return 0, 0
-        first, self._first_train_loader = self._first_train_loader, False
-        return resume_position(self.trainer.fit_loop) if first else (sampler_epoch(self.trainer), 0)
-
-    def _phase(self, epoch: int) -> Phase | None:
-        """The training phase of `epoch` when the model trains in phases, else None.
-
-        Raises:
-            ValueError: naming data.crop_size, if the phase's resolution does not divide it by a power of two.
-        """
-        model = self.trainer.lightning_module if self.trainer is not None else None
-        if not isinstance(model, TrainsInPhases):
-            return None
-        phase = model.training_phase(epoch)
-        factor, crop = self.hparams.crop_size // phase.resolution, self.hparams.crop_size
-        if factor < 1 or factor * phase.resolution != crop or factor & (factor - 1):
-            raise ValueError(
-                f"data.crop_size {crop}: the model trains at {phase.resolution}x{phase.resolution} in epoch {epoch}, "
-                "which must be the crop size divided by a power of two; set data.crop_size to the generator's "
-                "image_size"
-            )
-        return phase
-
     def state_dict(self) -> dict:
-        return {"shuffle_seed": self._shuffle_seed}
+        return self._schedule.state_dict()
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self._shuffle_seed = state_dict.get("shuffle_seed", self._shuffle_seed)  # the order of the resumed run
+        self._schedule.load_state_dict(state_dict)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, shuffle=False)
@@ -454,7 +406,7 @@ class StyleDataModule(pl.LightningDataModule):
         return self._loader(self.test_set, shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
-        """The `predict_path` images, batched by size (`PredictData`); without predict_path the held-out images, or
+        """The `predict.path` images, batched by size (`PredictData`); without predict.path the held-out images, or
         for mode single on a plain folder of images, all of them."""
         if self._predict is not None and isinstance(self.predict_set, PredictDataset):
             return self._predict.dataloader()

@@ -1,4 +1,4 @@
-"""Images to stylize (`data.predict_path`): found, read at their own size, padded to a size the network accepts and
+"""Images to stylize (`data.predict.path`): found, read at their own size, padded to a size the network accepts and
 batched with images of the same size; unreadable files travel through the batches as failures instead of stopping
 the run.
 
@@ -25,7 +25,7 @@ from lit_gan.data.sizes import network_sizes
 from lit_gan.image_io import find_files, read_image, read_problem
 from lit_gan.networks.shapes import pad_to_multiple
 
-KEY = "data.predict_path"
+KEY = "data.predict.path"
 EXIF_ORIENTATION = 0x0112
 TRANSPOSED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
 
@@ -36,7 +36,7 @@ class PredictFile:
 
     Args:
         path: the file.
-        name: its path relative to `data.predict_path` (its file name when that is a file); outputs mirror it.
+        name: its path relative to `data.predict.path` (its file name when that is a file); outputs mirror it.
         size: (width, height) as the image is shown (EXIF orientation applied), from its header; None if unreadable.
         problem: why the file cannot be read, or None.
     """
@@ -183,7 +183,7 @@ class SizeBatchSampler(BatchSampler):
 
 
 class PredictData:
-    """The images of `data.predict_path` that `predict` stylizes instead of the held-out ones: found and checked
+    """The images of `data.predict.path` that `predict` stylizes instead of the held-out ones: found and checked
     before the model is loaded or run, then served in batches of one image size (`StyleDataModule` delegates its
     predict stage here; predict then needs no training data).
 
@@ -209,7 +209,7 @@ class PredictData:
         reported once, as info.
 
         Raises:
-            FileNotFoundError: naming data.predict_path, if it does not exist or holds no readable image.
+            FileNotFoundError: naming data.predict.path, if it does not exist or holds no readable image.
         """
         if self._files is None:
             self._files, ignored = find_predict_files(self.path)
@@ -223,8 +223,8 @@ class PredictData:
         before the model is loaded or run; take the size multiple the model needs.
 
         Raises:
-            FileNotFoundError: naming data.predict_path, if it does not exist or holds no readable image.
-            ValueError: naming data.predict_domain, if the model does not translate images of that domain.
+            FileNotFoundError: naming data.predict.path, if it does not exist or holds no readable image.
+            ValueError: naming data.predict.domain, if the model does not translate images of that domain.
         """
         self.find()
         if model is not None:

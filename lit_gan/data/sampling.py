@@ -2,11 +2,17 @@
 depend only on the run's seed, the epoch and the position in it, never on workers, restarts or the global RNG."""
 
 import hashlib
+import os
 from collections.abc import Iterator
 
+import pytorch_lightning as pl
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from lit_gan.compat import resume_position, sampler_epoch
+from lit_gan.contracts import Phase, TrainsInPhases
+from lit_gan.data.datasets import Downscaled
 
 
 def item_seed(seed: int, epoch: int, position: int) -> int:
@@ -106,3 +112,81 @@ class ResumableDataLoader(DataLoader):
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Nothing to load (see `state_dict`); the sampler was placed when the loader was built."""
+
+
+class TrainingSchedule:
+    """What each training epoch serves and where a (re)built training loader starts: the run's shuffle seed (kept in
+    checkpoints, so that a resumed run keeps its order), the position a restored run resumes at, and for a model that
+    trains in phases (`lit_gan.contracts.TrainsInPhases`, the progressive GAN) the epoch's phase: its resolution (the
+    crops box-downscaled to it), batch size and number of images (drawn from successive shuffles of the training
+    set). `StyleDataModule.train_dataloader` builds its sampler here.
+
+    Args:
+        crop_size: the data's crop size (`data.crop_size`), which each phase's resolution must divide by a power of 2.
+        batch_size: the data's batch size, used where a phase gives none.
+    """
+
+    def __init__(self, crop_size: int, batch_size: int) -> None:
+        self.crop_size, self.batch_size = crop_size, batch_size
+        self.seed: int | None = None  # of the training order; set by the first loader of a run, or restored
+        self._first_loader = True  # the next loader is the first of a fit
+
+    def start_fit(self) -> None:
+        """A fit begins: its first loader starts where a restored run resumes (`position`)."""
+        self._first_loader = True
+
+    def position(self, trainer: pl.Trainer | None) -> tuple[int, int]:
+        """(epoch, batches of it already trained) where the loader being built starts.
+
+        The first loader of a fit starts where a restored run resumes (`resume_position`). A loader rebuilt later
+        (every epoch, for a model that trains in phases) starts the epoch Lightning is about to train, at its first
+        batch: `sampler_epoch`, the epoch Lightning also passes to the sampler's `set_epoch`. `resume_position`
+        cannot tell that moment from a resume, since Lightning's restored counters have moved on.
+        """
+        if trainer is None:
+            return 0, 0
+        first, self._first_loader = self._first_loader, False
+        return resume_position(trainer.fit_loop) if first else (sampler_epoch(trainer), 0)
+
+    def phase(self, model: object, epoch: int) -> Phase | None:
+        """The training phase of `epoch` when `model` trains in phases, else None.
+
+        Raises:
+            ValueError: naming data.crop_size, if the phase's resolution does not divide it by a power of two.
+        """
+        if not isinstance(model, TrainsInPhases):
+            return None
+        phase = model.training_phase(epoch)
+        factor, crop = self.crop_size // phase.resolution, self.crop_size
+        if factor < 1 or factor * phase.resolution != crop or factor & (factor - 1):
+            raise ValueError(
+                f"data.crop_size {crop}: the model trains at {phase.resolution}x{phase.resolution} in epoch {epoch}, "
+                "which must be the crop size divided by a power of two; set data.crop_size to the generator's "
+                "image_size"
+            )
+        return phase
+
+    def sampler(self, dataset: Dataset, trainer: pl.Trainer | None) -> tuple[Dataset, ResumableSampler, int]:
+        """The epoch's training data from the full-size `dataset`: (the dataset, its sampler placed where training
+        continues, the batch size)."""
+        if self.seed is None:
+            self.seed = int(os.environ.get("PL_GLOBAL_SEED", 0))  # set by seed_everything, on every process
+        epoch, batches_done = self.position(trainer)
+        phase = self.phase(trainer.lightning_module if trainer is not None else None, epoch)
+        batch_size, length = self.batch_size, None
+        if phase is not None:
+            batch_size = phase.batch_size or batch_size
+            if phase.images is not None:
+                world = trainer.world_size if trainer is not None else 1
+                length = -(-phase.images // (batch_size * world)) * batch_size * world  # whole batches
+            factor = self.crop_size // phase.resolution
+            dataset = Downscaled(dataset, factor) if factor > 1 else dataset
+        sampler = ResumableSampler(dataset, self.seed, length=length)
+        sampler.resume_at(epoch, batches_done * batch_size)
+        return dataset, sampler, batch_size
+
+    def state_dict(self) -> dict:
+        return {"shuffle_seed": self.seed}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.seed = state_dict.get("shuffle_seed", self.seed)  # the order of the resumed run

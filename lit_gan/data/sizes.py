@@ -68,23 +68,6 @@ def check_settings(preprocess: str, load_size: int, crop_size: int, synthetic: b
         raise ValueError(f"{key} ({render}) is too small for the synthetic dataset; use {SYNTHETIC_MIN_SIZE} or more")
 
 
-def check_single_image_settings(scale: tuple[float, float], epoch_size: int, held_out: int) -> None:
-    """Checks of the mode single_image settings.
-
-    Raises:
-        ValueError: naming the data.* key and a valid value.
-    """
-    low, high = scale
-    if not 0 < low <= high:
-        raise ValueError(
-            f"data.single_image_scale must be (low, high) with 0 < low <= high, got {tuple(scale)}; "
-            "the reference uses [0.333, 1.0]"
-        )
-    for key, value in (("single_image_epoch_size", epoch_size), ("single_image_held_out", held_out)):
-        if value < 1:
-            raise ValueError(f"data.{key} must be >= 1, got {value}")
-
-
 def check_network_sizes(preprocess: str, crop_size: int, sizes: NetworkSizes) -> None:
     """Checks that the images the settings produce fit the network; for preprocess "none" the transform rounds sizes.
 

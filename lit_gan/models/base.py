@@ -456,21 +456,21 @@ class GANModule(ProcessStates, pl.LightningModule):
         """The directions that translate images of `domains` ("A", "B"): {direction: its source domain}.
 
         Raises:
-            ValueError: naming data.predict_domain, if the model translates none of `domains`, or nothing at all
+            ValueError: naming data.predict.domain, if the model translates none of `domains`, or nothing at all
                 (DCGAN, which generates from noise).
         """
         name, domains = type(self).__name__, list(domains)
         directions = {d: source for d, (source, _) in self.directions().items() if source is not None}
         if not directions:
             raise ValueError(
-                f"{name} generates images from noise and translates none: predict (data.predict_path) needs an "
+                f"{name} generates images from noise and translates none: predict (data.predict.path) needs an "
                 "image-to-image model (CycleGAN, Pix2Pix); DCGAN's samples are in the run's sample grids"
             )
         chosen = {d: source for d, source in directions.items() if source in domains}
         if not chosen:
             sources = " and ".join(f"domain {source} images ({d})" for d, source in directions.items())
             raise ValueError(
-                f"data.predict_domain {'/'.join(domains)}: {name} translates {sources}; set data.predict_domain: "
+                f"data.predict.domain {'/'.join(domains)}: {name} translates {sources}; set data.predict.domain: "
                 f"{next(iter(directions.values()))}"
             )
         return chosen

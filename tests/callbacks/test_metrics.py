@@ -16,7 +16,7 @@ from tests.helpers import TINY_MODELS, TinyExtractor, fit, tiny_args
 
 KEYS = ("fid", "kid_mean", "kid_std", "is_mean", "is_std")
 SIMILARITY = ("ssim", "psnr", "lpips")
-TEST_IMAGES = "--data.synthetic_test_size=5"
+TEST_IMAGES = "--data.synthetic.test_size=5"
 
 
 def metrics_callback(cli) -> MetricsCallback:
@@ -185,11 +185,11 @@ def test_lpips_when_its_network_loads_compares_like_ssim(model, monkeypatch):
 
 
 def test_evaluates_every_n_epochs_and_at_the_last(evaluation_steps):
-    fit(tiny_args("--trainer.max_epochs=3", "--metrics.every_n_epochs=2", "--data.synthetic_train_size=2"))
+    fit(tiny_args("--trainer.max_epochs=3", "--metrics.every_n_epochs=2", "--data.synthetic.train_size=2"))
     assert evaluation_steps == [4, 6]  # after epoch 2, then after the last one; not in the sanity check
 
     evaluation_steps.clear()
-    fit(tiny_args("--trainer.max_steps=3", "--metrics.every_n_epochs=0", "--data.synthetic_train_size=2"))
+    fit(tiny_args("--trainer.max_steps=3", "--metrics.every_n_epochs=0", "--data.synthetic.train_size=2"))
     assert evaluation_steps == [3]  # stopped mid-epoch, before a validation: evaluated at the end of training
 
 
@@ -203,7 +203,7 @@ def test_directions_can_be_chosen_and_unknown_ones_fail_before_the_run(tmp_path)
 
 def test_without_metrics_training_keeps_last_checkpoint_and_warns_about_the_monitor(tmp_path):
     with pytest.warns(UserWarning, match="best_checkpoint.monitor 'val/fid' was never logged"):
-        cli = fit(tiny_args("--trainer.max_epochs=2", "--metrics.enabled=false", "--data.synthetic_train_size=2"))
+        cli = fit(tiny_args("--trainer.max_epochs=2", "--metrics.enabled=false", "--data.synthetic.train_size=2"))
     assert "val/fid" not in cli.trainer.callback_metrics
     folder = tmp_path / cli.trainer.checkpoint_callback.dirpath
     assert sorted(p.name for p in folder.iterdir()) == ["last.ckpt", "step0000004.ckpt"]
@@ -275,8 +275,8 @@ def test_the_real_inception_network_scores_a_run_offline(monkeypatch, tmp_path):
         "--metrics.inception_score=false",  # fid-helper's weights have no fc layer
         "--metrics.kid_subset_size=3",
         "--metrics.directions=[AtoB]",
-        "--data.synthetic_train_size=2",
-        "--data.synthetic_test_size=3",
+        "--data.synthetic.train_size=2",
+        "--data.synthetic.test_size=3",
         "--trainer.max_epochs=1",
     )
     cli = fit(args)

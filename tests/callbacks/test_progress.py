@@ -7,7 +7,7 @@ from lit_gan.callbacks import TimedProgressBar
 from lit_gan.cli import main
 from tests.helpers import fit, tiny_args
 
-FIVE_STEPS = ["--trainer.max_steps=5", "--data.synthetic_train_size=5", "--metrics.enabled=false"]
+FIVE_STEPS = ["--trainer.max_steps=5", "--data.synthetic.train_size=5", "--metrics.enabled=false"]
 
 
 def draws(monkeypatch, refresh_seconds: float) -> list[int]:

@@ -143,5 +143,5 @@ def test_check_files_counts_each_folder_once(tmp_path):
 
 
 def test_synthetic_data_needs_no_file_check():
-    dm = StyleDataModule(name="synthetic", synthetic_train_size=2, synthetic_test_size=1, **CROP)
+    dm = StyleDataModule(name="synthetic", synthetic={"train_size": 2, "test_size": 1}, **CROP)
     assert dm.check().problems == [] and torch.is_tensor(dm.sample_batch(1)["A"])

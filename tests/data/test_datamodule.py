@@ -21,7 +21,7 @@ def test_unaligned_folder_with_nested_images(tmp_path):
 
 
 def test_synthetic_is_deterministic_and_held_out_batch_is_fixed():
-    kwargs = dict(name="synthetic", load_size=36, crop_size=32, num_workers=0, synthetic_train_size=4)
+    kwargs = dict(name="synthetic", load_size=36, crop_size=32, num_workers=0, synthetic={"train_size": 4})
     a, b = StyleDataModule(**kwargs), StyleDataModule(**kwargs)
     first, second = a.sample_batch(3), b.sample_batch(3)
     assert first["A"].shape == (3, 3, 32, 32)
@@ -69,7 +69,9 @@ def test_bad_settings_fail_early_with_the_key(kwargs, message):
 
 
 def test_worker_processes_load_the_same_images_as_the_main_process():
-    kwargs = dict(name="synthetic", load_size=32, crop_size=32, flip=False, random_pairs=False, synthetic_train_size=4)
+    kwargs = dict(
+        name="synthetic", load_size=32, crop_size=32, flip=False, random_pairs=False, synthetic={"train_size": 4}
+    )
     batches = []
     for workers in (0, 2):
         dm = StyleDataModule(**kwargs, num_workers=workers, batch_size=4)
@@ -83,7 +85,7 @@ def _folder(mode: str, tmp_path: Path) -> dict:
     return dict(root=str(build(tmp_path / mode)))
 
 
-SYNTHETIC = dict(name="synthetic", synthetic_train_size=4, synthetic_test_size=3)
+SYNTHETIC = dict(name="synthetic", synthetic={"train_size": 4, "test_size": 3})
 KEYS = {"unaligned": {"A", "B"}, "aligned": {"A", "B"}, "single": {"A"}}
 
 
@@ -197,7 +199,7 @@ def test_dataset_names_follow_the_mode():
 
 
 def test_held_out_images_per_domain_with_fingerprints(tmp_path):
-    aligned = StyleDataModule(name="synthetic", mode="aligned", load_size=32, crop_size=32, synthetic_test_size=3)
+    aligned = StyleDataModule(name="synthetic", mode="aligned", load_size=32, crop_size=32, synthetic={"test_size": 3})
     a, key_a = aligned.held_out_images("A")
     b, key_b = aligned.held_out_images("B")
     assert len(a) == len(b) == 3 and a[0]["A"].shape == (3, 32, 32) and key_a != key_b
@@ -237,7 +239,7 @@ def test_held_out_pairs_in_mode_aligned_are_item_i_of_both_domains(tmp_path):
 def test_default_workers_are_at_most_the_cpus_this_process_may_use(monkeypatch, cpus, expected):
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
     monkeypatch.setattr("os.cpu_count", lambda: 64)  # the machine's count is not what the process may use
-    data = StyleDataModule(name="synthetic", load_size=36, crop_size=32, synthetic_train_size=4)
+    data = StyleDataModule(name="synthetic", load_size=36, crop_size=32, synthetic={"train_size": 4})
     assert data.num_workers == expected
     data.setup("fit")
     assert data.train_dataloader().num_workers == expected
@@ -245,10 +247,10 @@ def test_default_workers_are_at_most_the_cpus_this_process_may_use(monkeypatch, 
 
 
 def test_predict_images_are_loaded_by_no_more_workers_than_cpus(monkeypatch, tmp_path):
-    """`predict --data.predict_path ...` with the data defaults: on a 2-core machine 2 loading processes, not the 4
+    """`predict --data.predict.path ...` with the data defaults: on a 2-core machine 2 loading processes, not the 4
     that made torch warn "Our suggested max number of worker in current system is 2"."""
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1}, raising=False)
     write_images(tmp_path / "photos", 2, size=32)
-    data = StyleDataModule(predict_path=str(tmp_path / "photos"), load_size=36, crop_size=32)
+    data = StyleDataModule(predict={"path": str(tmp_path / "photos")}, load_size=36, crop_size=32)
     data.setup("predict")
     assert data.num_workers == 2 and data.predict_dataloader().num_workers == 2

@@ -78,7 +78,7 @@ def test_training_items_draw_each_domain_equally_often_with_fixed_reference_part
 
 
 def test_synthetic_gives_four_styles_of_different_scenes():
-    dm = data(name="synthetic", synthetic_train_size=3, synthetic_test_size=2, batch_size=4)
+    dm = data(name="synthetic", synthetic={"train_size": 3, "test_size": 2}, batch_size=4)
     assert dm.domains == SYNTHETIC_DOMAINS == ("photo", "cartoon", "sketch", "night")
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
@@ -90,7 +90,7 @@ def test_synthetic_gives_four_styles_of_different_scenes():
 
 
 def test_the_model_must_have_the_data_domains(tmp_path):
-    dm = data(name="synthetic", synthetic_train_size=3, synthetic_test_size=2)
+    dm = data(name="synthetic", synthetic={"train_size": 3, "test_size": 2})
     with pytest.raises(ValueError, match=r"model.domains \['cat', 'dog', 'wild'\] differ .* set model.domains: "
                        r"\[photo, cartoon, sketch, night\]"):  # fmt: skip
         dm.check(StarGANv2(domains=("cat", "dog", "wild"), **TINY_MODEL))

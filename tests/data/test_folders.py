@@ -70,7 +70,7 @@ def test_mode_single_image_takes_one_image_per_folder(tmp_path):
     photo, style = write_images(tmp_path / "photo", 1, seed=1), write_images(tmp_path / "style" / "sub", 1, seed=2)
     dm = StyleDataModule(
         folder_A=str(tmp_path / "photo"), folder_B=str(tmp_path / "style"), mode="single_image", crop_size=32,
-        num_workers=0, single_image_epoch_size=4, single_image_held_out=2, batch_size=2,
+        num_workers=0, single_image={"epoch_size": 4, "held_out": 2}, batch_size=2,
     )  # fmt: skip
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))

@@ -1,4 +1,4 @@
-"""Images to stylize (`lit_gan.data.predict`, `StyleDataModule(predict_path=...)`): finding, reading, padding and
+"""Images to stylize (`lit_gan.data.predict`, `StyleDataModule(predict={"path": ...})`): finding, reading, padding and
 batching them by size; unreadable files reported, not fatal."""
 
 from pathlib import Path
@@ -74,8 +74,8 @@ def test_bad_predict_path_fails_naming_the_key_and_the_path(tmp_path, make):
         (path / "notes.txt").write_text("x")
     if make == "unreadable":
         (path / "x.png").write_bytes(b"not a png")
-    with pytest.raises(FileNotFoundError, match=rf"data\.predict_path: .*{path}"):
-        StyleDataModule(predict_path=str(path)).check(None, "predict")
+    with pytest.raises(FileNotFoundError, match=rf"data\.predict\.path: .*{path}"):
+        StyleDataModule(predict={"path": str(path)}).check(None, "predict")
 
 
 def test_header_size_follows_exif_orientation_like_decoding(tmp_path):
@@ -122,18 +122,18 @@ def test_datamodule_predicts_without_training_data(tmp_path):
     images = mixed_folder(tmp_path / "in")
     root = make_unaligned(tmp_path / "ds", n=2)
     for kwargs in (dict(), dict(root=str(tmp_path / "gone")), dict(root=str(root))):
-        dm = StyleDataModule(predict_path=str(images), predict_domain="B", batch_size=2, num_workers=0, **kwargs)
+        dm = StyleDataModule(predict={"path": str(images), "domain": "B"}, batch_size=2, num_workers=0, **kwargs)
         dm.setup("predict")
         batches = list(dm.predict_dataloader())
         names = sorted(n for b in batches for n in [*b["name"], *(name for name, _ in b["failed"])])
         assert names == ["a.png", "b.jpg", "corrupt.png", "d.png", "sub/c.png", "truncated.jpg"]
         assert all("A" not in b for b in batches) and {b["B"].shape[0] for b in batches if "B" in b} == {1, 2}
     with pytest.raises(ValueError, match="data.root"):  # training needs the data
-        StyleDataModule(predict_path=str(images)).setup("fit")
+        StyleDataModule(predict={"path": str(images)}).setup("fit")
     with pytest.raises(ValueError, match="exactly one of data.root"):
         StyleDataModule()
-    with pytest.raises(ValueError, match="data.predict_domain"):
-        StyleDataModule(predict_path=str(images), predict_domain="C")
+    with pytest.raises(ValueError, match="data.predict.domain"):
+        StyleDataModule(predict={"path": str(images), "domain": "C"})
 
 
 class Translator:
@@ -147,7 +147,7 @@ class Translator:
     def predict_directions(self, domains: list[str]) -> None:
         self.asked.append(domains)
         if not set(domains) <= set(self.domains):
-            raise ValueError(f"data.predict_domain {domains[0]}: not translated")
+            raise ValueError(f"data.predict.domain {domains[0]}: not translated")
 
 
 def test_predict_data_checks_the_model_and_pads_for_it(tmp_path, caplog):
@@ -161,12 +161,12 @@ def test_predict_data_checks_the_model_and_pads_for_it(tmp_path, caplog):
     assert "1 file(s) without an image extension ignored: notes.txt" in caplog.text
     shapes = [tuple(batch["B"].shape) for batch in data.dataloader() if "B" in batch]
     assert shapes == [(2, 3, 40, 56), (1, 3, 304, 200), (1, 3, 32, 32)]
-    with pytest.raises(ValueError, match="data.predict_domain B"):
+    with pytest.raises(ValueError, match="data.predict.domain B"):
         data.check(Translator(("A",)))
 
 
 def test_without_predict_path_predict_serves_the_held_out_images():
-    dm = StyleDataModule(name="synthetic", load_size=36, crop_size=32, num_workers=0, synthetic_test_size=3)
+    dm = StyleDataModule(name="synthetic", load_size=36, crop_size=32, num_workers=0, synthetic={"test_size": 3})
     dm.setup("predict")
     batch = next(iter(dm.predict_dataloader()))
     assert batch["A"].shape == (1, 3, 32, 32) and "B" in batch
@@ -179,7 +179,7 @@ def test_model_input_is_scaled_to_minus_one_one():
 
 def test_each_process_of_several_predicts_its_own_share_once(tmp_path):
     """What Lightning does under DDP: re-create the loader with a distributed sampler swapped into the batch sampler."""
-    dm = StyleDataModule(predict_path=str(mixed_folder(tmp_path / "in")), batch_size=2, num_workers=0)
+    dm = StyleDataModule(predict={"path": str(mixed_folder(tmp_path / "in"))}, batch_size=2, num_workers=0)
     dm.setup("predict")
     with _replace_dunder_methods(DataLoader, "dataset"), _replace_dunder_methods(BatchSampler):
         loader = dm.predict_dataloader()  # as Lightning asks for it, recording the arguments

@@ -12,7 +12,7 @@ EVERY_STEP = ["--checkpoint.every_n_train_steps=1", "--samples.every_n_steps=0",
 
 
 def test_only_the_training_loader_resumes_by_itself():
-    dm = StyleDataModule(name="synthetic", load_size=36, crop_size=32, num_workers=0, synthetic_train_size=4)
+    dm = StyleDataModule(name="synthetic", load_size=36, crop_size=32, num_workers=0, synthetic={"train_size": 4})
     dm.setup("fit")
     loader = dm.train_dataloader()
     assert isinstance(loader, ResumableDataLoader) and loader.state_dict() == {}

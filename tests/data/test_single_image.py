@@ -52,9 +52,9 @@ def test_missing_domain_folder_is_named(tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        (dict(single_image_scale=(0.0, 1.0)), "data.single_image_scale must be"),
-        (dict(single_image_scale=(1.0, 0.5)), "data.single_image_scale must be"),
-        (dict(single_image_epoch_size=0), "data.single_image_epoch_size must be >= 1"),
+        (dict(single_image={"scale": (0.0, 1.0)}), "data.single_image.scale must be"),
+        (dict(single_image={"scale": (1.0, 0.5)}), "data.single_image.scale must be"),
+        (dict(single_image={"epoch_size": 0}), "data.single_image.epoch_size must be >= 1"),
         (dict(name="horse2zebra"), "horse2zebra is a dataset for data.mode unaligned"),
     ],
 )
@@ -65,7 +65,7 @@ def test_bad_settings_name_the_key(kwargs, message):
 
 def test_crops_at_scale_one_are_windows_of_the_image(tmp_path):
     root = make_single_image(tmp_path / "ds", size=40)
-    dm = _module(root, single_image_scale=(1.0, 1.0))
+    dm = _module(root, single_image={"scale": (1.0, 1.0)})
     windows = {domain: _windows(np.asarray(Image.open(root / f"train{domain}" / "img_000.png")), 32) for domain in "AB"}
     torch.manual_seed(0)
     for i in range(6):
@@ -81,7 +81,7 @@ def test_zoomed_crops_come_from_the_rescaled_image(tmp_path):
     image = Image.new("RGB", (96, 64))
     image.putdata([(x * 2, y * 3, 100) for y in range(64) for x in range(96)])  # smooth: resampling keeps values
     image.save(root / "trainA" / "img_000.png")
-    dm = _module(root, single_image_scale=(0.5, 0.5))
+    dm = _module(root, single_image={"scale": (0.5, 0.5)})
     half = np.asarray(image.resize((48, 32), Image.BILINEAR)).astype(int)
     torch.manual_seed(0)
     for i in range(4):
@@ -103,7 +103,7 @@ def test_items_differ_and_a_seed_fixes_an_item():
 
 
 def test_a_resumed_epoch_continues_with_the_same_crops():
-    dm = StyleDataModule(**SYNTH, batch_size=2, single_image_epoch_size=8)
+    dm = StyleDataModule(**SYNTH, batch_size=2, single_image={"epoch_size": 8})
     dm.setup("fit")
     whole = list(dm.train_dataloader())
     sampler = ResumableSampler(dm.train_set, seed=dm.state_dict()["shuffle_seed"])
@@ -119,7 +119,7 @@ def test_folder_images_ignore_load_size(tmp_path):
 
 
 def test_train_batches_hold_both_domains_like_unaligned_mode():
-    dm = StyleDataModule(**SYNTH, batch_size=4, single_image_epoch_size=8)
+    dm = StyleDataModule(**SYNTH, batch_size=4, single_image={"epoch_size": 8})
     dm.setup("fit")
     batches = list(dm.train_dataloader())
     assert len(batches) == 2 and set(batches[0]) == {"A", "B", "A_path", "B_path"}
@@ -132,7 +132,7 @@ def test_train_batches_hold_both_domains_like_unaligned_mode():
 
 def test_held_out_crops_are_fixed(tmp_path):
     root = make_single_image(tmp_path / "ds", size=64)
-    first, second = _module(root, single_image_held_out=5), _module(root, single_image_held_out=5)
+    first, second = _module(root, single_image={"held_out": 5}), _module(root, single_image={"held_out": 5})
     a, b = first.sample_batch(5), second.sample_batch(5)
     assert torch.equal(a["A"], b["A"]) and torch.equal(a["B"], b["B"]) and a["A"].shape == (5, 3, 32, 32)
     assert len({tuple(c.flatten().tolist()) for c in a["A"]}) == 5  # five different crops
@@ -140,12 +140,12 @@ def test_held_out_crops_are_fixed(tmp_path):
     assert len(held_out) == 5 and torch.equal(held_out[2]["A"], a["B"][2]) and key == second.held_out_images("B")[1]
     assert Path(held_out[2]["A_path"]).name == "img_000_crop002.png"  # outputs written per crop
     assert torch.equal(next(iter(first.val_dataloader()))["A"], a["A"][:1])  # batch_size 1
-    assert _module(root, single_image_held_out=5, single_image_scale=(0.5, 1.0)).held_out_images("B")[1] != key
+    assert _module(root, single_image={"held_out": 5, "scale": (0.5, 1.0)}).held_out_images("B")[1] != key
 
 
 def test_predict_path_still_translates_whole_images(tmp_path):
     root = make_single_image(tmp_path / "ds", size=40)
-    dm = StyleDataModule(root=str(root), mode="single_image", crop_size=32, num_workers=0, predict_path=str(root))
+    dm = StyleDataModule(root=str(root), mode="single_image", crop_size=32, num_workers=0, predict={"path": str(root)})
     dm.check(stage="predict")
     dm.setup("predict")
     batch = next(iter(dm.predict_dataloader()))
@@ -160,9 +160,9 @@ def test_a_crop_size_the_network_cannot_take_fails_before_training(tmp_path):
         dm.check(FakeTranslator(4))
 
 
-DATA = [*(f"--data.{k}={v}" for k, v in SYNTH.items()), "--data.single_image_epoch_size=4", "--data.batch_size=2"]
+DATA = [*(f"--data.{k}={v}" for k, v in SYNTH.items()), "--data.single_image.epoch_size=4", "--data.batch_size=2"]
 
 
 def test_tiny_cyclegan_fits_on_single_image_crops():
-    cli = fit(tiny_args("--trainer.max_steps=2", "--data.single_image_held_out=2", data=DATA))
+    cli = fit(tiny_args("--trainer.max_steps=2", "--data.single_image.held_out=2", data=DATA))
     assert cli.trainer.state.finished and cli.trainer.global_step == 2

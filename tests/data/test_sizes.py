@@ -8,7 +8,7 @@ from torch import nn
 from lit_gan.data import StyleDataModule
 from lit_gan.data.sizes import network_sizes
 
-SYNTH = dict(name="synthetic", num_workers=0, synthetic_train_size=2, synthetic_test_size=2)
+SYNTH = dict(name="synthetic", num_workers=0, synthetic={"train_size": 2, "test_size": 2})
 
 
 class FakeGenerator(nn.Module):

@@ -164,7 +164,7 @@ def grown(tmp_path_factory):
             "--samples.every_n_steps=0",
             "--metrics.every_n_epochs=2",
             "--metrics.feature_extractor=tests.models.test_progan.SizeRecordingExtractor",
-            "--data.synthetic_test_size=4",
+            "--data.synthetic.test_size=4",
             model="progan",
         )
         cli = fit(args, callbacks=[recorder])

@@ -139,7 +139,7 @@ class FakeClock(Callback):
         self.now += self.tick
 
 
-FAST = ["--trainer.logger=false", "--metrics.every_n_epochs=0", "--data.synthetic_train_size=6"]  # 6 batches an epoch
+FAST = ["--trainer.logger=false", "--metrics.every_n_epochs=0", "--data.synthetic.train_size=6"]  # 6 batches an epoch
 LR = 2e-4
 
 

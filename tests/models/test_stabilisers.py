@@ -161,7 +161,7 @@ def test_without_lr_D_both_optimizers_use_lr():
 
 
 def test_metrics_score_the_raw_generators_beside_the_ema():
-    cli = fit(tiny_args("--trainer.max_epochs=1", "--model.ema_decay=0.5", "--data.synthetic_test_size=5"))
+    cli = fit(tiny_args("--trainer.max_epochs=1", "--model.ema_decay=0.5", "--data.synthetic.test_size=5"))
     logged = cli.trainer.callback_metrics
     for key in ("fid", "kid_mean", "fid_AtoB", "kid_mean_BtoA", "ssim"):
         assert f"val/{key}_raw" in logged, key
@@ -177,6 +177,6 @@ def test_metrics_score_the_raw_generators_beside_the_ema():
 
 
 def test_without_ema_nothing_raw_is_logged():
-    cli = fit(tiny_args("--trainer.max_epochs=1", "--data.synthetic_test_size=5"))
+    cli = fit(tiny_args("--trainer.max_epochs=1", "--data.synthetic.test_size=5"))
     assert "val/fid" in cli.trainer.callback_metrics
     assert not any(key.endswith("_raw") for key in cli.trainer.callback_metrics)

@@ -386,8 +386,8 @@ TINY_ARGS = [
     "--data.crop_size=32",
     "--data.batch_size=2",
     "--data.num_workers=0",
-    "--data.synthetic_train_size=2",
-    "--data.synthetic_test_size=2",
+    "--data.synthetic.train_size=2",
+    "--data.synthetic.test_size=2",
     "--trainer.accelerator=cpu",
     "--trainer.enable_progress_bar=false",
     "--trainer.enable_model_summary=false",
@@ -498,7 +498,7 @@ def test_predict_applies_a_reference_images_style_or_a_seeds_to_a_folder_of_any_
     night = model.domains.index("night")
 
     out = tmp_path / "by_reference"
-    files = predicted(trained_run, out, f"--data.predict_path={tmp_path / 'photos'}", "--model.predict_target=night",
+    files = predicted(trained_run, out, f"--data.predict.path={tmp_path / 'photos'}", "--model.predict_target=night",
                       f"--model.predict_reference={reference}")  # fmt: skip
     assert sorted(files) == [p.name for p in photos]  # one target: the inputs' names
     ref = TF.to_tensor(Image.open(reference).convert("RGB").resize((32, 32), Image.BILINEAR))[None] * 2 - 1
@@ -512,7 +512,7 @@ def test_predict_applies_a_reference_images_style_or_a_seeds_to_a_folder_of_any_
         assert (written.int() - as_uint8(latent[i]).int()).abs().max() > 1  # the reference's style, not a seed's
 
     out = tmp_path / "by_seed"
-    files = predicted(trained_run, out, f"--data.predict_path={tmp_path / 'photos'}", "--model.predict_seed=5")
+    files = predicted(trained_run, out, f"--data.predict.path={tmp_path / 'photos'}", "--model.predict_seed=5")
     assert sorted(files) == sorted(f"to_{d}/{p.name}" for d in model.domains for p in photos)  # every domain
     written = torch.from_numpy(np.asarray(Image.open(files[f"to_night/{photos[0].name}"]))).permute(2, 0, 1)
     assert (written.int() - as_uint8(latent[0]).int()).abs().max() <= 1
