@@ -69,7 +69,7 @@ class Phase(NamedTuple):
     resolution: int
     """Height and width of the training images: the data's crops, box-downscaled to this."""
     batch_size: int | None
-    """Images per batch; None: the data module's own `batch_size`."""
+    """Images per batch over all processes, split among them; None: the data module's own `batch_size` (per process)."""
     images: int | None
     """Training images of the phase (one epoch), drawn from repeated shuffles of the training set; None: one pass."""
     fade: bool

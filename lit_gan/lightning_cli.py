@@ -15,7 +15,6 @@ from jsonargparse import lazy_instance
 from pytorch_lightning import LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelSummary, TQDMProgressBar
 from pytorch_lightning.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
-from pytorch_lightning.plugins.io import TorchCheckpointIO
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
 
 import lit_gan.models  # noqa: F401  (registers the LightningModules for `model.class_path`)
@@ -39,11 +38,11 @@ from lit_gan.loggers import WandbLogger
 from lit_gan.metric_keys import PRIMARY
 from lit_gan.runs import (
     RUN_KEY,
-    AtomicCheckpointIO,
     CheckpointError,
     atomic_write,
     checkpoint_summary,
     find_last_checkpoint,
+    guard_trainer_checkpoints,
     read_checkpoint,
     run_dir,
     unfinished_writes,
@@ -191,8 +190,7 @@ class LitGANCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
         trainer = super().instantiate_trainer(**kwargs)
-        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # Lightning's default; a user's own is kept
-            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        guard_trainer_checkpoints(trainer)  # atomic writes, weights-only reads
         find_unused_parameters_by_default(trainer.strategy)  # `--trainer.strategy ddp` works for the GANs
         timed_progress_bar(trainer)
         return trainer

@@ -145,6 +145,23 @@ def read_checkpoint(path: StrPath, mmap: bool = True) -> dict[str, Any]:
     return checkpoint
 
 
+def guard_trainer_checkpoints(trainer: pl.Trainer) -> None:
+    """Make `trainer` read checkpoints weights-only whatever its caller passed (e.g. `trainer.fit(model,
+    ckpt_path=..., weights_only=False)` from Python): the checkpoint it is about to restore is read weights-only
+    now, which refuses a file holding objects that would run code before anything else reads it, and Lightning's
+    default checkpoint reader and writer is replaced by `AtomicCheckpointIO` (a user's own is kept). Called by the
+    CLI when it builds the trainer and by every lit_gan model's `setup`, which Lightning calls before restoring.
+
+    Raises:
+        CheckpointRefused: naming the file, if the checkpoint to restore holds anything but tensors and plain values.
+    """
+    if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # Lightning's default
+        trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+    path = trainer.ckpt_path
+    if path and "://" not in str(path) and Path(path).is_file():
+        read_checkpoint(path)
+
+
 def refusal(path: StrPath) -> str:
     """Why the weights-only read of the checkpoint `path` failed, in one line, naming the objects that would run."""
     find = getattr(torch.serialization, "get_unsafe_globals_in_checkpoint", None)  # torch >= 2.5

@@ -15,6 +15,16 @@ else:
     torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    """One pytest process per core by default (`-n auto`) where pytest-xdist is installed (the dev extra has it);
+    `-n 0` runs in one process, and a plain `pytest` without pytest-xdist runs serially instead of failing on an
+    unknown `-n` option."""
+    worker = hasattr(config, "workerinput") or "PYTEST_XDIST_WORKER" in os.environ  # a worker runs its share
+    if not worker and config.pluginmanager.hasplugin("xdist") and getattr(config.option, "numprocesses", None) is None:
+        config.option.numprocesses = "auto"
+
+
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path, monkeypatch):
     """Run each test in a fresh folder so that `runs/` and W&B files never land in the checkout."""

@@ -157,9 +157,14 @@ def test_discriminator_loss_with_real_scores_matches_the_loss(name):
     real, fake = images(seed=1), images(seed=2)
     torch.manual_seed(0)
     total, pred_real = loss.discriminator_and_real_scores(D, real, fake, 0.5)
-    torch.manual_seed(0)
-    torch.testing.assert_close(total, loss.discriminator(D, real, fake, 0.5))
+    torch.manual_seed(0)  # the gradient penalty's draws
+    expected = (loss.real(D(real)) + loss.fake(D(fake))) * 0.5  # the two terms, weighted, written out
+    if name.startswith("wgangp"):
+        expected = expected + 10 * gradient_penalty(D, real, fake)
+    torch.testing.assert_close(total, expected)
     torch.testing.assert_close(pred_real, D(real))
+    torch.manual_seed(0)
+    torch.testing.assert_close(loss.discriminator(D, real, fake, 0.5), total)
 
 
 def ada_steps(augment: DiffAugment, scores: float, steps: int, batch: int = 2) -> None:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 import torch
 import yaml
 
@@ -153,6 +154,23 @@ def test_a_trainer_driven_from_python_reads_checkpoints_weights_only_too(evil, t
     """Past the CLI's check, the trainer's checkpoint reader (lit_gan's `AtomicCheckpointIO`) refuses it."""
     with pytest.raises(CheckpointRefused, match=refused(evil)):
         fit(tiny_args("--trainer.logger=false"), ckpt_path=evil)
+    assert not (tmp_path / "MARKER").exists()
+
+
+@pytest.mark.parametrize("weights_only", [False, None, True])
+def test_whatever_weights_only_a_python_caller_passes_the_file_is_refused(weights_only, evil, tmp_path):
+    """`trainer.fit(..., weights_only=False)` on the CLI's trainer and on a plain `pl.Trainer` (Lightning's default
+    checkpoint reader honours it), and `load_from_checkpoint(..., weights_only=False)`: refused, nothing run."""
+    cli = main(tiny_args("--trainer.logger=false"), run=False)
+    with pytest.raises(CheckpointRefused, match=refused(evil)):
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=evil, weights_only=weights_only)
+    plain = pl.Trainer(accelerator="cpu", logger=False, max_steps=1, enable_progress_bar=False)
+    with pytest.raises(CheckpointRefused, match=refused(evil)):
+        plain.fit(cli.model, datamodule=cli.datamodule, ckpt_path=evil, weights_only=weights_only)
+    with pytest.raises(CheckpointRefused, match=refused(evil)):
+        plain.validate(cli.model, datamodule=cli.datamodule, ckpt_path=evil, weights_only=weights_only)
+    with pytest.raises(CheckpointRefused, match=refused(evil)):
+        type(cli.model).load_from_checkpoint(evil, weights_only=weights_only)
     assert not (tmp_path / "MARKER").exists()
 
 

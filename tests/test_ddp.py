@@ -18,6 +18,7 @@ from pytorch_lightning.callbacks import Callback
 
 from lit_gan.callbacks import MetricsCallback
 from lit_gan.cli import main
+from lit_gan.contracts import TrainsInPhases
 from tests.helpers import TINY_MODELS, batches_per_epoch, tiny_args
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,6 +62,9 @@ class RankReport(Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self.report.setdefault("first_batch", digest([batch["A"]]))
+        self.report.setdefault("first_batch_size", len(batch["A"]))
+        if isinstance(pl_module, TrainsInPhases):  # its phases' batch sizes are global, over the processes
+            self.report.setdefault("phase_batch_size", pl_module.training_phase(trainer.current_epoch).batch_size)
         self.report.setdefault("rng", digest([torch.get_rng_state()]))  # what noise and dropout draw from
 
     def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
@@ -186,6 +190,8 @@ def test_ddp_fit_keeps_processes_in_sync_and_metrics_global(ddp_fit):
     model, folder = ddp_fit
     rank = reports(folder, "fit")
     assert rank[0]["first_batch"] != rank[1]["first_batch"]  # each process trains on its own share of the data
+    if rank[0].get("phase_batch_size") is not None:  # a phase's minibatch is global: each process trains on half
+        assert rank[0]["first_batch_size"] == rank[1]["first_batch_size"] == rank[0]["phase_batch_size"] // 2
     assert rank[0]["rng"] != rank[1]["rng"]  # and draws its own noise and dropout masks
     assert rank[0]["params"] != rank[0]["params_start"]  # it trained
     assert rank[0]["params"] == rank[1]["params"]  # with gradients averaged over both: the same networks

@@ -114,12 +114,28 @@ class ResumableDataLoader(DataLoader):
         """Nothing to load (see `state_dict`); the sampler was placed when the loader was built."""
 
 
+def phase_batch_share(batch_size: int, world: int, resolution: int) -> int:
+    """Each of `world` processes' batch of a phase's global minibatch `batch_size`: rounded down to a multiple of the
+    processes, as the official Progressive GAN splits its minibatch over GPUs.
+
+    Raises:
+        ValueError: naming model.batch_sizes, if the minibatch is smaller than the number of processes.
+    """
+    if batch_size < world:
+        raise ValueError(
+            f"model.batch_sizes gives {batch_size} images per batch at {resolution}x{resolution}, fewer than the "
+            f"{world} processes it is split over: give at least {world}"
+        )
+    return batch_size // world
+
+
 class TrainingSchedule:
     """What each training epoch serves and where a (re)built training loader starts: the run's shuffle seed (kept in
     checkpoints, so that a resumed run keeps its order), the position a restored run resumes at, and for a model that
     trains in phases (`lit_gan.contracts.TrainsInPhases`, the progressive GAN) the epoch's phase: its resolution (the
-    crops box-downscaled to it), batch size and number of images (drawn from successive shuffles of the training
-    set). `StyleDataModule.train_dataloader` builds its sampler here.
+    crops box-downscaled to it), batch size (global, split over the processes: `phase_batch_share`) and number of
+    images (drawn from successive shuffles of the training set). `StyleDataModule.train_dataloader` builds its
+    sampler here.
 
     Args:
         crop_size: the data's crop size (`data.crop_size`), which each phase's resolution must divide by a power of 2.
@@ -175,9 +191,10 @@ class TrainingSchedule:
         phase = self.phase(trainer.lightning_module if trainer is not None else None, epoch)
         batch_size, length = self.batch_size, None
         if phase is not None:
-            batch_size = phase.batch_size or batch_size
+            world = trainer.world_size if trainer is not None else 1
+            if phase.batch_size is not None:  # the phase's minibatch is global: each process trains on its share
+                batch_size = phase_batch_share(phase.batch_size, world, phase.resolution)
             if phase.images is not None:
-                world = trainer.world_size if trainer is not None else 1
                 length = -(-phase.images // (batch_size * world)) * batch_size * world  # whole batches
             factor = self.crop_size // phase.resolution
             dataset = Downscaled(dataset, factor) if factor > 1 else dataset

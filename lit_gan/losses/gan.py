@@ -32,8 +32,12 @@ class GANLoss:
         """Generator loss for the discriminator's predictions on generated images."""
         raise NotImplementedError
 
-    def penalty(self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor | None:
-        """Extra discriminator loss computed from the discriminator itself, or None (the default)."""
+    def penalty(
+        self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, downscaled: int = 1
+    ) -> Tensor | None:
+        """Extra discriminator loss computed from the discriminator itself, or None (the default). `downscaled`: the
+        images are the images the penalty is defined on, box-downscaled by this factor per axis (see
+        `gradient_penalty`)."""
         return None
 
     def discriminator(
@@ -46,13 +50,19 @@ class GANLoss:
         return self.discriminator_and_real_scores(discriminator, real, fake, weight)[0]
 
     def discriminator_and_real_scores(
-        self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, weight: float = 1.0
+        self,
+        discriminator: Callable[[Tensor], Tensor],
+        real: Tensor,
+        fake: Tensor,
+        weight: float = 1.0,
+        downscaled: int = 1,
     ) -> tuple[Tensor, Tensor]:
-        """`discriminator`'s loss (as `discriminator`) and its predictions on `real`, e.g. for ADA's heuristic."""
+        """`discriminator`'s loss (as `discriminator`) and its predictions on `real`, e.g. for ADA's heuristic;
+        `downscaled` as in `penalty`."""
         fake = fake.detach()
         pred_real = discriminator(real)
         loss = (self.real(pred_real) + self.fake(discriminator(fake))) * weight
-        penalty = self.penalty(discriminator, real, fake)
+        penalty = self.penalty(discriminator, real, fake, downscaled)
         return (loss if penalty is None else loss + penalty), pred_real
 
 
@@ -145,8 +155,10 @@ class WGANGPLoss(GANLoss):
     def generator(self, pred: Tensor) -> Tensor:
         return -pred.mean()
 
-    def penalty(self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
-        return self.weight * gradient_penalty(discriminator, real, fake.detach())
+    def penalty(
+        self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, downscaled: int = 1
+    ) -> Tensor:
+        return self.weight * gradient_penalty(discriminator, real, fake.detach(), downscaled)
 
 
 @register_gan_loss("wgangp_drift")
@@ -160,8 +172,16 @@ class WGANGPDriftLoss(WGANGPLoss):
         return -pred.mean() + self.drift * pred.square().mean()
 
 
-def gradient_penalty(discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
+def gradient_penalty(
+    discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, downscaled: int = 1
+) -> Tensor:
     """E[(||grad_x D(x)||_2 - 1)^2] at x = eps * real + (1 - eps) * fake, one eps ~ U(0, 1) per sample.
+
+    `downscaled` k > 1: `real` and `fake` are the k x k box-downscales of the images the penalty is defined on, as the
+    Progressive GAN's critic sees the r x r version of its full-resolution input (the official code upscales every
+    resolution to the final one, and its critic box-downscales it again first). Its gradient with respect to the
+    full-resolution interpolate is that of the r x r one spread evenly over each k x k block, 1/k^2 per pixel, so
+    its norm is ||grad|| / k: the penalty is E[(||grad_x D(x)|| / k - 1)^2] on the cheap r x r forward.
 
     The graph is kept (create_graph) so the penalty trains the discriminator. It is computed in float32 even under
     mixed precision (autocast off): in float16 the double backward through the critic's normalisation layers gives
@@ -173,7 +193,7 @@ def gradient_penalty(discriminator: Callable[[Tensor], Tensor], real: Tensor, fa
         x = (eps * real + (1 - eps) * fake).requires_grad_(True)  # (B, C, H, W)
         pred = discriminator(x)
         (grad,) = torch.autograd.grad(pred.sum(), x, create_graph=True)
-        return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+        return ((grad.flatten(1).norm(2, dim=1) / downscaled - 1) ** 2).mean()
 
 
 def r1_penalty(discriminator: Callable[[Tensor], Tensor], real: Tensor) -> Tensor:

@@ -4,6 +4,7 @@ networks, EMA, the adversarial term and extra loss terms, evaluation steps, pred
 import copy
 import inspect
 import math
+import os
 import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -40,6 +41,7 @@ from lit_gan.models.schedules import (
 )
 from lit_gan.networks.init import InitName, init_weights
 from lit_gan.networks.shapes import crop_padding
+from lit_gan.runs import guard_trainer_checkpoints, read_checkpoint
 
 compat.skip_needless_result_moves()  # `self.log` without walking each key's stored result on every call
 
@@ -245,7 +247,17 @@ class GANModule(ProcessStates, pl.LightningModule):
                 raise
             raise ValueError(f"speed.adam {self.adam_options} does not apply to model.{key}: {error}") from None
 
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, weights_only: bool | None = None, **kwargs: Any):
+        """Lightning's `load_from_checkpoint`, always weights-only (tensors and plain values): a `weights_only` the
+        caller passes is ignored, and a checkpoint file holding objects that would run code is refused
+        (`lit_gan.runs.CheckpointRefused`) before Lightning reads it."""
+        if isinstance(checkpoint_path, str | os.PathLike) and "://" not in str(checkpoint_path):
+            read_checkpoint(checkpoint_path)
+        return super().load_from_checkpoint(checkpoint_path, *args, weights_only=True, **kwargs)
+
     def setup(self, stage: str) -> None:
+        guard_trainer_checkpoints(self.trainer)  # weights-only reads, whatever the caller passed to fit/validate/...
         if stage == "fit" and self.lr_policy.policy == "progress":
             check_run_length(self.trainer)  # the "progress" policy needs max_steps, max_epochs or max_time
 
@@ -355,11 +367,14 @@ class GANModule(ProcessStates, pl.LightningModule):
             for name, average in self.ema.items():
                 average.update_parameters(self.generators[name])
 
-    def discriminator_loss(self, D: nn.Module, real: Tensor, fake: Tensor, weight: float = 1.0) -> Tensor:
+    def discriminator_loss(
+        self, D: nn.Module, real: Tensor, fake: Tensor, weight: float = 1.0, downscaled: int = 1
+    ) -> Tensor:
         """`D`'s loss on `real` and (detached) `fake` images by `gan_loss` (its real + fake terms times `weight`, plus
-        any penalty), plus R1 on `real` when `r1_gamma` > 0 on every `r1_every`-th iteration; its predictions
-        on `real` feed adaptive augmentation (`augment`)."""
-        loss, pred_real = self.gan_loss.discriminator_and_real_scores(D, real, fake, weight)
+        any penalty, taken as if on the images `downscaled` times larger: `losses.gan.gradient_penalty`), plus R1 on
+        `real` when `r1_gamma` > 0 on every `r1_every`-th iteration; its predictions on `real` feed adaptive
+        augmentation (`augment`)."""
+        loss, pred_real = self.gan_loss.discriminator_and_real_scores(D, real, fake, weight, downscaled)
         if self.augment is not None:
             self.augment.observe(pred_real, self.gan_loss.midpoint)
         if self.r1_due():

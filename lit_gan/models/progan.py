@@ -2,6 +2,8 @@
 Variation", ICLR 2018): learn a style's image distribution from noise, growing both networks from 4x4 to the final
 resolution one fading-in layer at a time."""
 
+from typing import NamedTuple
+
 import torch
 from jsonargparse import lazy_instance
 from pytorch_lightning.utilities import rank_zero_info
@@ -24,8 +26,48 @@ class ProGANAdam(torch.optim.Adam):
         super().__init__(params, lr=lr, betas=betas, **kwargs)
 
 
-PAPER_BATCH_SIZES = {4: 128, 8: 128, 16: 128, 32: 64, 64: 32, 128: 16, 256: 8, 512: 4, 1024: 4}
-"""The official single-GPU preset's minibatch per resolution (1024: its minibatch_base)."""
+class ProGANPreset(NamedTuple):
+    """One of the official code's single-GPU training presets (tkarras/progressive_growing_of_gans, config.py)."""
+
+    phase_images: int
+    """Real images shown in each stabilisation phase and in each fade-in (lod_training_kimg, lod_transition_kimg)."""
+    batch_sizes: dict[int, int]
+    """The minibatch at each resolution: global, split over the processes (minibatch_base and minibatch_dict)."""
+    mbstd_group_size: int
+    """The discriminator's minibatch standard deviation group size."""
+    resolution_lr: dict[int, float]
+    """Learning rates other than 0.001 (G_lrate_dict and D_lrate_dict, equal)."""
+    total_images: int
+    """Real images of the whole run (total_kimg): after the last phase, the final resolution trains on."""
+
+
+OFFICIAL_PRESETS = {
+    "v1": ProGANPreset(  # "preset-v1-1gpu", the paper's (Appendix A.1)
+        phase_images=800_000,
+        batch_sizes={4: 16, 8: 16, 16: 16, 32: 16, 64: 16, 128: 16, 256: 14, 512: 6, 1024: 3},
+        mbstd_group_size=16,
+        resolution_lr={},
+        total_images=19_000_000,
+    ),
+    "v2": ProGANPreset(  # "preset-v2-1gpu", the TensorFlow release's default
+        phase_images=600_000,
+        batch_sizes={4: 128, 8: 128, 16: 128, 32: 64, 64: 32, 128: 16, 256: 8, 512: 4, 1024: 4},
+        mbstd_group_size=4,
+        resolution_lr={1024: 0.0015},
+        total_images=12_000_000,
+    ),
+}
+"""The official presets by name: "v1" (the paper's, `configs/models/progan_v1.yaml`) and "v2" (the TensorFlow code's
+default, `configs/models/progan_v2.yaml`). Both are for 1024 px CelebA-HQ; at a lower final resolution the tables
+above it are unused. Their `total_images` train the final resolution 6-12x longer than its single stabilisation
+phase: see `extra_epochs`."""
+
+
+def extra_epochs(preset: ProGANPreset, image_size: int, start_resolution: int = MIN_RESOLUTION) -> int:
+    """Epochs (of `phase_images` each) after the last phase that bring a run at `image_size` to the preset's
+    `total_images`, as the official run trains on at its final resolution until total_kimg."""
+    phases = 1 + 2 * (image_size.bit_length() - start_resolution.bit_length())
+    return max(0, -(-(preset.total_images - phases * preset.phase_images) // preset.phase_images))
 
 
 @model_defaults(lr=1e-3, optimizer_G=ProGANAdam, optimizer_D=ProGANAdam, ema_decay=0.999)
@@ -44,6 +86,10 @@ class ProGAN(FromNoise, GANModule):
 
     Per iteration: one step of the critic on a real batch and fakes from fresh latents, WGAN-GP (lambda 10) plus the
     drift term 0.001 * E[D(real)^2] (`gan_mode: wgangp_drift`), then one step of the generator on new fakes (-D).
+    The official critic sees every resolution upscaled to the final one (and box-downscales it again), so its gradient
+    penalty is taken with respect to full-resolution images; here the critic runs on the r x r images and the
+    penalty is the official one, computed from the r x r gradient (its norm divided by image_size / r:
+    `lit_gan.losses.gan.gradient_penalty`). The critic's scores, hence the drift term, are the official ones.
     The generator's EMA (decay 0.999) makes the samples and the metrics. Logged: `train/G`, `train/D`,
     `train/alpha`, `train/resolution`, `train/images_seen` (images of the run so far), and `val/D_real`. Sample
     grids show fixed latents, upscaled (nearest) to `image_size` at every resolution. FID/KID compare the
@@ -60,10 +106,14 @@ class ProGAN(FromNoise, GANModule):
         phase_images: training images of each stabilisation phase (the paper: 800k); null: one pass over the
             training images.
         fade_images: training images of each fade-in phase; null: `phase_images`.
-        batch_sizes: images per batch at each resolution (the official single-GPU preset is `PAPER_BATCH_SIZES`);
-            a resolution not listed uses `data.batch_size`.
+        batch_sizes: images per batch at each resolution, over all processes as the official minibatch: each of W
+            processes trains on batch_sizes[r] // W of them (the official code rounds down alike); a resolution not
+            listed uses `data.batch_size` per process. The official presets: `OFFICIAL_PRESETS`.
         resolution_images: training images of each phase at a resolution (its fade-in and its stabilisation),
             overriding `phase_images` and `fade_images` there, e.g. more for the cheap low resolutions of a short run.
+        resolution_lr: learning rate of both networks at these resolutions (their phases and fade-ins), instead of
+            the optimizers' own (the official G_lrate_dict/D_lrate_dict; preset v2: 0.0015 at 1024 px). Applied
+            to the schedulers' base rates, so an `lr_policy` decay still scales it.
         sample_grid: the fixed-latent sample grid is sample_grid x sample_grid images.
     """
 
@@ -79,6 +129,7 @@ class ProGAN(FromNoise, GANModule):
                 "init_args": {"image_size": 32, "fmap_base": 32, "fmap_max": 8},
             },
             "phase_images": None,
+            "batch_sizes": {4: 2, 8: 2, 16: 2, 32: 2},  # global: 1 per process in the 2-process test
             "sample_grid": 2,
         },
         data={"mode": "single", "batch_size": 2},
@@ -94,6 +145,7 @@ class ProGAN(FromNoise, GANModule):
         fade_images: int | None = None,
         batch_sizes: dict[int, int] | None = None,
         resolution_images: dict[int, int] | None = None,
+        resolution_lr: dict[int, float] | None = None,
         sample_grid: int = 8,
         **kwargs,
     ) -> None:
@@ -109,6 +161,8 @@ class ProGAN(FromNoise, GANModule):
         self.resolution_images = {int(res): int(n) for res, n in (resolution_images or {}).items()}
         self._check_schedule(self.image_size, start_resolution, phase_images, fade_images, self.batch_sizes)
         self._check_schedule(self.image_size, start_resolution, None, None, self.resolution_images, "resolution_images")
+        self.resolution_lr = {int(res): float(lr) for res, lr in (resolution_lr or {}).items()}
+        self._check_schedule(self.image_size, start_resolution, None, None, self.resolution_lr, "resolution_lr")
         self.gan_loss = gan_loss(gan_mode)
         rng = torch.Generator().manual_seed(torch.initial_seed())  # the run's seed: the same grids on resume
         self.register_buffer("fixed_noise", torch.randn(sample_grid**2, self.nz, generator=rng))
@@ -134,9 +188,11 @@ class ProGAN(FromNoise, GANModule):
         for name, value in (("phase_images", phase_images), ("fade_images", fade_images)):
             if value is not None and value < 1:
                 raise ValueError(f"model.{name} must be >= 1 (or null: one pass over the training images), got {value}")
-        bad = {res: n for res, n in per_resolution.items() if n < 1 or res < 4 or res & (res - 1)}
+        least = 0 if key == "resolution_lr" else 1  # a learning rate > 0; a number of images or batch size >= 1
+        bad = {res: n for res, n in per_resolution.items() if n <= 0 or n < least or res < 4 or res & (res - 1)}
         if bad:
-            raise ValueError(f"model.{key} maps resolutions (powers of two) to numbers >= 1; got {bad}")
+            what = "learning rates > 0" if key == "resolution_lr" else "numbers >= 1"
+            raise ValueError(f"model.{key} maps resolutions (powers of two) to {what}; got {bad}")
 
     # -- the phase schedule -------------------------------------------------------------------------------------
 
@@ -201,9 +257,29 @@ class ProGAN(FromNoise, GANModule):
                 for opt in self.optimizers():
                     opt.optimizer.state.clear()
             self._optimizer_phase = index
+            self._set_resolution_lr(phase.resolution)
             what = "fading in" if phase.fade else "stabilising"
             rank_zero_info(f"ProGAN phase {index} (epoch {epoch}): {what} {phase.resolution}x{phase.resolution}")
         return phase
+
+    def _set_resolution_lr(self, resolution: int) -> None:
+        """Both optimizers' rate at `resolution`: `resolution_lr`'s, else their own (`initial_lr`, which their
+        schedulers keep in the checkpoints). Set as the schedulers' base rate, scaling the rate now in the same
+        ratio, so a policy's decay still applies; a scheduler without base rates (plateau) gets the rate itself."""
+        if not self.resolution_lr:
+            return
+        schedulers = self.lr_schedulers() or []
+        schedulers = schedulers if isinstance(schedulers, list) else [schedulers]
+        for i, opt in enumerate(self.optimizers()):
+            scheduler = schedulers[i] if i < len(schedulers) else None
+            base_lrs = getattr(scheduler, "base_lrs", None)
+            for j, group in enumerate(opt.optimizer.param_groups):
+                target = self.resolution_lr.get(resolution, group.get("initial_lr", group["lr"]))
+                if base_lrs is None:
+                    group["lr"] = target
+                    continue
+                group["lr"] = group["lr"] * target / base_lrs[j] if base_lrs[j] else target
+                base_lrs[j] = target
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         real = batch["A"]  # (B, C, r, r) at the phase's resolution
@@ -221,7 +297,9 @@ class ProGAN(FromNoise, GANModule):
         n = real.shape[0]
 
         fake = self.G(torch.randn(n, self.nz, device=self.device, dtype=real.dtype))
-        d_loss = self.discriminator_loss(self.D, real, fake)  # WGAN-GP + drift: D(fake) - D(real) + penalties
+        # WGAN-GP + drift: D(fake) - D(real) + penalties, the gradient penalty w.r.t. the full-resolution images
+        downscaled = self.image_size // phase.resolution
+        d_loss = self.discriminator_loss(self.D, real, fake, downscaled=downscaled)
         self.step_discriminator(opt_d, d_loss)
 
         with self.frozen(self.discriminators):

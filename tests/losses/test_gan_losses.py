@@ -1,7 +1,9 @@
+import functools
 import typing
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from lit_gan.losses import GAN_LOSSES, gan_loss, gradient_penalty, register_gan_loss
 from lit_gan.losses.gan import GANLossName, LSGANLoss
@@ -84,6 +86,29 @@ def test_gradient_penalty_of_a_linear_critic_is_exact():
     unit = w / w.norm()
     assert gradient_penalty(lambda x: (x * unit).flatten(1).sum(1), real, fake).item() == pytest.approx(0, abs=1e-10)
     assert gan_loss("wgangp").penalty(critic, real, fake).item() == pytest.approx(10 * (w.norm().item() - 1) ** 2)
+
+
+@pytest.mark.parametrize("k", [1, 4])
+def test_gradient_penalty_of_downscaled_images_is_the_full_resolution_one(k):
+    """The Progressive GAN's official critic takes the R x R image and box-downscales it to r x r first: the penalty on
+    the r x r images with `downscaled=k` must equal the one taken literally on the upscaled images, at every k."""
+    w = torch.randn(3, 4, 4)
+
+    def critic(x):  # on r x r images
+        return (x * w).flatten(1).sum(1)
+
+    def full_resolution_critic(x):  # on R x R images, R = k r
+        return critic(F.avg_pool2d(x, k))
+
+    real, fake = torch.randn(5, 3, 4, 4), torch.randn(5, 3, 4, 4)
+    torch.manual_seed(0)
+    ours = gradient_penalty(critic, real, fake, downscaled=k).item()
+    torch.manual_seed(0)  # the same interpolation weights
+    up = functools.partial(F.interpolate, scale_factor=k, mode="nearest")
+    literal = gradient_penalty(full_resolution_critic, up(real), up(fake)).item()
+    assert ours == pytest.approx(literal, rel=1e-5)
+    assert ours == pytest.approx((w.norm().item() / k - 1) ** 2, rel=1e-5)  # the linear critic's exact penalty
+    assert gan_loss("wgangp").penalty(critic, real, fake, k).item() == pytest.approx(10 * ours, rel=1e-5)
 
 
 def test_gradient_penalty_changes_the_critics_gradients():

@@ -1,7 +1,12 @@
+import copy
+
 import pytest
+import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
 
 from lit_gan.cli import main
+from lit_gan.losses.gan import gradient_penalty
 from lit_gan.models import Pix2Pix
 from lit_gan.networks import PatchGANDiscriminator, UnetGenerator
 from tests.helpers import fit, tiny_args
@@ -66,7 +71,41 @@ def test_feature_matching_is_logged_and_in_the_generator_loss():
     torch.testing.assert_close(stepped[-1], sum(terms.values()))  # what the generator's optimizer stepped on
 
 
-@pytest.mark.parametrize("gan_mode", ["lsgan", "hinge", "wgangp"])
-def test_trains_with_every_loss(gan_mode):
-    cli = fit(pix2pix("--trainer.max_steps=2", f"--model.gan_mode={gan_mode}"))
+class FirstStep(pl.Callback):
+    """Seeds the first step and keeps the networks and the batch as they were before it."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if batch_idx == 0:
+            torch.manual_seed(5)
+            self.batch = {k: v.clone() for k, v in batch.items() if isinstance(v, torch.Tensor)}
+            self.G = copy.deepcopy(pl_module.generators["AtoB"])
+            self.D = copy.deepcopy(pl_module.discriminators["B"])
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if batch_idx == 0:
+            self.losses = dict(pl_module.step_losses)
+
+
+@pytest.mark.parametrize("gan_mode", ["lsgan", "hinge", "wgangp", "vanilla"])
+def test_trains_with_every_loss_and_logs_its_values(gan_mode):
+    """The first step's D and G_GAN are the chosen loss's, recomputed from the networks before the step (the same
+    dropout masks and gradient-penalty draws): (real + fake) / 2 on (input, output) pairs, plus WGAN-GP's penalty."""
+    recorder = FirstStep()
+    cli = fit(pix2pix("--trainer.max_steps=2", f"--model.gan_mode={gan_mode}"), callbacks=[recorder])
+    G, D, batch = recorder.G, recorder.D, recorder.batch
+    torch.manual_seed(5)
+    fake = G(batch["A"])
+    real_pair, fake_pair = torch.cat([batch["A"], batch["B"]], 1), torch.cat([batch["A"], fake.detach()], 1)
+    expected_D = (GAN_TERMS[gan_mode][0](D(real_pair)) + GAN_TERMS[gan_mode][1](D(fake_pair))) * 0.5
+    if gan_mode == "wgangp":
+        expected_D = expected_D + 10 * gradient_penalty(D, real_pair, fake_pair)
+    torch.testing.assert_close(recorder.losses["train/D"], expected_D.detach(), rtol=1e-4, atol=1e-6)
     assert torch.isfinite(cli.trainer.logged_metrics["train/D"])
+
+
+GAN_TERMS = {  # (real term, fake term) of the discriminator, written out
+    "lsgan": (lambda p: ((p - 1) ** 2).mean(), lambda p: (p**2).mean()),
+    "vanilla": (lambda p: F.softplus(-p).mean(), lambda p: F.softplus(p).mean()),
+    "hinge": (lambda p: F.relu(1 - p).mean(), lambda p: F.relu(1 + p).mean()),
+    "wgangp": (lambda p: -p.mean(), lambda p: p.mean()),
+}

@@ -2,23 +2,28 @@
 optimizer resets, what it logs, its sample grids and metrics at each resolution. (Exact resume, mid-fade included:
 tests/test_resume_boundaries.py; export, precision, DDP: the other tests generated from the model catalogue.)"""
 
+import functools
 from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
+import yaml
 from PIL import Image
 from pytorch_lightning.callbacks import Callback
 
+import lit_gan.losses.gan as gan_losses
 from lit_gan.contracts import Phase, TrainsInPhases
 from lit_gan.data.datasets import Downscaled, box_downscale
 from lit_gan.losses.gan import gradient_penalty
 from lit_gan.models import ProGAN
 from lit_gan.models.loading import load_checkpoint
-from lit_gan.models.progan import PAPER_BATCH_SIZES
+from lit_gan.models.progan import OFFICIAL_PRESETS, extra_epochs
 from lit_gan.networks import ProGANDiscriminator, ProGANGenerator
 from tests.helpers import TinyExtractor, fit, tiny_args
 
 NETS = {"fmap_base": 32, "fmap_max": 8}
+REPO = Path(__file__).resolve().parents[2]
 
 
 def tiny_progan(image_size: int = 32, **kwargs) -> ProGAN:
@@ -31,7 +36,7 @@ def tiny_progan(image_size: int = 32, **kwargs) -> ProGAN:
 
 
 def test_phases_stabilise_then_fade_in_each_resolution_with_its_batch_size():
-    model = tiny_progan(phase_images=600, fade_images=400, batch_sizes=PAPER_BATCH_SIZES)
+    model = tiny_progan(phase_images=600, fade_images=400, batch_sizes=OFFICIAL_PRESETS["v2"].batch_sizes)
     assert isinstance(model, TrainsInPhases) and model.num_phases == 7
     phases = [model.training_phase(epoch) for epoch in range(9)]
     assert phases == [
@@ -55,6 +60,26 @@ def test_phases_stabilise_then_fade_in_each_resolution_with_its_batch_size():
     ]
 
 
+@pytest.mark.parametrize("name", ["v1", "v2"])
+def test_the_official_presets_are_the_config_files(name):
+    """`configs/models/progan_v1.yaml` and `configs/models/progan.yaml` (v2) hold `OFFICIAL_PRESETS`' values, and the
+    configs say how many epochs give the official run's length."""
+    preset = OFFICIAL_PRESETS[name]
+    file = REPO / "configs" / "models" / ("progan.yaml" if name == "v2" else "progan_v1.yaml")
+    given = yaml.safe_load(file.read_text())["init_args"]
+    assert given["phase_images"] == preset.phase_images and given["fade_images"] is None
+    assert given["batch_sizes"] == preset.batch_sizes and given["resolution_lr"] == preset.resolution_lr
+    assert given["discriminator"]["init_args"]["mbstd_group_size"] == preset.mbstd_group_size
+    config = yaml.safe_load((REPO / "configs" / ("progan.yaml" if name == "v2" else "progan_v1.yaml")).read_text())
+    assert config["model"] == f"models/{file.name}"
+    official = 13 + extra_epochs(preset, 256)
+    assert (
+        f"max_epochs: 13  # one epoch per phase; {official} for the official"
+        in (file.parents[1] / file.name).read_text()
+    )
+    assert official == {"v1": 24, "v2": 20}[name]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -63,6 +88,7 @@ def test_phases_stabilise_then_fade_in_each_resolution_with_its_batch_size():
         ({"phase_images": 0}, "model.phase_images must be >= 1"),
         ({"batch_sizes": {12: 4}}, "model.batch_sizes"),
         ({"resolution_images": {8: 0}}, "model.resolution_images"),
+        ({"resolution_lr": {8: 0.0}}, "model.resolution_lr maps resolutions \\(powers of two\\) to learning rates > 0"),
         ({"sample_grid": 0}, "model.sample_grid"),
     ],
 )
@@ -103,6 +129,36 @@ def test_the_critics_loss_is_wgan_gp_with_the_drift_term_and_both_reach_its_grad
     assert any(not torch.allclose(a, b) for a, b in zip(plain, drift_only, strict=True))  # and so does the drift
 
 
+def test_the_critics_penalty_is_the_official_one_on_full_resolution_images():
+    """At 8 px of a 32 px run, the official critic sees the 8 px images nearest-upscaled to 32 px and box-downscales
+    them again: its loss (WGAN-GP on those 32 px images, drift) and gradients equal lit_gan's on the 8 px images."""
+    model = tiny_progan()
+    model._grow(8, 1.0)
+    D, real, fake = model.D, torch.randn(4, 3, 8, 8), torch.randn(4, 3, 8, 8)
+
+    def official_critic(x):  # (B, 3, 32, 32)
+        return D(F.avg_pool2d(x, 4))
+
+    def grads(loss: torch.Tensor) -> list[torch.Tensor]:
+        D.zero_grad(set_to_none=True)
+        loss.backward()
+        return [p.grad.clone() for p in D.parameters() if p.grad is not None]
+
+    torch.manual_seed(1)
+    ours = model.discriminator_loss(D, real, fake, downscaled=4)
+    ours_grads = grads(ours)
+    up = functools.partial(F.interpolate, scale_factor=4, mode="nearest")
+    d_real = official_critic(up(real))
+    torch.manual_seed(1)
+    penalty = gradient_penalty(official_critic, up(real), up(fake))
+    official = official_critic(up(fake)).mean() - d_real.mean() + 0.001 * (d_real**2).mean() + 10 * penalty
+    torch.testing.assert_close(ours, official)
+    for a, b in zip(ours_grads, grads(official), strict=True):
+        torch.testing.assert_close(a, b)
+    torch.manual_seed(1)
+    assert not torch.allclose(model.discriminator_loss(D, real, fake), ours)  # the r x r penalty is another one
+
+
 def test_downscaled_items_are_box_filtered():
     image = torch.arange(2 * 4 * 4, dtype=torch.float32).reshape(2, 4, 4)
     item = Downscaled([{"A": image, "A_path": "x.png"}], 2)[0]
@@ -118,6 +174,14 @@ class PhaseRecorder(Callback):
 
     def __init__(self) -> None:
         self.steps: list[dict] = []
+        self.penalty_factors: list[tuple[int, int]] = []  # (image side, downscaled) of each gradient penalty
+
+    def recording(self, penalty):
+        def record(discriminator, real, fake, downscaled=1):
+            self.penalty_factors.append((real.shape[-1], downscaled))
+            return penalty(discriminator, real, fake, downscaled)
+
+        return record
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         opt_g = pl_module.optimizers()[0].optimizer
@@ -129,6 +193,7 @@ class PhaseRecorder(Callback):
                 "alpha": pl_module.alpha,
                 "resolution": pl_module.resolution,
                 "adam_step": int(state["step"]),
+                "lr": [group["lr"] for opt in pl_module.optimizers() for group in opt.optimizer.param_groups],
                 "batches": trainer.num_training_batches,
             }
         )
@@ -155,11 +220,13 @@ def grown(tmp_path_factory):
         mp.setenv("WANDB_DIR", str(folder))
         mp.setenv("LIT_GAN_CACHE", str(folder / "cache"))
         recorder = PhaseRecorder()
+        mp.setattr(gan_losses, "gradient_penalty", recorder.recording(gan_losses.gradient_penalty))
         args = tiny_args(
             "--trainer.max_epochs=7",
             "--model.phase_images=8",
             "--model.fade_images=6",
             "--model.batch_sizes={4: 4, 8: 4, 16: 2, 32: 2}",
+            "--model.resolution_lr={16: 0.002}",
             "--samples.every_n_epochs=1",
             "--samples.every_n_steps=0",
             "--metrics.every_n_epochs=2",
@@ -187,6 +254,12 @@ def test_each_phase_trains_on_its_resolution_batch_size_and_number_of_images(gro
     assert float(cli.model.seen) == 8 + 8 + 8 + 6 + 8 + 6 + 8
 
 
+def test_every_phase_takes_the_penalty_on_full_resolution_images(grown):
+    _, recorder, _ = grown
+    assert len(recorder.penalty_factors) == len(recorder.steps)
+    assert set(recorder.penalty_factors) == {(4, 8), (8, 4), (16, 2), (32, 1)}
+
+
 def test_alpha_rises_linearly_with_the_images_of_a_fade_in(grown):
     _, recorder, _ = grown
     fade = [s for s in recorder.steps if s["epoch"] == 5]  # 3 batches: alpha 0, 1/3, 2/3 during its steps
@@ -201,6 +274,13 @@ def test_adams_state_is_reset_at_every_phase_change(grown):
         per_epoch.setdefault(s["epoch"], []).append(s["adam_step"])
     assert len(per_epoch) == 7  # Adam counts from 1 again in every phase
     assert all(steps == list(range(1, len(steps) + 1)) for steps in per_epoch.values()), per_epoch
+
+
+def test_resolution_lr_holds_in_the_phases_of_its_resolution(grown):
+    _, recorder, _ = grown
+    lrs = {s["epoch"]: s["lr"] for s in recorder.steps}
+    assert {e: lr for e, lr in lrs.items() if e in (3, 4)} == {3: [0.002, 0.002], 4: [0.002, 0.002]}
+    assert all(lr == [0.001, 0.001] for e, lr in lrs.items() if e not in (3, 4))  # back to the optimizers' own
 
 
 def test_logs_alpha_resolution_and_images_seen(grown):
