@@ -31,11 +31,16 @@ def model_class(model: str | type) -> type:
     return model if isinstance(model, type) else next(c for n, c in MODELS.items() if n.lower() == model)
 
 
-def batches_per_epoch(model: str | type, n: int) -> str:
-    """The data argument that gives `model`'s smoke test `n` training batches per epoch (a multi-domain model's epoch
-    has the images of all its domains)."""
+def batches_per_epoch(model: str | type, n: int, processes: int = 1) -> str:
+    """The data argument that gives `model`'s smoke test `n` training batches per epoch over `processes` processes
+    (n / processes steps; a multi-domain model's epoch has the images of all its domains). A model whose smoke test
+    gives global batch sizes per phase (`batch_sizes`: split over the processes) takes n / processes of those."""
     smoke = model_class(model).smoke_test
     images, domains = n * smoke.data.get("batch_size", 1), len(smoke.model.get("domains", [None]))
+    global_batches = smoke.model.get("batch_sizes")
+    if global_batches:  # one size at every resolution in the smoke tests
+        (batch,) = set(global_batches.values())
+        images = n // processes * batch
     assert images % domains == 0, f"{n} batches of {model}'s smoke test need whole images per domain"
     return f"--data.synthetic.train_size={images // domains}"
 

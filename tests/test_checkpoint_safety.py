@@ -106,6 +106,7 @@ def cli_refusals(tmp_path_factory) -> dict[str, tuple[Path, Path, list[str], int
     return results
 
 
+@pytest.mark.slow  # a subprocess per subcommand
 @pytest.mark.parametrize("case", list(CLI_CASES))
 def test_the_cli_refuses_a_checkpoint_that_would_run_code_in_one_line(case, cli_refusals):
     folder, ckpt, before, code, stderr = cli_refusals[case]

@@ -126,6 +126,7 @@ def command_line_error(args: list[str], cwd: Path) -> str:
     return last
 
 
+@pytest.mark.slow  # a subprocess per user error
 def test_user_errors_end_in_one_error_line_without_traceback(tmp_path):
     root = make_unaligned(tmp_path / "ds", n=2)
     (root / "trainA" / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")

@@ -66,6 +66,7 @@ def size_args(config: Path, data: list[str]) -> list[str]:
     return [f"--data.load_size={size}", f"--data.crop_size={size}"]
 
 
+@pytest.mark.slow  # a fast_dev_run of every config
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
 def test_fast_dev_run(config, tmp_path):
     data = small_data(config, tmp_path)

@@ -21,6 +21,8 @@ from lit_gan.cli import main
 from lit_gan.contracts import TrainsInPhases
 from tests.helpers import TINY_MODELS, batches_per_epoch, tiny_args
 
+pytestmark = pytest.mark.slow  # 2-process DDP runs
+
 REPO = Path(__file__).resolve().parents[1]
 N_HELD_OUT = 3  # held-out images per domain: shards of 2 and 1 images, so the gather pads the shorter one
 SHARDS = {rank: len(range(rank, N_HELD_OUT, 2)) for rank in (0, 1)}  # images each process generates per direction
@@ -131,7 +133,7 @@ def ddp_fit_folder(tmp_path_factory):
         if model not in runs:
             folder = tmp_path_factory.mktemp(f"ddp_{model}")
             # 6 batches an epoch: 3 per process
-            run_cli(folder, "fit", *tiny_args(*DDP, batches_per_epoch(model, 6), model=model))
+            run_cli(folder, "fit", *tiny_args(*DDP, batches_per_epoch(model, 6, processes=2), model=model))
             runs[model] = folder
         return runs[model]
 

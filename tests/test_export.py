@@ -19,6 +19,8 @@ from lit_gan.networks.norm import NORM_LAYERS
 from lit_gan.runs import CheckpointError
 from tests.helpers import TINY_MODELS
 
+pytestmark = pytest.mark.slow  # every export format of every model
+
 onnxruntime = pytest.importorskip("onnxruntime", reason="the export tests need the dev extra (onnx, onnxruntime)")
 
 DROPOUT_NET = ["--model.generator.num_downs=6", "--data.load_size=72", "--data.crop_size=64"]  # has a Dropout layer

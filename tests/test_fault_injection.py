@@ -18,6 +18,8 @@ from lit_gan.sweep.history import run_history
 from tests.fault_injection import DONE_FILE, EPOCHS, MOMENTS, PLAN_ENV, STEPS_PER_EPOCH
 from tests.helpers import TINY_MODELS, batches_per_epoch, tiny_args
 
+pytestmark = pytest.mark.slow  # fault injection: SIGKILLs at every kind of moment
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -81,6 +81,7 @@ def test_resuming_mid_epoch_continues_exactly_as_an_uninterrupted_run(model, ext
             torch.testing.assert_close(state["exp_avg_sq"], state_expected["exp_avg_sq"], rtol=1e-4, atol=1e-8)
 
 
+@pytest.mark.slow  # fault injection
 def test_sigkill_then_ckpt_path_last_resumes_the_same_run_and_wandb_run(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     args = ["fit", *tiny_args("--trainer.max_steps=20", *EVERY_STEP, "--data.synthetic.train_size=12")]

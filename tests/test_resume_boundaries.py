@@ -10,6 +10,8 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from tests.helpers import TINY_MODELS, batches_per_epoch, fit, tiny_args
 
+pytestmark = pytest.mark.slow  # resume at every boundary
+
 STEPS_PER_EPOCH = 6
 # lit_gan's checkpoints every 4 steps (step 4 is mid-epoch; 12, the last batch of epoch 1, is written at the epoch's
 # end), Lightning's plain ModelCheckpoint every 4 steps (plain-step12: written in on_train_batch_end of the last

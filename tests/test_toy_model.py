@@ -97,6 +97,7 @@ def test_fits_logs_and_writes_sample_grids(tmp_path):
     assert list((tmp_path / "runs").rglob("samples/step_0000003_samples.png"))
 
 
+@pytest.mark.slow  # resume at every boundary
 @pytest.mark.parametrize("limit", sorted(resume_tests.LIMITS))
 def test_resumes_exactly_at_every_place_in_an_epoch(limit):
     resume_tests.test_resuming_at_every_place_in_an_epoch_ends_as_the_uninterrupted_run(ToyLSGAN, limit)

@@ -66,6 +66,7 @@ def test_non_finite_weights_are_never_checkpointed():
     assert last_good_step(checkpoints) == 2
 
 
+@pytest.mark.slow  # a whole CLI run
 def test_the_cli_run_fails_with_the_message_and_the_wandb_run_is_marked_failed(tmp_path):
     repo = Path(__file__).resolve().parents[2]
     args = tiny_args("--trainer.max_steps=6", *EVERY_STEP, "--trainer.callbacks+=tests.callbacks.test_divergence.Nan4")

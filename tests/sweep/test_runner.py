@@ -39,6 +39,7 @@ def sweep_file(tmp_path, monkeypatch):
     return path
 
 
+@pytest.mark.slow  # whole sweep trials as subprocesses
 def test_grid_sweep_runs_offline_and_resumes_with_only_the_remaining_trials(sweep_file, tmp_path):
     first = SweepRunner(sweep_file, count=1, poll_s=0.5, check_arguments=rejected_arguments).run()
     assert [(t.name, t.state) for t in first] == [("trial-000", "finished")]
@@ -77,6 +78,7 @@ def test_grid_sweep_runs_offline_and_resumes_with_only_the_remaining_trials(swee
         compare([tmp_path / "configs"], tmp_path / "cmp3")
 
 
+@pytest.mark.slow  # whole sweep trials as subprocesses
 def test_ctrl_c_stops_the_running_trial_and_the_sweep_resumes(sweep_file, tmp_path):
     command = [sys.executable, "-m", "lit_gan", "sweep", str(sweep_file), "--count", "2"]
     runner = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
