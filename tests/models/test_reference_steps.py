@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 
 from lit_gan.models import CycleGAN, Pix2Pix
 from lit_gan.networks import PatchGANDiscriminator, ResnetGenerator, UnetGenerator
+from tests.models.test_cut import RefResnetBlock
 
 STEPS = 3
 LR = 2e-4
@@ -29,18 +30,6 @@ LR = 2e-4
 
 def instance_norm(channels):
     return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
-
-
-class RefResnetBlock(nn.Module):
-    def __init__(self, dim, norm_layer, use_bias):
-        super().__init__()
-        self.conv_block = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=use_bias), norm_layer(dim), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=use_bias), norm_layer(dim),
-        )  # fmt: skip
-
-    def forward(self, x):
-        return x + self.conv_block(x)
 
 
 class RefResnetGenerator(nn.Module):
@@ -53,7 +42,7 @@ class RefResnetGenerator(nn.Module):
                 nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=use_bias),
                 norm_layer(ngf * mult * 2), nn.ReLU(True),
             ]  # fmt: skip
-        model += [RefResnetBlock(ngf * 4, norm_layer, use_bias) for _ in range(n_blocks)]
+        model += [RefResnetBlock(ngf * 4) for _ in range(n_blocks)]  # the same block in CUT's reference
         for i in range(2):
             mult = 2 ** (2 - i)
             model += [
