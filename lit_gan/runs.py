@@ -147,18 +147,20 @@ def read_checkpoint(path: StrPath, mmap: bool = True) -> dict[str, Any]:
 
 def guard_trainer_checkpoints(trainer: pl.Trainer) -> None:
     """Make `trainer` read checkpoints weights-only whatever its caller passed (e.g. `trainer.fit(model,
-    ckpt_path=..., weights_only=False)` from Python): the checkpoint it is about to restore is read weights-only
-    now, which refuses a file holding objects that would run code before anything else reads it, and Lightning's
-    default checkpoint reader and writer is replaced by `AtomicCheckpointIO` (a user's own is kept). Called by the
-    CLI when it builds the trainer and by every lit_gan model's `setup`, which Lightning calls before restoring.
+    ckpt_path=..., weights_only=False)` from Python): Lightning's default checkpoint reader and writer is replaced by
+    `AtomicCheckpointIO`, whose reader is weights-only; with a user's own reader, which may honour `weights_only`,
+    the checkpoint about to be restored is read weights-only here first, which refuses a file holding objects that
+    would run code before that reader sees it. Called by the CLI when it builds the trainer and by every lit_gan
+    model's `setup`, which Lightning calls before restoring.
 
     Raises:
         CheckpointRefused: naming the file, if the checkpoint to restore holds anything but tensors and plain values.
     """
-    if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # Lightning's default
-        trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+    io = trainer.strategy.checkpoint_io
+    if type(io) is TorchCheckpointIO:  # Lightning's default
+        trainer.strategy.checkpoint_io = io = AtomicCheckpointIO()
     path = trainer.ckpt_path
-    if path and "://" not in str(path) and Path(path).is_file():
+    if not isinstance(io, AtomicCheckpointIO) and path and "://" not in str(path) and Path(path).is_file():
         read_checkpoint(path)
 
 

@@ -35,9 +35,7 @@ from lit_gan.data.sizes import NetworkSizes, check_network_sizes, check_settings
 from lit_gan.data.transforms import Preprocess, build_transform
 
 
-def check_arguments(
-    mode: str, domain: str, predict_domain: str, preprocess: str, batch_size: int, num_workers: int | None
-) -> None:
+def check_arguments(mode: str, domain: str, preprocess: str, batch_size: int, num_workers: int | None) -> None:
     """Checks of `StyleDataModule`'s plain arguments (for Python callers: the CLI has checked their types).
 
     Raises:
@@ -48,7 +46,6 @@ def check_arguments(
     for key, value, choices in (
         ("mode", mode, Mode),
         ("domain", domain, Domain),
-        ("predict.domain", predict_domain, Domain),
         ("preprocess", preprocess, Preprocess),
     ):
         if value not in get_args(choices):
@@ -175,7 +172,7 @@ class StyleDataModule(pl.LightningDataModule):
         self.synthetic = as_options(SyntheticOptions, synthetic, "synthetic")
         self.single_image = as_options(SingleImageOptions, single_image, "single_image")
         self.predict_options = as_options(PredictOptions, predict, "predict")
-        check_arguments(mode, domain, self.predict_options.domain, preprocess, batch_size, num_workers)
+        check_arguments(mode, domain, preprocess, batch_size, num_workers)
         self.num_workers = default_workers() if num_workers is None else num_workers
         self.save_hyperparameters(logger=False)
         groups = {"synthetic": self.synthetic, "single_image": self.single_image, "predict": self.predict_options}

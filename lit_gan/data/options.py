@@ -10,7 +10,7 @@ with the new ones (`upgrade_data_hparams`).
 """
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from lit_gan.data.layouts import Domain
 
@@ -76,6 +76,12 @@ class PredictOptions:
 
     path: str | None = None
     domain: Domain = "A"
+
+    def __post_init__(self) -> None:
+        if self.domain not in get_args(Domain):
+            raise ValueError(
+                f"data.predict.domain: {self.domain!r} is not one of {', '.join(map(repr, get_args(Domain)))}"
+            )
 
 
 RENAMED_KEYS = {
