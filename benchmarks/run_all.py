@@ -45,6 +45,12 @@ SUITE: dict[str, tuple[str, list[str]]] = {
         "train_speed",
         [*TINY, *budget(150, 10, 7), "--interleave", "--profile", "--lightning-side", "--log-every-n-steps", "10"],
     ),
+    # the run's journal (lit_gan.journal): its write per logged step, timed on the lit_gan side of the same interleaved
+    # rounds at every-step logging, its worst case (two models: a few minutes; overhead_tiny times it for all six)
+    "journal_tiny": (
+        "train_speed",
+        ["--models", "cyclegan", "cut", *TINY[len(MODELS) + 1 :], *budget(150, 10, 7), "--interleave"],
+    ),
     # (b) pix2pix and DCGAN (batch 128)
     "pix2pix_64_128": ("train_speed", ["--models", "pix2pix", "--sizes", "64", "128", *budget(10, 3, 5)]),
     "pix2pix_256": ("train_speed", ["--models", "pix2pix", "--sizes", "256", *budget(3, 1, 3)]),
@@ -181,6 +187,38 @@ def training_table(reports: dict[str, dict]) -> list[str]:
     return rows
 
 
+def journal_table(reports: dict[str, dict]) -> list[str]:
+    """The run's journal (`lit_gan.journal`), on the lit_gan side of the measurements that timed it: microseconds per
+    line (one line per logged step), and its share of lit_gan's time per iteration."""
+    rows = []
+    for name, report in reports.items():
+        every = report["options"].get("log_every_n_steps", 1)
+        for r in report["results"]:
+            if not r.get("journal_us"):
+                continue
+            us = statistics.median(r["journal_us"])
+            share = [j / every / (1e6 / lit) for j, lit in zip(r["journal_us"], r["lit_gan_its"])]
+            rows.append(
+                f"| {name} | {r['model']} | {logging_text(report['options'])} | {us:.1f} "
+                f"[{min(r['journal_us']):.1f}-{max(r['journal_us']):.1f}] | {1e3 / r['lit_gan']['median']:.1f} | "
+                f"{100 * statistics.median(share):.2f}% [{100 * min(share):.2f}-{100 * max(share):.2f}%] |"
+            )
+    if not rows:
+        return []
+    header = [
+        "## The run's journal: its cost per logged step",
+        "",
+        "Timed on the lit_gan side of the same interleaved rounds (every journal line's write and flush, summed; "
+        "median [min-max] over rounds). The plain loop and bare Lightning keep no journal, so their difference above "
+        "includes it.",
+        "",
+        "| measurement | model | logging | journal us per logged step | lit_gan ms per it | share of lit_gan's "
+        "time per iteration |",
+        "|---|---|---|---|---|---|",
+    ]
+    return [*header, *rows, ""]
+
+
 def render(out_dir: Path) -> str:
     reports = {path.stem: json.loads(path.read_text()) for path in sorted(out_dir.glob("*.json"))}
     training = {name: reports[name] for name in SUITE if name in reports and SUITE[name][0] == "train_speed"}
@@ -199,6 +237,7 @@ def render(out_dir: Path) -> str:
             "",
             *training_table(training),
             "",
+            *journal_table(training),
         ]
     if "adam_impl" in reports:
         from adam_impl import markdown_table as adam_table  # this folder

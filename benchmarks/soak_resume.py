@@ -6,8 +6,10 @@ left alone.
 
 Reports (and writes to `--out`/soak.json): kills survived, steps lost (the uninterrupted run's final step minus the
 killed run's: must be 0), the largest weight difference to the uninterrupted run (EMA included), checkpoint files that
-failed to load (must be 0), and W&B steps logged twice (must be 0). A kill lands anywhere: in start-up, a training
-step, validation, a sample grid or a checkpoint write.
+failed to load (must be 0), W&B steps logged twice (must be 0), training steps in the W&B history (of the
+uninterrupted run's), and the run's record against the uninterrupted run's: every (step, key, value) of the W&B
+history and of the journal missing or in excess (must be none). A kill lands anywhere: in start-up, a training step,
+validation, a sample grid or a checkpoint write. Exits with code 1 when any of these fails.
 """
 
 import argparse
@@ -26,8 +28,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from lit_gan.journal import JOURNAL_NAME, journal_values, read_journal  # noqa: E402
 from lit_gan.models.loading import load_checkpoint  # noqa: E402
-from lit_gan.sweep.history import run_history  # noqa: E402
+from lit_gan.sweep.history import history_differences, run_history  # noqa: E402
 
 RUN = [  # the issue's reproduction: checkpoints every 20 steps, which divides the epoch (100 images)
     "fit",
@@ -93,7 +96,14 @@ def compare(killed: Path, straight: Path) -> dict:
         except Exception as error:  # noqa: BLE001 (reported, not raised)
             broken.append(f"{path.name}: {error}")
     rows = run_history(killed.parent.parent, killed.name)
+    expected_rows = run_history(straight.parent.parent, straight.name)
     steps = Counter(int(r["trainer/global_step"]) for r in rows if "train/G_A" in r)
+    expected_steps = {int(r["trainer/global_step"]) for r in expected_rows if "train/G_A" in r}
+    record = history_differences(rows, expected_rows)
+    journal, expected_journal = (
+        journal_values(read_journal(run / "checkpoints" / JOURNAL_NAME)) for run in (killed, straight)
+    )
+    evaluations = {r["trainer/global_step"] for r in expected_rows if any(k.startswith("val/") for k in r)}
     return {
         "final_step": final["global_step"],
         "expected_step": expected["global_step"],
@@ -103,6 +113,15 @@ def compare(killed: Path, straight: Path) -> dict:
         "checkpoints_failed_to_load": broken,
         "wandb_steps_logged_twice": sorted(step for step, n in steps.items() if n > 1),
         "wandb_train_steps_logged": len(steps),
+        "wandb_train_steps_expected": len(expected_steps),
+        "wandb_evaluation_steps": len(evaluations),
+        # every key at every step, against the uninterrupted run's history: (step, key, value) entries
+        "wandb_history_missing": [list(map(str, entry)) for entry in record["missing"]],
+        "wandb_history_extra": [list(map(str, entry)) for entry in record["extra"]],
+        "journal_missing": [
+            list(map(str, entry)) for entry in sorted((expected_journal - journal).elements(), key=str)
+        ],
+        "journal_extra": [list(map(str, entry)) for entry in sorted((journal - expected_journal).elements(), key=str)],
         "unfinished_writes_left": [str(p) for p in killed.rglob(".*.tmp")],
     }
 
@@ -127,7 +146,9 @@ def main() -> None:
     result.update(command=" ".join(["python", *sys.argv]), minutes=round((time.time() - began) / 60, 1))
     (args.out / "soak.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+    record = ("wandb_history_missing", "wandb_history_extra", "journal_missing", "journal_extra")
     ok = not (result["steps_lost"] or result["checkpoints_failed_to_load"] or result["wandb_steps_logged_twice"])
+    ok = ok and not any(result[key] for key in record)
     raise SystemExit(0 if ok and result["max_weight_diff"] < 1e-4 else 1)
 
 

@@ -290,10 +290,36 @@ class Interleaved(Callback):
 # -- the two sides ---------------------------------------------------------------------------------------------------
 
 
-def make_logger(kind: str, root: Path, name: str) -> Logger:
+def make_logger(kind: str, root: Path, name: str, journal: bool = False) -> Logger:
+    """The logger of one side: W&B offline (the run's journal only on the lit_gan side, as users run it: plain loops
+    and bare Lightning have none) or CSV."""
     if kind == "wandb":
-        return WandbLogger(project="train_speed", save_dir=str(root), name=name, offline=True)
+        # a run of its own even while another side's is active (the interleaved rounds log both at once)
+        return WandbLogger(
+            project="train_speed", save_dir=str(root), name=name, offline=True, journal=journal, reinit="create_new"
+        )
     return CSVLogger(save_dir=str(root), name=name)
+
+
+class JournalClock:
+    """Times the journal writes of a lit_gan side's logger (`WandbLogger._append_to_journal`, one line per logged
+    step): their summed wall time and count."""
+
+    def __init__(self, logger: Logger) -> None:
+        self.seconds, self.lines = 0.0, 0
+        if isinstance(logger, WandbLogger) and logger.keep_journal:
+            append = logger._append_to_journal
+
+            def timed(*args, **kwargs) -> None:
+                start = time.perf_counter()
+                append(*args, **kwargs)
+                self.seconds += time.perf_counter() - start
+                self.lines += 1
+
+            logger._append_to_journal = timed
+
+    def us_per_line(self) -> float | None:
+        return 1e6 * self.seconds / self.lines if self.lines else None
 
 
 Loaders = Callable[[], DataLoader]
@@ -383,7 +409,11 @@ def one_round(
     for side in order:
         gc.collect()
         torch.manual_seed(args.seed + 1)  # the same noise, dropout and pool draws on both sides
-        rates[side], rates[f"{side}_cpu_ms"] = sides[side](make_logger(args.logger, args.work, f"{model}-{side}"))
+        logger = make_logger(args.logger, args.work, f"{model}-{side}", journal=side == "lit_gan")
+        clock = JournalClock(logger)
+        rates[side], rates[f"{side}_cpu_ms"] = sides[side](logger)
+        if side == "lit_gan":
+            rates["journal_us"] = clock.us_per_line()
         if profile:
             rates[f"{side}_profile"] = host_time(profilers[side], args.steps)
     rates["weight_difference"] = loop.max_difference(module)  # the two sides did the same computation
@@ -410,8 +440,12 @@ def interleaved_round(model: str, spec: dict, loaders: Loaders, args: argparse.N
         gc.collect()
         torch.manual_seed(args.seed + 1)  # both start from the stream a side alone starts from
         pairs = Interleaved(loop, loaders(), make_logger(args.logger, args.work, f"{model}-{side}-plain"), args)
-        run(make_logger(args.logger, args.work, f"{model}-{side}"), [pairs])
+        logger = make_logger(args.logger, args.work, f"{model}-{side}", journal=side == "lit_gan")
+        clock = JournalClock(logger)
+        run(logger, [pairs])
         pairs.logger.finalize("success")
+        if side == "lit_gan":
+            rates["journal_us"] = clock.us_per_line()
         steps = args.steps
         rates[side], rates[f"{side}_cpu_ms"] = steps / pairs.lightning["wall"], 1000 * pairs.lightning["cpu"] / steps
         if side == "lit_gan":
@@ -437,7 +471,7 @@ def measure(model: str, size: int, args: argparse.Namespace) -> dict:
     def loaders() -> DataLoader:
         return DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=0)
 
-    lit, plain, gaps, cpu_added, lightning_ms = [], [], [], [], []
+    lit, plain, gaps, cpu_added, lightning_ms, journal_us = [], [], [], [], [], []
     for r in range(args.repeats):
         if args.interleave:
             rates = interleaved_round(model, spec, loaders, args)
@@ -447,6 +481,8 @@ def measure(model: str, size: int, args: argparse.Namespace) -> dict:
         plain.append(rates["plain"])
         gaps.append(rates["weight_difference"])
         cpu_added.append(rates["lit_gan_cpu_ms"] - rates["plain_cpu_ms"])
+        if rates.get("journal_us") is not None:  # the run's journal: microseconds per line (per logged step)
+            journal_us.append(rates["journal_us"])
         if args.lightning_side:  # ms per iteration Lightning alone adds to the plain loop, this round
             lightning_ms.append(rates.get("lightning_added_ms", 1000 / rates["lightning"] - 1000 / rates["plain"]))
         print(f"{model} {size} px, round {r + 1}/{args.repeats}: lit_gan {rates['lit_gan']:.4g} it/s, plain "
@@ -478,6 +514,7 @@ def measure(model: str, size: int, args: argparse.Namespace) -> dict:
         "added_cpu_ms": cpu_added, "added_cpu_ms_summary": spread(cpu_added),
         "lightning_added_ms": lightning_ms,
         "lightning_added_ms_summary": spread(lightning_ms) if lightning_ms else None,
+        "journal_us": journal_us, "journal_us_summary": spread(journal_us) if journal_us else None,
     }  # fmt: skip
 
 

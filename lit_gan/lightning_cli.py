@@ -5,6 +5,7 @@ which is why this module is apart from the command map: sweep code imports it, a
 """
 
 import io
+import shutil
 import sys
 import warnings
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
@@ -34,6 +35,7 @@ from lit_gan.contracts import CheckedData
 from lit_gan.data import StyleDataModule
 from lit_gan.data.options import renamed_data_keys
 from lit_gan.distributed import find_unused_parameters_by_default
+from lit_gan.journal import JOURNAL_NAME, read_journal
 from lit_gan.loggers import WandbLogger
 from lit_gan.metric_keys import PRIMARY
 from lit_gan.runs import (
@@ -47,7 +49,7 @@ from lit_gan.runs import (
     run_dir,
     unfinished_writes,
 )
-from lit_gan.sweep.history import last_logged_steps, run_history
+from lit_gan.sweep.history import run_history
 
 
 class CheckpointNotFound(FileNotFoundError):
@@ -185,6 +187,8 @@ class LitGANCLI(LightningCLI):
     def before_fit(self) -> None:
         self._check_run()
         self._resume()
+        if isinstance(self.trainer.logger, WandbLogger):
+            self.trainer.logger.watch_checkpoints(self.trainer.callbacks)
         if not any(isinstance(c, ModelSummary) for c in self.trainer.callbacks):  # the table when asked for, or this
             rank_zero_info(parameter_line(self.model))
 
@@ -222,15 +226,32 @@ class LitGANCLI(LightningCLI):
         for leftover in leftovers:  # a process killed while writing a checkpoint or a grid; the files are intact
             leftover.unlink(missing_ok=True)
         if summary["run_id"]:
-            # What the run logged before (its local W&B files, online runs' too): not logged twice (one history).
-            # Read by the process that logs; the others' loggers log nothing.
-            rows = run_history(logger.save_dir, summary["run_id"]) if rank_zero_only.rank == 0 else []
-            logger.continue_run(summary["run_id"], last_logged_steps(rows), rows)
+            # What the run logged before: its journal (beside the checkpoint) and what is left of it in its local W&B
+            # files (online runs write them too). What W&B lost is logged again; nothing is logged twice. Read by
+            # the process that logs; the others' loggers log nothing.
+            rows, journal, server = [], [], []
+            if rank_zero_only.rank == 0:
+                rows = run_history(logger.save_dir, summary["run_id"])
+                journal = read_journal(run_journal(logger, summary["run_id"], path))
+                if not logger.offline and journal:  # what was uploaded from another machine
+                    server = logger.server_history(summary["run_id"])
+            logger.continue_run(summary["run_id"], rows, journal, server_rows=server)
         rank_zero_info(
             f"Resuming {summary['run_id'] or 'a run'} from {path} at step {summary['step']} (epoch {summary['epoch']})"
             + (f"; W&B run {summary['run_id']} continues" if summary["run_id"] else "; a new W&B run")
+            + (f"; {logger.replayed} value(s) W&B had lost logged again from the journal" if logger.replayed else "")
             + (f"; removed {len(leftovers)} unfinished write(s)" if leftovers else "")
         )
+
+
+def run_journal(logger: WandbLogger, run_id: str, checkpoint: Path) -> Path:
+    """The journal a run resumed from `checkpoint` goes on with: its run folder's (where its checkpoints go), copied
+    there first from beside the checkpoint when only that one exists (a run folder brought from another machine)."""
+    journal = Path(logger.save_dir) / str(logger.name) / run_id / "checkpoints" / JOURNAL_NAME
+    beside = checkpoint.parent / JOURNAL_NAME
+    if not journal.is_file() and beside.is_file():
+        atomic_write(journal, lambda tmp: shutil.copyfile(beside, tmp))
+    return journal
 
 
 def lightning_cli(args: ArgsType = None, run: bool = True, exit_on_error: bool = True) -> LitGANCLI:

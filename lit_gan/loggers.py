@@ -10,11 +10,24 @@ from urllib.parse import urlparse
 
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import WandbLogger as _WandbLogger
-from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_only, rank_zero_warn
 
 from lit_gan.compat import forget_wandb_run, set_wandb_run_id, started_wandb_run, wandb_init_settings
+from lit_gan.journal import (
+    JOURNAL_NAME,
+    JournalEntry,
+    RunJournal,
+    decode_value,
+    flatten_row,
+    journal_numbers,
+    last_journal_steps,
+    missing_from_history,
+)
 from lit_gan.metric_keys import BEST, STEP_KEY, best_summary, is_evaluation_metric
 from lit_gan.runs import checkpoint_summary
+from lit_gan.sweep.history import last_logged_steps
+
+ROW_KEYS = frozenset({"epoch"})  # added by Lightning to every row it logs: logged with a row's new values, not alone
 
 
 def wandb_credentials_available() -> bool:
@@ -51,6 +64,9 @@ class WandbLogger(_WandbLogger):
             (or true) logs the best checkpoint (alias "best") and the last one (aliases "last" and "latest"), each with
             its step, epoch, monitored score and the evaluation metrics of its step as metadata. Offline, they are
             written into the run for `wandb sync` to upload.
+        journal: keep the run's journal, `<save_dir>/<project>/<run id>/checkpoints/journal.jsonl` (`lit_gan.journal`):
+            every logged value with its step, flushed as it is logged, from which a resumed run logs again what W&B
+            lost. Off, a run killed with W&B's service loses the rows the service had not written yet.
     """
 
     def __init__(
@@ -62,6 +78,7 @@ class WandbLogger(_WandbLogger):
         group: str | None = None,
         tags: list[str] | None = None,
         log_model: bool | Literal["best"] = False,
+        journal: bool = True,
         **kwargs,
     ) -> None:
         if offline is None:
@@ -85,49 +102,122 @@ class WandbLogger(_WandbLogger):
         self._defined: set[str] = set()  # evaluation metrics defined in the W&B run
         self._evaluations: dict[int, dict[str, float]] = {}  # step -> evaluation metrics logged at it
         self._saving_callbacks: dict[int, ModelCheckpoint] = {}
+        self.keep_journal = journal
+        self.journal_path: Path | None = None  # None: the run folder's checkpoints/journal.jsonl
+        self._journal: RunJournal | None = None
+        self.replayed = 0  # values of a resumed run logged again from its journal (`continue_run`)
         settings = wandb_init_settings(self)
         if settings.get("anonymous") is None:  # W&B warns about the setting even when it is None
             settings.pop("anonymous", None)
 
+    @property
+    def offline(self) -> bool:
+        """Whether the run is logged offline (to local files only)."""
+        return self._offline_mode
+
     def continue_run(
         self,
         run_id: str,
-        logged_through: Mapping[str, int] | None = None,
         earlier_rows: Iterable[Mapping[str, Any]] = (),
+        journal: Iterable[JournalEntry] = (),
+        journal_path: Path | None = None,
+        server_rows: Iterable[Mapping[str, Any]] = (),
     ) -> None:
-        """Log into the existing run `run_id` instead of a new one (resuming); call it before the run starts.
+        """Log into the existing run `run_id` instead of a new one (resuming), completing its W&B history from its
+        journal; call it before the run starts.
 
         Args:
             run_id: the W&B run id.
-            logged_through: the last step (`trainer/global_step`) the run already logged each key at. A run resumed
-                from a checkpoint trains the steps between the checkpoint and the interruption again, and computes
-                them exactly as before: those values are not logged a second time, so the run's history holds every
-                step once (`log_metrics`).
-            earlier_rows: the history rows the run logged before (`lit_gan.sweep.history.run_history`): their
-                evaluation metrics count towards the best values in the run's summary (W&B's own summaries of a
-                resumed run only see the values logged since the resume).
+            earlier_rows: the W&B history rows the run logged before that are still there (its local W&B files,
+                `lit_gan.sweep.history.run_history`; none on another machine).
+            journal: the entries of the run's journal (`lit_gan.journal.read_journal`): everything it logged before.
+                What of it `earlier_rows` does not hold (rows W&B's service lost when it was killed; all of it on
+                another machine) is logged again now, at its own steps.
+            journal_path: the journal to append to (the resumed checkpoint's); None: the run folder's.
+            server_rows: the history rows the W&B server holds (an online run resumed on a machine without its local
+                W&B files: `server_history`); not logged again either.
+
+        A run resumed from a checkpoint trains the steps between the checkpoint and the interruption again, and
+        computes them exactly as before: a key is not logged again at a step up to the last one the journal or the
+        history holds it at (`log_metrics`), so the history holds every step once. The evaluation metrics of both
+        count towards the best values in the run's summary (W&B's own summaries of a resumed run only see the values
+        logged since the resume).
         """
         run = started_wandb_run(self)
         if run is not None:
             raise RuntimeError(f"the W&B run {run.id} has already started; cannot switch to {run_id}")
         set_wandb_run_id(self, run_id)
         wandb_init_settings(self)["resume"] = "allow"
-        self._logged_through = dict(logged_through or {})
-        for row in earlier_rows:
+        local, server, journal = list(earlier_rows), list(server_rows), list(journal)
+        rows = local + server
+        self.journal_path = Path(journal_path) if journal_path else None
+        self._logged_through = last_logged_steps(rows)
+        for key, step in last_journal_steps(journal).items():
+            self._logged_through[key] = max(step, self._logged_through.get(key, step))
+        for row in rows:
             if STEP_KEY in row:
                 self._record_evaluation(row, int(row[STEP_KEY]))
+        for step, numbers in journal_numbers(journal):
+            self._record_evaluation(numbers, step)
+        missing = missing_from_history(journal, local, server)
+        if missing and rank_zero_only.rank == 0:
+            self._replay(missing)
+
+    def server_history(self, run_id: str) -> list[dict[str, Any]]:
+        """The history of run `run_id` on the W&B server, in the local files' form ([] when the server cannot be
+        reached or has no such run: said in one line; the local files and the journal are then all there is)."""
+        import wandb
+
+        try:
+            api = wandb.Api(timeout=30)
+            entity = self._wandb_init.get("entity") or api.default_entity
+            run = api.run(f"{entity}/{self.name}/{run_id}")
+            return [flatten_row(row) for row in run.scan_history()]
+        except Exception as error:  # noqa: BLE001 (no network, not logged in, a run never synced: go on without)
+            rank_zero_warn(
+                f"W&B: could not read run {run_id}'s history from the server ({type(error).__name__}: {error}); rows "
+                "the server already holds but this machine's runs/wandb does not may be logged again"
+            )
+            return []
+
+    def _replay(self, entries: list[JournalEntry]) -> None:
+        """Log the journal's `entries` into the W&B run at their own steps (not into the journal: they are in it)."""
+        root = self._journal_file().parent.parent
+        self.replayed = 0
+        for entry in entries:
+            values = {key: decode_value(value, root) for key, value in entry.values.items()}
+            values = {key: value for key, value in values.items() if value is not None}
+            if values:
+                self._define_evaluation_metrics(values)
+                super().log_metrics(values, entry.step)
+                self.replayed += len(values)
+
+    def _journal_file(self) -> Path:
+        if self.journal_path is None:
+            self.journal_path = Path(self.save_dir) / str(self.name) / str(self.version) / "checkpoints" / JOURNAL_NAME
+        return self.journal_path
+
+    def _append_to_journal(self, metrics: Mapping[str, Any], step: int | None) -> None:
+        if self._journal is None:
+            path = self._journal_file()
+            self._journal = RunJournal(path, root=path.parent.parent)
+        self._journal.append(step, metrics)
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Lightning's `log_metrics` (sample grids and tables go through it too), leaving out the keys a resumed run
-        already logged at this step or later (see `continue_run`)."""
+        already logged at this step or later (see `continue_run`); written to the journal first."""
         if self._logged_through and step is not None:
-            metrics = {key: value for key, value in metrics.items() if step > self._last_logged_step(key)}
-            if not metrics:
+            new = {key for key in metrics if step > self._last_logged_step(key)}
+            if not new - ROW_KEYS:  # nothing but the `epoch` Lightning adds to every row
                 return
+            metrics = {key: value for key, value in metrics.items() if key in new or key in ROW_KEYS}
         self._define_evaluation_metrics(metrics)
         if step is not None:
             self._record_evaluation(metrics, step)
+        if self.keep_journal:
+            self.experiment  # noqa: B018 (the run id names the journal's folder)
+            self._append_to_journal(metrics, step)
         super().log_metrics(metrics, step)
 
     def _last_logged_step(self, key: str) -> int:
@@ -141,14 +231,19 @@ class WandbLogger(_WandbLogger):
             self._evaluations.setdefault(step, {}).update(numbers)
 
     def evaluation_summary(self) -> dict[str, dict[str, float]]:
-        """{key: {"min" or "max": its best value, "last": its value at the last step}} of every evaluation metric
-        logged by the run, resumed starts included (what its W&B summary holds)."""
+        """{key: {"min" or "max": its best value, "best_step": the step of the (first) best, "last": its value at the
+        last step}} of every evaluation metric logged by the run, resumed starts included (what its W&B summary
+        holds)."""
         summary: dict[str, dict[str, float]] = {}
         for step in sorted(self._evaluations):
             for key, value in self._evaluations[step].items():
                 best = best_summary(key)
-                earlier = summary.get(key, {}).get(best, value)
-                summary[key] = {best: min(earlier, value) if best == "min" else max(earlier, value), "last": value}
+                earlier = summary.get(key)
+                better = earlier is None or (value < earlier[best] if best == "min" else value > earlier[best])
+                if better:
+                    summary[key] = {best: value, "best_step": step, "last": value}
+                else:
+                    summary[key]["last"] = value
         return summary
 
     def _define_evaluation_metrics(self, metrics: Mapping[str, Any]) -> None:
@@ -170,6 +265,13 @@ class WandbLogger(_WandbLogger):
     def after_save_checkpoint(self, checkpoint_callback: ModelCheckpoint) -> None:
         # which checkpoints are the best and last is known when the run ends (`finalize`)
         self._saving_callbacks[id(checkpoint_callback)] = checkpoint_callback
+
+    def watch_checkpoints(self, callbacks: Iterable[Any]) -> None:
+        """Report the best and last checkpoints of these callbacks when the run ends, even where they save nothing
+        in this start: a resumed run whose best checkpoint is from before the resume reports it too."""
+        for callback in callbacks:
+            if isinstance(callback, ModelCheckpoint):
+                self.after_save_checkpoint(callback)
 
     def best_checkpoints(self) -> dict[str, Any]:
         """{best/<monitored key>: score, best/checkpoint: path} of the checkpoint callbacks that saved in this run,
@@ -224,6 +326,10 @@ class WandbLogger(_WandbLogger):
 
     def finalize(self, status: str) -> None:
         super().finalize(status)
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+        self.journal_path = None
         run = started_wandb_run(self)
         if run is None or rank_zero_only.rank != 0:
             return

@@ -221,3 +221,23 @@ def test_a_truncated_checkpoint_is_named_as_such(tmp_path):
     with pytest.raises(CheckpointError, match=r"half.ckpt is not a PyTorch checkpoint: .*not one \(a truncated copy"):
         load_checkpoint(half)
     assert not marker.exists()
+
+
+def test_the_latest_checkpoint_holds_the_best_checkpoint_of_its_own_epoch(tmp_path):
+    # Both write at an epoch's end; the latest one written first held the best as it was before that epoch's
+    # evaluation, and a run resumed from it forgot that epoch's best. Monitoring `epoch` (mode max), every epoch is
+    # a new best.
+    args = [
+        "--trainer.max_epochs=2",
+        "--metrics.enabled=false",
+        "--best_checkpoint.monitor=epoch",
+        "--best_checkpoint.mode=max",
+        f"--trainer.logger.save_dir={tmp_path}",
+    ]
+    cli = fit(tiny_args(*args))
+    best = next(c for c in cli.trainer.callbacks if type(c).__name__ == "BestCheckpoint")
+    assert Path(best.best_model_path).name == "best-step0000012.ckpt"  # epoch 1's (6 steps an epoch)
+    (last,) = tmp_path.glob("*/*/checkpoints/last.ckpt")
+    states = torch.load(last, weights_only=True)["callbacks"]
+    (saved,) = [state for key, state in states.items() if key.startswith("BestCheckpoint")]
+    assert saved["best_model_path"] == best.best_model_path

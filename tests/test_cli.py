@@ -47,7 +47,7 @@ def test_fit_leaves_run_folder_with_checkpoint_config_samples_and_wandb_run(tmp_
     assert summary["config"]["trainer"]["max_steps"] == 3
     for key in ("train/G_A", "train/D_B", "train/cycle_A", "train/idt_B", "train/lr_G"):
         assert isinstance(summary["summary"][key], float), key
-    assert summary["summary"]["val/cycle_A"].keys() == {"min", "last"}  # held-out losses: the lowest is best
+    assert summary["summary"]["val/cycle_A"].keys() == {"min", "best_step", "last"}  # held-out losses: lowest best
     assert summary["summary"]["samples/AtoB"]["_type"] == "images/separated"
     # Each evaluation metric's best and final value, and the best checkpoint's score, are in the run summary.
     assert summary["summary"]["val/fid"]["min"] == pytest.approx(summary["summary"]["best/val/fid"])

@@ -71,7 +71,9 @@ def test_every_evaluation_metric_is_defined_with_its_best_and_last_value_as_summ
     for update in of_type(run, "summary"):
         summary |= update.get("update", {})
     fids = [h["item"]["val/fid"] for h in of_type(run, "history") if "val/fid" in h["item"]]
-    assert len(fids) == 2 and summary["val/fid"] == {"min": min(fids), "last": fids[-1]}  # the runs table's columns
+    steps = [h["item"]["trainer/global_step"] for h in of_type(run, "history") if "val/fid" in h["item"]]
+    best = {"min": min(fids), "best_step": steps[fids.index(min(fids))], "last": fids[-1]}
+    assert len(fids) == 2 and summary["val/fid"] == best  # the runs table's columns, and the best one's step
     assert summary["best/val/fid"] == pytest.approx(min(fids))
 
 

@@ -4,17 +4,20 @@ evaluation, while a sample grid or a checkpoint is being written, during the fir
 restarted with `--ckpt_path last` until the run ends. The run ends at the uninterrupted run's step and epoch with its
 weights (EMA included), every checkpoint on disk loads, and the W&B history holds each step once."""
 
+import json
 import os
+import shutil
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 
 import pytest
 import torch
 
+from lit_gan.journal import JOURNAL_NAME, journal_values, read_journal
 from lit_gan.models.loading import load_checkpoint
-from lit_gan.sweep.history import run_history
+from lit_gan.sweep import compare
+from lit_gan.sweep.history import history_differences, run_history, wandb_run_dirs
 from tests.fault_injection import DONE_FILE, EPOCHS, MOMENTS, PLAN_ENV, STEPS_PER_EPOCH
 from tests.helpers import TINY_MODELS, batches_per_epoch, tiny_args
 
@@ -42,14 +45,16 @@ def run_args(model: str) -> list[str]:
     ]
 
 
-def run_until_done(folder: Path, model: str, plan: list[str]) -> list[int]:
+def run_until_done(folder: Path, model: str, plan: list[str], before_last_start=None) -> list[int]:
     """Start the run in `folder` with `--ckpt_path last` until it exits; the exit codes of all starts. The last start
-    must end at max_epochs."""
+    must end at max_epochs; `before_last_start(folder)` is called before it."""
     folder.mkdir()
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", PLAN_ENV: ",".join(plan)}
     env.pop("WANDB_SERVICE", None)
     codes = []
-    for _ in range(len(plan) + 1):
+    for start in range(len(plan) + 1):
+        if before_last_start is not None and start == len(plan):
+            before_last_start(folder)
         proc = subprocess.run(
             [sys.executable, "-m", "lit_gan", *run_args(model)], cwd=folder, env=env, capture_output=True, timeout=300
         )
@@ -66,16 +71,6 @@ def run_until_done(folder: Path, model: str, plan: list[str]) -> list[int]:
 def the_run(folder: Path) -> Path:
     (run,) = [p for p in (folder / "runs" / "lit_gan").iterdir() if p.is_dir()]
     return run
-
-
-def history_by_key(folder: Path, run: Path) -> dict[str, list[tuple[int, object]]]:
-    """{key: [(trainer/global_step, value), ...]} of every row the W&B run logged, over all its starts."""
-    by_key: dict[str, list[tuple[int, object]]] = {}
-    for row in run_history(folder / "runs", run.name):
-        for key, value in row.items():
-            if not key.startswith("_") and key != "trainer/global_step" and "trainer/global_step" in row:
-                by_key.setdefault(key, []).append((int(row["trainer/global_step"]), value))
-    return by_key
 
 
 @pytest.mark.parametrize("model", list(TINY_MODELS))
@@ -105,17 +100,49 @@ def test_killed_at_every_kind_of_moment_the_run_ends_as_the_uninterrupted_run(tm
     assert not list((killed / "checkpoints").glob(".*.tmp"))
     assert not list((killed / "samples").glob(".*.tmp"))
 
-    # One history: no key logged at a step more often than the uninterrupted run logs it there (Lightning adds `epoch`
-    # to every row: twice at a step that is also validated), with the uninterrupted run's values. (W&B's service loses
-    # what it had not written yet when its process is SIGKILLed, here about all of a short-lived process's rows: a
-    # resumed run logs again only the steps it retrains that are missing; see test_loggers for that choice.)
-    logged, reference = history_by_key(tmp_path / "killed", killed), history_by_key(tmp_path / "straight", straight)
-    assert logged, "the resumed run logged nothing"
-    for key, entries in logged.items():
-        counts, expected_counts = Counter(step for step, _ in entries), Counter(step for step, _ in reference[key])
-        repeated = [step for step, count in counts.items() if count > expected_counts[step]]
-        assert not repeated, f"{key} logged more often than by the uninterrupted run at steps {repeated}"
-        if key.startswith("train/"):
-            expected_values = dict(reference[key])
-            for step, value in entries:
-                assert value == pytest.approx(expected_values[step], rel=1e-4, abs=1e-6), (key, step)
+    # One record: the W&B history holds every key at every step exactly as the uninterrupted run's does, once, with
+    # its values (W&B's service loses what it had not written when its process is SIGKILLed, here about all of a
+    # short-lived process's rows: they are logged again from the run's journal), and so does the journal.
+    assert_same_record(tmp_path / "killed", killed, tmp_path / "straight", straight)
+
+
+def assert_same_record(folder: Path, run: Path, expected_folder: Path, expected_run: Path) -> None:
+    """The W&B history and the journal of `run` equal those of `expected_run` (every key, every step, each once),
+    and so do the evaluation summaries of their last starts."""
+    rows = run_history(folder / "runs", run.name)
+    expected_rows = run_history(expected_folder / "runs", expected_run.name)
+    assert rows, "the resumed run logged nothing"
+    assert history_differences(rows, expected_rows) == {"missing": [], "extra": []}
+    journal = journal_values(read_journal(run / "checkpoints" / JOURNAL_NAME))
+    assert journal == journal_values(read_journal(expected_run / "checkpoints" / JOURNAL_NAME))
+    summary, expected = last_summary(folder, run), last_summary(expected_folder, expected_run)
+    assert {k: v for k, v in summary.items() if k.startswith("val/")} == {
+        k: v for k, v in expected.items() if k.startswith("val/")
+    }
+    assert Path(summary.get("best/checkpoint", "")).name == Path(expected.get("best/checkpoint", "")).name
+    # `compare` (and so the sweep reports and dashboards, which read the history the same way) sees the same run.
+    compared, expected_compared = (compare.table(compare.find_runs([r]), ["val/fid"])[0] for r in (run, expected_run))
+    assert compared.pop("run") == run.name and expected_compared.pop("run") == expected_run.name
+    assert compared == expected_compared and compared
+
+
+def last_summary(folder: Path, run: Path) -> dict:
+    """The W&B summary of the run's last start (the run's summary once synced)."""
+    wandb_cli = shutil.which("wandb", path=str(Path(sys.executable).parent)) or shutil.which("wandb")
+    inspect = [wandb_cli, "leet", "inspect", "--summary", "--json", str(wandb_run_dirs(folder / "runs", run.name)[-1])]
+    return json.loads(subprocess.run(inspect, capture_output=True, text=True, check=True).stdout)["summary"]
+
+
+def test_resumed_on_another_machine_the_history_is_complete_and_single(tmp_path):
+    # Killed three times; the last start runs where the W&B files of the earlier starts are not (another machine that
+    # got the run folder, or runs/wandb deleted): its W&B run alone holds the whole record, from the journal.
+    plan = ["mid_epoch", "writing_samples", "during_validation"]
+    run_until_done(tmp_path / "killed", "cyclegan", plan, before_last_start=move_wandb_files_away)
+    run_until_done(tmp_path / "straight", "cyclegan", [])
+    killed = the_run(tmp_path / "killed")
+    assert len(wandb_run_dirs(tmp_path / "killed" / "runs", killed.name)) == 1
+    assert_same_record(tmp_path / "killed", killed, tmp_path / "straight", the_run(tmp_path / "straight"))
+
+
+def move_wandb_files_away(folder: Path) -> None:
+    shutil.move(folder / "runs" / "wandb", folder / "wandb_of_the_first_machine")

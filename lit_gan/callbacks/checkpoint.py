@@ -58,6 +58,14 @@ class LatestCheckpoint(ModelCheckpoint):
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
+        # The best checkpoints of this epoch first (ModelCheckpoint saves them in on_train_epoch_end too when
+        # validation runs once an epoch, after this callback where it comes later in the list; it skips a step it
+        # has saved at): this checkpoint then holds their state after this epoch's evaluation. Written before it, it
+        # held the best as it was before: a run resumed from it (killed right after) forgot that epoch's best and took
+        # a later, worse evaluation for the best.
+        for callback in trainer.checkpoint_callbacks:
+            if isinstance(callback, BestCheckpoint):
+                callback.on_train_epoch_end(trainer, pl_module)
         super().on_train_epoch_end(trainer, pl_module)  # epoch-based checkpoints (`every_n_epochs`)
         batch_idx = train_batch_idx(trainer)
         super().on_train_batch_end(trainer, pl_module, None, None, batch_idx)  # the last batch's step checkpoint

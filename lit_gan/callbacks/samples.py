@@ -2,6 +2,7 @@
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
@@ -69,12 +70,12 @@ class SampleGridCallback(pl.Callback):
             pl_module.train(was_training)
         for name, images in columns.items():
             grid = _grid(images)
-            atomic_write(
-                run_dir(trainer) / "samples" / f"step_{step:07d}_{name}.png",
-                lambda tmp, grid=grid: save_image(grid, tmp, format="png"),
-            )
+            path = run_dir(trainer) / "samples" / f"step_{step:07d}_{name}.png"
+            atomic_write(path, lambda tmp, grid=grid: save_image(grid, tmp, format="png"))
             for logger in trainer.loggers:
-                if hasattr(logger, "log_image"):
+                if isinstance(logger, WandbLogger):  # from the file: the run's journal refers to it
+                    logger.log_image(key=f"{SAMPLES}{name}", images=[str(path)], step=step)
+                elif hasattr(logger, "log_image"):
                     logger.log_image(key=f"{SAMPLES}{name}", images=[grid], step=step)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:

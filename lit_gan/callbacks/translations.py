@@ -93,10 +93,11 @@ class TranslationTableCallback(pl.Callback):
         finally:
             pl_module.train(was_training)
         for name, rows in tables.items():
-            save_rows(run_dir(trainer) / FOLDER / f"step_{step:07d}", name, step, rows)
+            folder = run_dir(trainer) / FOLDER / f"step_{step:07d}"
+            save_rows(folder, name, step, rows)
             for logger in trainer.loggers:
-                if isinstance(logger, WandbLogger):
-                    logger.log_metrics({f"{TRANSLATIONS}{name}": wandb_table(step, rows)}, step=step)
+                if isinstance(logger, WandbLogger):  # from the saved files: the run's journal refers to them
+                    logger.log_metrics({f"{TRANSLATIONS}{name}": wandb_table(step, rows, folder, name)}, step=step)
 
     def rows(self, trainer: pl.Trainer, pl_module: pl.LightningModule, name: str) -> list[dict[str, object]]:
         """Direction `name`'s rows: {"image": i, column: (C, H, W) image in [-1, 1] or score}, one per image."""
@@ -154,19 +155,23 @@ def columns(rows: list[dict[str, object]]) -> list[str]:
     return list(rows[0]) if rows else []
 
 
-def wandb_table(step: int, rows: list[dict[str, object]]):
-    """The W&B Table of `rows`: a `step` column, then the rows' columns, images as `wandb.Image`."""
+def wandb_table(step: int, rows: list[dict[str, object]], folder: Path, name: str):
+    """The W&B Table of `rows` as `save_rows(folder, name, ...)` saved them: a `step` column, then the rows'
+    columns, images as `wandb.Image` of their PNG files."""
     import wandb
 
+    def cell(row: dict[str, object], column: str) -> object:
+        value = row.get(column)
+        return wandb.Image(str(folder / image_file(name, row, column))) if isinstance(value, Tensor) else value
+
     names = columns(rows)
-    data = [[step, *(_cell(row.get(c)) for c in names)] for row in rows]
+    data = [[step, *(cell(row, c) for c in names)] for row in rows]
     return wandb.Table(columns=["step", *names], data=data)
 
 
-def _cell(value: object):
-    import wandb
-
-    return wandb.Image(_unit(value)) if isinstance(value, Tensor) else value
+def image_file(name: str, row: dict[str, object], column: str) -> str:
+    """The file name of the image in `column` of direction `name`'s `row` (`save_rows`)."""
+    return f"{name}_{row['image']}_{column}.png"
 
 
 def _unit(image: Tensor) -> Tensor:
@@ -183,7 +188,7 @@ def save_rows(folder: Path, name: str, step: int, rows: list[dict[str, object]])
         record = {}
         for column, value in row.items():
             if isinstance(value, Tensor):
-                file = f"{name}_{row['image']}_{column}.png"
+                file = image_file(name, row, column)
                 atomic_write(folder / file, lambda tmp, v=value: save_image(_unit(v), tmp, format="png"))
                 value = file
             record[column] = value

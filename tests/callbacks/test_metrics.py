@@ -33,6 +33,7 @@ def test_cyclegan_logs_each_direction_and_their_mean_and_keeps_the_best_fid_chec
     assert best.monitor == "val/fid" and best.best_model_score == logged["val/fid"]
     assert sorted(p.name for p in (tmp_path / best.dirpath).iterdir()) == [
         "best-step0000006.ckpt",
+        "journal.jsonl",
         "last.ckpt",
         "step0000006.ckpt",
     ]
@@ -205,7 +206,7 @@ def test_without_metrics_training_keeps_last_checkpoint_and_warns_about_the_moni
         cli = fit(tiny_args("--trainer.max_epochs=2", "--metrics.enabled=false", "--data.synthetic.train_size=2"))
     assert "val/fid" not in cli.trainer.callback_metrics
     folder = tmp_path / cli.trainer.checkpoint_callback.dirpath
-    assert sorted(p.name for p in folder.iterdir()) == ["last.ckpt", "step0000004.ckpt"]
+    assert sorted(p.name for p in folder.iterdir()) == ["journal.jsonl", "last.ckpt", "step0000004.ckpt"]
 
 
 def test_inception_score_without_logits_is_reported_unavailable_once(caplog):
