@@ -268,7 +268,7 @@ def _signature(e: GeneratorExport) -> str:
         with torch.no_grad():
             _, c_out, height, width = e.net(*e.example).shape
         return f"(B, {e.example[0].shape[1]}) noise -> (B, {c_out}, {height}, {width}) images in [-1, 1]"
-    c_out = last_conv(e.net).out_channels
+    c_out = getattr(e.net, "out_channels", None) or last_conv(e.net).out_channels  # a network's own word first
     dropout = "; dropout on: outputs vary from call to call" if e.stochastic else ""
     style = f" images and (B, {e.example[1].shape[1]}) style codes" if len(e.example) > 1 else ""
     return (
