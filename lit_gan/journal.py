@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from lit_gan.metric_keys import PERF, STEP_KEY
+
 JOURNAL_NAME = "journal.jsonl"
-STEP_KEY = "trainer/global_step"
 
 
 @dataclass(frozen=True)
@@ -274,7 +275,7 @@ def journal_values(entries: Iterable[JournalEntry]) -> Counter:
     """Every value in the journal as a count of (step, key, value as JSON), timings (`perf/...`) by their presence
     only: two runs that computed the same things have the same counts."""
     return Counter(
-        (e.step, key, "(a timing)" if key.startswith("perf/") else json.dumps(value, sort_keys=True))
+        (e.step, key, "(a timing)" if key.startswith(PERF) else json.dumps(value, sort_keys=True))
         for e in entries
         for key, value in e.values.items()
     )

@@ -35,7 +35,7 @@ from lit_gan.contracts import CheckedData
 from lit_gan.data import StyleDataModule
 from lit_gan.data.options import renamed_data_keys
 from lit_gan.distributed import find_unused_parameters_by_default
-from lit_gan.journal import JOURNAL_NAME, read_journal
+from lit_gan.journal import read_journal
 from lit_gan.loggers import WandbLogger
 from lit_gan.metric_keys import PRIMARY
 from lit_gan.runs import (
@@ -247,8 +247,8 @@ class LitGANCLI(LightningCLI):
 def run_journal(logger: WandbLogger, run_id: str, checkpoint: Path) -> Path:
     """The journal a run resumed from `checkpoint` goes on with: its run folder's (where its checkpoints go), copied
     there first from beside the checkpoint when only that one exists (a run folder brought from another machine)."""
-    journal = Path(logger.save_dir) / str(logger.name) / run_id / "checkpoints" / JOURNAL_NAME
-    beside = checkpoint.parent / JOURNAL_NAME
+    journal = logger.journal_file(run_id)
+    beside = checkpoint.parent / journal.name
     if not journal.is_file() and beside.is_file():
         atomic_write(journal, lambda tmp: shutil.copyfile(beside, tmp))
     return journal

@@ -103,7 +103,6 @@ class WandbLogger(_WandbLogger):
         self._evaluations: dict[int, dict[str, float]] = {}  # step -> evaluation metrics logged at it
         self._saving_callbacks: dict[int, ModelCheckpoint] = {}
         self.keep_journal = journal
-        self.journal_path: Path | None = None  # None: the run folder's checkpoints/journal.jsonl
         self._journal: RunJournal | None = None
         self.replayed = 0  # values of a resumed run logged again from its journal (`continue_run`)
         settings = wandb_init_settings(self)
@@ -120,7 +119,6 @@ class WandbLogger(_WandbLogger):
         run_id: str,
         earlier_rows: Iterable[Mapping[str, Any]] = (),
         journal: Iterable[JournalEntry] = (),
-        journal_path: Path | None = None,
         server_rows: Iterable[Mapping[str, Any]] = (),
     ) -> None:
         """Log into the existing run `run_id` instead of a new one (resuming), completing its W&B history from its
@@ -133,9 +131,8 @@ class WandbLogger(_WandbLogger):
             journal: the entries of the run's journal (`lit_gan.journal.read_journal`): everything it logged before.
                 What of it `earlier_rows` does not hold (rows W&B's service lost when it was killed; all of it on
                 another machine) is logged again now, at its own steps.
-            journal_path: the journal to append to (the resumed checkpoint's); None: the run folder's.
-            server_rows: the history rows the W&B server holds (an online run resumed on a machine without its local
-                W&B files: `server_history`); not logged again either.
+            server_rows: the history rows the W&B server holds (an online run: `server_history`; all there is of the
+                history on a machine without the run's local W&B files); not logged again either.
 
         A run resumed from a checkpoint trains the steps between the checkpoint and the interruption again, and
         computes them exactly as before: a key is not logged again at a step up to the last one the journal or the
@@ -150,7 +147,6 @@ class WandbLogger(_WandbLogger):
         wandb_init_settings(self)["resume"] = "allow"
         local, server, journal = list(earlier_rows), list(server_rows), list(journal)
         rows = local + server
-        self.journal_path = Path(journal_path) if journal_path else None
         self._logged_through = last_logged_steps(rows)
         for key, step in last_journal_steps(journal).items():
             self._logged_through[key] = max(step, self._logged_through.get(key, step))
@@ -182,7 +178,7 @@ class WandbLogger(_WandbLogger):
 
     def _replay(self, entries: list[JournalEntry]) -> None:
         """Log the journal's `entries` into the W&B run at their own steps (not into the journal: they are in it)."""
-        root = self._journal_file().parent.parent
+        root = self.journal_file().parent.parent
         self.replayed = 0
         for entry in entries:
             values = {key: decode_value(value, root) for key, value in entry.values.items()}
@@ -192,14 +188,14 @@ class WandbLogger(_WandbLogger):
                 super().log_metrics(values, entry.step)
                 self.replayed += len(values)
 
-    def _journal_file(self) -> Path:
-        if self.journal_path is None:
-            self.journal_path = Path(self.save_dir) / str(self.name) / str(self.version) / "checkpoints" / JOURNAL_NAME
-        return self.journal_path
+    def journal_file(self, run_id: str | None = None) -> Path:
+        """The journal of run `run_id` (this logger's run by default): `<save_dir>/<project>/<run id>/checkpoints/
+        journal.jsonl`, beside the checkpoints Lightning writes for the run."""
+        return Path(self.save_dir) / str(self.name) / str(run_id or self.version) / "checkpoints" / JOURNAL_NAME
 
     def _append_to_journal(self, metrics: Mapping[str, Any], step: int | None) -> None:
         if self._journal is None:
-            path = self._journal_file()
+            path = self.journal_file()
             self._journal = RunJournal(path, root=path.parent.parent)
         self._journal.append(step, metrics)
 
@@ -329,7 +325,6 @@ class WandbLogger(_WandbLogger):
         if self._journal is not None:
             self._journal.close()
             self._journal = None
-        self.journal_path = None
         run = started_wandb_run(self)
         if run is None or rank_zero_only.rank != 0:
             return

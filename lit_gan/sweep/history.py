@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from lit_gan.journal import history_keys
 from lit_gan.metric_keys import PERF
 
 
@@ -74,13 +75,12 @@ def history_values(rows: list[dict]) -> Counter:
         if "trainer/global_step" not in row:
             continue
         step = int(row["trainer/global_step"])
-        media = {key[: -len("._type")] for key in row if key.endswith("._type")}
-        for key, value in row.items():
-            if key.startswith("_") or key == "trainer/global_step" or any(key.startswith(f"{m}.") for m in media):
-                continue
-            values[(step, key, "(a timing)" if key.startswith(PERF) else _comparable(value))] += 1
-        for key in media:
-            values[(step, key, _media_content(row, key))] += 1
+        for key in history_keys(row):
+            if f"{key}._type" in row:
+                value = _media_content(row, key)
+            else:
+                value = "(a timing)" if key.startswith(PERF) else _comparable(row[key])
+            values[(step, key, value)] += 1
     return values
 
 
