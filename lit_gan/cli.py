@@ -18,6 +18,7 @@ from typing import Union, get_args, get_origin, get_type_hints
 from docstring_parser import parse as parse_docstring
 from jsonargparse import ArgumentError, ArgumentParser
 
+from lit_gan.app import AppError, app_command
 from lit_gan.callbacks import TrainingDiverged
 from lit_gan.export import ExportError, export_command
 from lit_gan.image_io import ImageReadError
@@ -32,6 +33,7 @@ from lit_gan.lightning_cli import (
     rejected_arguments,
 )
 from lit_gan.runs import CheckpointError
+from lit_gan.serving import ServingError
 from lit_gan.style_command import style_add, style_list, style_show, style_train
 from lit_gan.styles import StyleError
 from lit_gan.sweep.command import run_sweep
@@ -67,6 +69,7 @@ FUNCTION_COMMANDS: dict[str, Callable[..., int]] = {
     "sweep": sweep_command,
     "compare": compare_command,
     "dashboard": dashboard_command,
+    "app": app_command,
 }
 GROUP_COMMANDS: dict[str, dict[str, Callable[..., int]]] = {
     "style": {"add": style_add, "list": style_list, "show": style_show, "train": style_train},
@@ -80,6 +83,7 @@ COMMANDS: dict[str, Callable | dict] = {
 """Each command of `python -m lit_gan` and what runs it: `lightning_cli` takes the whole argument list (subcommand
 first), a function command its own arguments, parsed from its signature."""
 USER_ERRORS: tuple[type[Exception], ...] = (
+    AppError,
     CheckpointError,
     CheckpointNotFound,
     CompareError,
@@ -88,6 +92,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     DataNotFound,
     ExportError,
     ImageReadError,
+    ServingError,
     StyleError,
     SweepConfigError,
     TrainingDiverged,
@@ -180,7 +185,10 @@ def call_function(function: Callable[..., int], argv: list[str], prog: str, exit
     """Parse `argv` against `function`'s signature (see `dispatch` for `exit_on_error`) and call it; returns its exit
     code. Required parameters are positional, keyword-only ones (after `*`) required options."""
     config = function_parser(function, prog, exit_on_error).parse_args(argv)
-    return function(**{name: config[name] for name in signature(function).parameters})
+    parameters = signature(function).parameters.values()
+    given = [p for p in parameters if p.kind is p.VAR_POSITIONAL]  # `*paths`: any number of positional values
+    named = {p.name: config[p.name] for p in parameters if p.kind is not p.VAR_POSITIONAL}
+    return function(*(config[given[0].name] or [] if given else []), **named)
 
 
 def function_parser(function: Callable, prog: str, exit_on_error: bool = True) -> ArgumentParser:
@@ -192,11 +200,14 @@ def function_parser(function: Callable, prog: str, exit_on_error: bool = True) -
     lists = {name: item for name, hint in hints.items() if (item := list_item(hint)) is not None}
     parameters = signature(function).parameters
     options = {name for name, p in parameters.items() if p.kind is p.KEYWORD_ONLY and p.default is p.empty}
-    parser.add_function_arguments(function, as_positional=True, skip=set(lists) | options)
+    variadic = {name: hints[name] for name, p in parameters.items() if p.kind is p.VAR_POSITIONAL}
+    parser.add_function_arguments(function, as_positional=True, skip=set(lists) | options | set(variadic))
     docs = {param.arg_name: param.description for param in parse_docstring(function.__doc__ or "").params}
     for name, parameter in parameters.items():
         if name in options:  # keyword-only and required: a required option (`style add NAME --ckpt FILE`)
             parser.add_argument(f"--{name}", type=hints[name], required=True, help=f"{docs.get(name)} (required)")
+        elif name in variadic:  # `*paths: Path`: zero or more positional values
+            parser.add_argument(name, type=variadic[name], nargs="*", help=docs.get(name))
         elif name in lists:
             required = parameter.default is parameter.empty
             default = {} if required else {"default": parameter.default}
