@@ -275,3 +275,41 @@ def test_the_style_controls_make_the_style_request(tmp_path):
         style_request(True, "stored style", None, None, 0.5, None, 0, bank)
     with pytest.raises(gr.Error, match="drop in a reference image"):
         style_request(True, "reference image", None, None, 0.5, None, 0, bank)
+
+
+@pytest.mark.slow
+def test_the_app_asks_for_its_password_and_refuses_uploads_over_its_limit(trained_checkpoint, tmp_path):
+    import http.cookiejar
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    run = trained_checkpoint("cyclegan").parent.parent
+    process, url = start_app(tmp_path, str(run), "--auth", "me:secret", "--max_file_size", "1")
+
+    def call(opener, path: str, data: bytes | None = None, headers: dict | None = None) -> tuple[int, bytes]:
+        try:
+            with opener.open(urllib.request.Request(url + path, data=data, headers=headers or {})) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read()
+
+    try:
+        assert urlparse(url).hostname == "127.0.0.1"
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        assert call(browser, "config")[0] == 401  # the app's state is closed before logging in
+        form = {"username": "me", "password": "wrong"}
+        assert call(browser, "login", urllib.parse.urlencode(form).encode())[0] == 400
+        form["password"] = "secret"
+        assert call(browser, "login", urllib.parse.urlencode(form).encode())[0] == 200
+        assert call(browser, "config")[0] == 200
+        boundary = "lit-gan-boundary"
+        head = (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="big.png"\r\n'
+                "Content-Type: image/png\r\n\r\n").encode()  # fmt: skip
+        body = head + b"\0" * (2 * 1024 * 1024) + f"\r\n--{boundary}--\r\n".encode()
+        status, text = call(browser, "gradio_api/upload", body,
+                            {"Content-Type": f"multipart/form-data; boundary={boundary}"})  # fmt: skip
+        assert status == 413 and b"maximum allowed size of 1048576 bytes" in text
+    finally:
+        process.terminate()
+        process.wait(30)
