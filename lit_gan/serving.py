@@ -17,13 +17,13 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 import yaml
 from PIL import Image
 from torch import Tensor, nn
 
 import lit_gan.models  # noqa: F401  (the classes that checkpoints name must be imported to be loaded)
+from lit_gan.callbacks.predictions import to_image
 from lit_gan.data.predict import header_size, to_model_input
 from lit_gan.image_io import read_image, read_problem
 from lit_gan.journal import journal_numbers, read_journal
@@ -328,13 +328,6 @@ class LoadedModel:
         finally:
             for key, value in saved.items():
                 setattr(model, key, value)
-
-
-def to_image(image: Tensor) -> Image.Image:
-    """A (C, H, W) image in [-1, 1] as 8-bit PIL, as `predict` writes it (`PredictionWriter.save`)."""
-    pixels = ((image.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().cpu()
-    array = pixels.permute(1, 2, 0).numpy()
-    return Image.fromarray(array[..., 0] if array.shape[-1] == 1 else np.ascontiguousarray(array))
 
 
 def exported_multiple(program: torch.export.ExportedProgram) -> int:

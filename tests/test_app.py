@@ -25,10 +25,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lit_gan.cli import main
 from lit_gan.predict import stylize
 from tests.helpers import write_images
 from tests.test_checkpoint_safety import evil_checkpoint
+from tests.test_styles import cli_error
 
 pytest.importorskip("gradio", reason="the app extra is not installed: pip install -e '.[app]'")
 
@@ -37,14 +37,6 @@ CHROMIUM_FLAGS = [  # Chromium's own background traffic (updates, sync, ...) off
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-
-
-def cli_error(monkeypatch, capsys, *args: str) -> str:
-    monkeypatch.setattr(sys, "argv", ["lit_gan", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    assert exit_info.value.code == 1
-    return capsys.readouterr().err
 
 
 def test_the_app_command_refuses_bad_paths_and_options_in_one_line(tmp_path, monkeypatch, capsys):

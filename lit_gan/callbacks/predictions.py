@@ -61,9 +61,7 @@ class PredictionWriter(BasePredictionWriter):
         """Write one (C, H, W) image in [-1, 1] to `output_dir / name` atomically (as PNG, with ".png" appended to the
         name, when PIL cannot write the name's format); returns the path."""
         path, image_format = output_path(self.output_dir, name)
-        pixels = ((image.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().cpu()  # (C, H, W)
-        array = pixels.permute(1, 2, 0).numpy()  # (H, W, C)
-        img = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else np.ascontiguousarray(array))
+        img = to_image(image)
         options = {"quality": self.quality} if image_format in LOSSY_FORMATS else {}
         atomic_write(path, lambda tmp: img.save(tmp, format=image_format, **options))
         return path
@@ -92,6 +90,13 @@ class PredictionWriter(BasePredictionWriter):
             atomic_write(skipped_file, lambda tmp: tmp.write_text("\n".join(line.strip() for line in listed) + "\n"))
         else:
             skipped_file.unlink(missing_ok=True)  # from an earlier run into the same folder
+
+
+def to_image(image: Tensor) -> Image.Image:
+    """A (C, H, W) image in [-1, 1] as an 8-bit PIL image (RGB, or L for one channel): the pixels `predict` writes."""
+    pixels = ((image.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().cpu()  # (C, H, W)
+    array = pixels.permute(1, 2, 0).numpy()  # (H, W, C)
+    return Image.fromarray(array[..., 0] if array.shape[-1] == 1 else np.ascontiguousarray(array))
 
 
 def output_path(output_dir: Path, name: str) -> tuple[Path, str]:
