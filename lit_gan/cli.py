@@ -207,7 +207,7 @@ def function_parser(function: Callable, prog: str, exit_on_error: bool = True) -
         if name in options:  # keyword-only and required: a required option (`style add NAME --ckpt FILE`)
             parser.add_argument(f"--{name}", type=hints[name], required=True, help=f"{docs.get(name)} (required)")
         elif name in variadic:  # `*paths: Path`: zero or more positional values
-            parser.add_argument(name, type=variadic[name], nargs="*", help=docs.get(name))
+            parser.add_argument(name, type=variadic[name], nargs="*", default=[], help=docs.get(name))
         elif name in lists:
             required = parameter.default is parameter.empty
             default = {} if required else {"default": parameter.default}
