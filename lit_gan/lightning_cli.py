@@ -8,13 +8,14 @@ import io
 import shutil
 import sys
 import warnings
+from collections.abc import Iterable
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import yaml
 from jsonargparse import lazy_instance
 from pytorch_lightning import LightningModule, Trainer
-from pytorch_lightning.callbacks import ModelSummary, TQDMProgressBar
+from pytorch_lightning.callbacks import Callback, ModelSummary, RichProgressBar, TQDMProgressBar
 from pytorch_lightning.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
 
@@ -97,11 +98,14 @@ class RunConfigCallback(SaveConfigCallback):
             logger.log_hyperparams(yaml.safe_load(text))
 
 
-def timed_progress_bar(trainer: Trainer) -> None:
-    """Replace the progress bar Lightning adds by default (a `TQDMProgressBar` redrawn after every batch) with a
-    `TimedProgressBar`; a progress bar the config gives (with another refresh rate, or of another kind) is kept."""
+def timed_progress_bar(trainer: Trainer, given: Iterable[Callback] = ()) -> None:
+    """Replace the progress bar Lightning adds by default (a `TQDMProgressBar`, or a `RichProgressBar` where `rich` is
+    installed, as Gradio's dependencies install it; either redrawn after every batch) with a `TimedProgressBar`, so
+    that the bar is the same whatever else is installed; a progress bar among the `given` callbacks (the config's) is
+    kept."""
+    kept = {id(callback) for callback in given}
     for i, callback in enumerate(trainer.callbacks):
-        if type(callback) is TQDMProgressBar and callback.refresh_rate == 1:
+        if type(callback) in (TQDMProgressBar, RichProgressBar) and id(callback) not in kept:
             trainer.callbacks[i] = TimedProgressBar()
 
 
@@ -196,7 +200,8 @@ class LitGANCLI(LightningCLI):
         trainer = super().instantiate_trainer(**kwargs)
         guard_trainer_checkpoints(trainer)  # atomic writes, weights-only reads
         find_unused_parameters_by_default(trainer.strategy)  # `--trainer.strategy ddp` works for the GANs
-        timed_progress_bar(trainer)
+        config = self._get(self.config_init, "trainer", default={}) or {}
+        timed_progress_bar(trainer, [*(config.get("callbacks") or []), *(kwargs.get("callbacks") or [])])
         return trainer
 
     def _resume(self) -> None:

@@ -302,9 +302,9 @@ class LoadedModel:
     def _forward(self, direction: str, x: Tensor, padding: Tensor) -> Tensor:
         if self.exported is not None:
             return crop_padding(self.exported(x), padding)
-        if self.styles:  # the code of `_style`, as predict applies it
-            batch = {"A": x, "padding": padding}
-            return self.module.predict_step(batch)[direction if direction in self.module._predict_codes else "to_style"]
+        if self.styles:  # the one code `_style` set up (a target's, or a stored style's), as predict applies it
+            (output,) = self.module.predict_step({"A": x, "padding": padding}).values()
+            return output
         return crop_padding(self.module.generate(direction, x), padding)
 
     @contextmanager

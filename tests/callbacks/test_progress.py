@@ -42,6 +42,17 @@ def test_a_progress_bar_given_in_the_config_is_kept():
     assert type(bar) is TQDMProgressBar and bar.refresh_rate == 5
 
 
+def test_lightnings_rich_default_is_replaced_too_but_a_rich_bar_given_in_the_config_is_kept(monkeypatch):
+    pytest.importorskip("rich")  # Lightning's default bar where rich is installed (Gradio's dependencies install it)
+    from pytorch_lightning.callbacks import RichProgressBar
+
+    cli = main(tiny_args("--trainer.enable_progress_bar=true"), run=False)
+    assert type(cli.trainer.progress_bar_callback) is TimedProgressBar
+    given = '{"class_path": "pytorch_lightning.callbacks.RichProgressBar"}'
+    cli = main(tiny_args("--trainer.enable_progress_bar=true", f"--trainer.callbacks+={given}"), run=False)
+    assert type(cli.trainer.progress_bar_callback) is RichProgressBar
+
+
 def test_no_bar_when_disabled():
     cli = main(tiny_args("--trainer.enable_progress_bar=false"), run=False)
     assert cli.trainer.progress_bar_callback is None
