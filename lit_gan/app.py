@@ -269,11 +269,14 @@ def build_app(
                     with gr.Group(visible=False) as style_group:
                         mode = gr.Radio(STYLE_MODES, value=STYLE_MODES[0], label="Style", elem_id="style-mode")
                         seed = gr.Number(0, precision=0, label="Latent code (seed)", elem_id="seed")
-                        style_a = gr.Dropdown([], label="Stored style", elem_id="style-a", allow_custom_value=True)
+                        style_a = gr.Dropdown([], label="Stored style", elem_id="style-a", allow_custom_value=True,
+                                              visible=False)  # fmt: skip
                         style_b = gr.Dropdown([], label="Second style (blend)", elem_id="style-b",
-                                              allow_custom_value=True)  # fmt: skip
-                        blend = gr.Slider(0, 1, value=0.5, step=0.05, label="Blend (share of the second style)")
-                        reference = gr.Image(type="filepath", label="Reference image", elem_id="reference")
+                                              allow_custom_value=True, visible=False)  # fmt: skip
+                        blend = gr.Slider(0, 1, value=0.5, step=0.05, label="Blend (share of the second style)",
+                                          visible=False)  # fmt: skip
+                        reference = gr.Image(type="filepath", label="Reference image", elem_id="reference",
+                                             visible=False)  # fmt: skip
             button = gr.Button("Stylize", variant="primary", elem_id="stylize")
             status = gr.Markdown(elem_id="status")
             gallery = gr.Gallery(label="Photo | result", columns=2, elem_id="gallery", format="png")
@@ -291,6 +294,7 @@ def build_app(
                                          format="png")  # fmt: skip
             compare_table = gr.Markdown(elem_id="compare-table")
 
+        mode.change(style_controls, [mode], [seed, style_a, style_b, blend, reference])
         loaded = [direction, generator, style_group, style_a, style_b, status]
         run.change(on_run, [run], [checkpoint, info]).then(on_checkpoint, [run, checkpoint], loaded)
         checkpoint.input(on_checkpoint, [run, checkpoint], loaded)
@@ -350,6 +354,14 @@ def style_request(styles: bool, mode: str, style_a, style_b, blend, reference, s
             raise gr.Error("drop in a reference image whose style to apply", print_exception=False)
         return StyleRequest(reference=str(reference))
     return StyleRequest(seed=int(seed or 0))
+
+
+def style_controls(mode: str) -> tuple:
+    """The style controls that `mode` uses, shown; the others hidden (seed, style, second style, blend, reference)."""
+    gr = gradio()
+    shown = (mode == STYLE_MODES[0], mode in STYLE_MODES[1:3], mode == STYLE_MODES[2], mode == STYLE_MODES[2],
+             mode == STYLE_MODES[3])  # fmt: skip
+    return tuple(gr.update(visible=visible) for visible in shown)
 
 
 def stored_styles(bank: Path) -> list[str]:

@@ -267,6 +267,15 @@ def test_the_style_controls_make_the_style_request(tmp_path):
         style_request(True, "stored style", None, None, 0.5, None, 0, bank)
     with pytest.raises(gr.Error, match="drop in a reference image"):
         style_request(True, "reference image", None, None, 0.5, None, 0, bank)
+    from lit_gan.app import STYLE_MODES, style_controls
+
+    shown = {mode: [update["visible"] for update in style_controls(mode)] for mode in STYLE_MODES}
+    assert shown == {  # seed, stored style, second style, blend, reference image
+        "latent code": [True, False, False, False, False],
+        "stored style": [False, True, False, False, False],
+        "blend of two styles": [False, True, True, True, False],
+        "reference image": [False, False, False, False, True],
+    }
 
 
 @pytest.mark.slow
