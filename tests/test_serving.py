@@ -87,6 +87,7 @@ def test_strength_blends_the_photo_with_its_translation_monotonically(trained_ch
         model.translate([image], "AtoB", strength=1.5)
 
 
+@pytest.mark.slow  # trains or exports a model of its own
 def test_the_raw_generator_differs_from_the_ema_one_where_the_model_keeps_an_ema(trained_checkpoint, tmp_path):
     (photo,) = write_images(tmp_path, 1, size=40)
     image = open_photo(photo)
@@ -103,6 +104,7 @@ def test_the_raw_generator_differs_from_the_ema_one_where_the_model_keeps_an_ema
     assert not Models("cpu").get(trained_checkpoint("cyclegan")).has_ema
 
 
+@pytest.mark.slow  # trains or exports a model of its own
 def test_a_multi_style_model_applies_seeds_references_stored_styles_and_blends_as_predict_does(
     trained_checkpoint, tmp_path
 ):
@@ -154,6 +156,7 @@ def test_models_are_loaded_once_and_crafted_checkpoints_refused(trained_checkpoi
     assert models.get(checkpoint) is first  # a failed load evicts nothing
 
 
+@pytest.mark.slow  # trains or exports a model of its own
 def test_an_exported_generator_is_served_with_its_size_multiple(trained_checkpoint, tmp_path):
     from lit_gan.export import export_generator
 
