@@ -18,6 +18,7 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from lit_gan.data.predict import find_predict_files
 from lit_gan.runs import CheckpointError, atomic_write
 from lit_gan.serving import (
     Choice,
@@ -223,7 +224,7 @@ def build_app(
         return gallery, "\n\n".join(status), files_out, str(archive)
 
     def compare(labels, files, size, progress=gr.Progress()):
-        if not labels or len(labels) < 1:
+        if not labels:
             raise gr.Error("choose the runs to compare", print_exception=False)
         photos, problems = gather_photos(files, "", max_pixels)
         if not photos:
@@ -310,8 +311,6 @@ def build_app(
 def gather_photos(files, folder: str | None, max_pixels: int) -> tuple[list[tuple[str, object]], list[str]]:
     """[(name, RGB image)] of the uploaded `files` (paths) and of the images in `folder` on this machine, and a
     message per file that could not be used (naming it)."""
-    from lit_gan.data.predict import find_predict_files
-
     named: list[tuple[str, str]] = []
     for f in files or []:
         path = getattr(f, "name", f)  # a path, or a file object of older Gradio versions
@@ -333,7 +332,7 @@ def gather_photos(files, folder: str | None, max_pixels: int) -> tuple[list[tupl
     return photos, problems
 
 
-def style_request(styles: bool, mode: str, style_a, style_b, blend, reference, seed, bank: Path) -> StyleRequest:
+def style_request(styles: bool, mode: str, style_a, style_b, blend, reference, seed, bank: Path) -> StyleRequest | None:
     """The style of a multi-style model's request from the page's style controls (None for other models)."""
     if not styles:
         return None

@@ -186,9 +186,9 @@ def call_function(function: Callable[..., int], argv: list[str], prog: str, exit
     code. Required parameters are positional, keyword-only ones (after `*`) required options."""
     config = function_parser(function, prog, exit_on_error).parse_args(argv)
     parameters = signature(function).parameters.values()
-    given = [p for p in parameters if p.kind is p.VAR_POSITIONAL]  # `*paths`: any number of positional values
+    values = [v for p in parameters if p.kind is p.VAR_POSITIONAL for v in config[p.name]]  # `*paths`: zero or more
     named = {p.name: config[p.name] for p in parameters if p.kind is not p.VAR_POSITIONAL}
-    return function(*(config[given[0].name] or [] if given else []), **named)
+    return function(*values, **named)
 
 
 def function_parser(function: Callable, prog: str, exit_on_error: bool = True) -> ArgumentParser:

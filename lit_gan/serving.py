@@ -288,13 +288,13 @@ class LoadedModel:
             for indices in by_size.values():
                 for start in range(0, len(indices), batch_size):
                     chunk = indices[start : start + batch_size]
-                    padded = [pad_to_multiple(to_model_input(images[i]), self.multiple) for i in chunk]
+                    inputs = [to_model_input(images[i]) for i in chunk]
+                    padded = [pad_to_multiple(x, self.multiple) for x in inputs]
                     x = torch.stack([p[0] for p in padded]).to(self.device)
                     padding = torch.tensor([p[1] for p in padded])
                     y = self._forward(direction, x, padding).float().cpu()
                     if not self.styles and strength != 1.0:  # the documented blend: photo + strength * change
-                        source = torch.stack([to_model_input(images[i]) for i in chunk])
-                        y = torch.lerp(source, y, strength)
+                        y = torch.lerp(torch.stack(inputs), y, strength)
                     for i, out in zip(chunk, y):
                         outputs[i] = to_image(out)
         return outputs
